@@ -1,0 +1,103 @@
+"""The catalog's HTTP API under /api. `web` supplies the session and the admin check."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response, status
+from sqlalchemy.orm import Session
+
+from catalog import repository as repo
+from catalog import service
+from catalog.schemas import (
+    DeploymentIn,
+    DeploymentOut,
+    DeploymentPatch,
+    LicenseOut,
+    ModelDetail,
+    ModelFilters,
+    ModelIn,
+    ModelSummary,
+    Page,
+)
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def make_router(
+    session_dependency: Callable[..., Any], admin_dependency: Callable[..., Any]
+) -> APIRouter:
+    SessionDep = Annotated[Session, Depends(session_dependency, scope="function")]
+    admin_only = [Depends(admin_dependency)]
+    api = APIRouter(prefix="/api", tags=["catalog"])
+
+    @api.get("/models", response_model=Page[ModelSummary])
+    def list_models(
+        session: SessionDep, filters: Annotated[ModelFilters, Query()]
+    ) -> Page[ModelSummary]:
+        """Models with filters, sorting (`-` prefix for descending) and pagination."""
+        return service.list_models(session, filters, _today())
+
+    @api.get("/models/{ref:path}", response_model=ModelDetail)
+    def get_model(ref: str, session: SessionDep) -> ModelDetail:
+        """One model by Hugging Face id or alias, with licence history, lineage, scores and
+        deployments."""
+        return service.model_detail(service.get_model(session, ref), _today())
+
+    @api.post(
+        "/models",
+        response_model=ModelDetail,
+        status_code=status.HTTP_201_CREATED,
+        dependencies=admin_only,
+    )
+    def add_model(spec: ModelIn, session: SessionDep) -> ModelDetail:
+        model = service.add_model(session, spec)
+        return service.model_detail(service.get_model(session, model.hf_id), _today())
+
+    @api.get("/licenses", response_model=list[LicenseOut])
+    def list_licenses(session: SessionDep) -> list[LicenseOut]:
+        return service.list_licenses(session)
+
+    @api.get("/licenses/{license_id}", response_model=LicenseOut)
+    def get_license(license_id: str, session: SessionDep) -> LicenseOut:
+        return service.get_license(session, license_id)
+
+    @api.get("/deployments", response_model=list[DeploymentOut])
+    def list_deployments(
+        session: SessionDep, model: Annotated[str | None, Query(max_length=200)] = None
+    ) -> list[DeploymentOut]:
+        model_id = service.get_model(session, model).id if model else None
+        return [service.deployment_view(d) for d in repo.list_deployments(session, model_id)]
+
+    @api.post(
+        "/deployments",
+        response_model=DeploymentOut,
+        status_code=status.HTTP_201_CREATED,
+        dependencies=admin_only,
+    )
+    def add_deployment(spec: DeploymentIn, session: SessionDep) -> DeploymentOut:
+        return service.deployment_view(service.add_deployment(session, spec))
+
+    @api.patch("/deployments/{ref:path}", response_model=DeploymentOut, dependencies=admin_only)
+    def update_deployment(ref: str, patch: DeploymentPatch, session: SessionDep) -> DeploymentOut:
+        return service.deployment_view(service.update_deployment(session, ref, patch))
+
+    @api.delete(
+        "/deployments/{ref:path}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        dependencies=admin_only,
+    )
+    def remove_deployment(ref: str, session: SessionDep) -> Response:
+        service.remove_deployment(session, ref)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    @api.get("/catalog/version")
+    def catalog_version(session: SessionDep) -> dict[str, int]:
+        """Rises on every catalog change; router replicas compare it to rebuild snapshots."""
+        return {"version": repo.catalog_version(session)}
+
+    return api

@@ -1,0 +1,438 @@
+"""Pydantic shapes of what enters the catalog (seed files, API bodies, CLI) and what leaves it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    model_validator,
+)
+
+from catalog.terms import (
+    CommercialUse,
+    DatePrecision,
+    DeploymentKind,
+    DeploymentStatus,
+    OutputsUse,
+    ParentRelation,
+    PriceSource,
+    Privacy,
+    UserThresholdMeasure,
+)
+
+_SUFFIXES = {"K": 1_000, "M": 1_000_000, "B": 1_000_000_000, "T": 1_000_000_000_000}
+_QUANTITY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMBT]?)\s*$", re.IGNORECASE)
+
+
+def parse_count(value: Any) -> Any:
+    """'2.7B' → 2_700_000_000, '135M' → 135_000_000; plain numbers pass through."""
+    if isinstance(value, str):
+        match = _QUANTITY.match(value)
+        if not match:
+            raise ValueError(f"'{value}' is not a count such as 7B, 135M or 7000000000")
+        number, suffix = match.groups()
+        return round(float(number) * _SUFFIXES.get(suffix.upper(), 1))
+    return value
+
+
+def parse_tokens(value: Any) -> Any:
+    """Context sizes: '4K' → 4096 tokens (model cards mean binary K), '32000' → 32000."""
+    if isinstance(value, str):
+        match = _QUANTITY.match(value)
+        if not match or match.group(2).upper() not in ("", "K"):
+            raise ValueError(f"'{value}' is not a token count such as 4K, 128K or 32000")
+        number, suffix = match.groups()
+        return round(float(number) * (1024 if suffix else 1))
+    return value
+
+
+Count = Annotated[int, BeforeValidator(parse_count), Field(gt=0)]
+Tokens = Annotated[int, BeforeValidator(parse_tokens), Field(gt=0)]
+HfId = Annotated[str, Field(min_length=3, max_length=200, pattern=r"^[\w.\-]+/[\w.\-]+$")]
+Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9.\-]*$")]
+PerToken = Annotated[float, Field(ge=0, lt=1)]  # USD; no model costs a dollar a token
+Capability = Literal["chat", "code", "tools", "json_mode"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ReleaseDate(BaseModel):
+    day: dt.date
+    precision: DatePrecision
+
+
+def parse_release_date(value: Any) -> Any:
+    """Seed files give '2023-12-12', '2023-06' or '2022'; keep the precision that was given."""
+    if isinstance(value, ReleaseDate) or value is None:
+        return value
+    if isinstance(value, dt.date):
+        return ReleaseDate(day=value, precision=DatePrecision.DAY)
+    if isinstance(value, int):
+        value = str(value)
+    if isinstance(value, str):
+        parts = value.strip().split("-")
+        try:
+            numbers = [int(p) for p in parts]
+            if len(numbers) == 1:
+                return ReleaseDate(day=dt.date(numbers[0], 1, 1), precision=DatePrecision.YEAR)
+            if len(numbers) == 2:
+                return ReleaseDate(day=dt.date(*numbers, 1), precision=DatePrecision.MONTH)
+            if len(numbers) == 3:
+                return ReleaseDate(day=dt.date(*numbers), precision=DatePrecision.DAY)
+        except ValueError:
+            pass
+    raise ValueError(f"'{value}' is not a date such as 2023-12-12, 2023-06 or 2023")
+
+
+# --- what enters --------------------------------------------------------------------------------
+
+LICENSE_TERMS = (
+    "commercial_use",
+    "user_threshold",
+    "research_only",
+    "hosting_condition",
+    "attribution_text",
+    "notice_text",
+    "ship_license_copy",
+    "redistribution_conditions",
+    "derivative_terms",
+    "outputs_to_improve_models",
+    "acceptable_use_policy",
+    "naming_rule",
+)
+
+
+def _known_terms(names: list[str]) -> list[str]:
+    unknown = sorted(set(names) - set(LICENSE_TERMS))
+    if unknown:
+        raise ValueError(f"unknown licence terms {unknown}; terms are {list(LICENSE_TERMS)}")
+    return names
+
+
+class LicenseIn(_Strict):
+    id: Slug
+    name: str = Field(min_length=1, max_length=200)
+    version: str | None = None
+    spdx_id: str | None = None
+    commercial_use: CommercialUse
+    commercial_condition: str | None = None
+    user_threshold: int | None = Field(default=None, gt=0)
+    user_threshold_measure: UserThresholdMeasure = UserThresholdMeasure.NONE
+    research_only: bool
+    permitted_use_note: str | None = None
+    hosting_condition: str | None = None
+    attribution_text: str | None = None
+    notice_text: str | None = None
+    ship_license_copy: bool = False
+    redistribution_conditions: list[str] = Field(default_factory=list)
+    derivative_terms: str | None = None
+    outputs_to_improve_models: OutputsUse = OutputsUse.UNKNOWN
+    outputs_condition: str | None = None
+    outputs_same_family_exception: bool = False
+    acceptable_use_policy: bool | None = None
+    acceptable_use_policy_url: HttpUrl | None = None
+    naming_rule: str | None = None
+    naming_prefix: str | None = None
+    source: str | None = None
+    source_url: HttpUrl | None = None
+    verified: bool
+    unverified_terms: Annotated[list[str], AfterValidator(_known_terms)] = Field(
+        default_factory=list
+    )
+    clauses: dict[str, str] = Field(default_factory=dict)
+    notes: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LicenseIn:
+        if self.verified and self.unverified_terms:
+            raise ValueError("a licence with unverified_terms cannot be verified: true")
+        if (self.user_threshold is None) != (self.user_threshold_measure == "none"):
+            raise ValueError("user_threshold and user_threshold_measure must be given together")
+        if self.commercial_use == CommercialUse.CONDITIONAL and not self.commercial_condition:
+            raise ValueError("conditional commercial use needs a commercial_condition")
+        _known_terms(list(self.clauses))
+        return self
+
+
+class LicensePeriodIn(_Strict):
+    license: Slug
+    from_: dt.date | None = Field(default=None, alias="from")
+    to: dt.date | None = None
+    verified: bool = True
+    source: str | None = None
+    note: str | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LicensePeriodIn:
+        if self.from_ and self.to and self.to <= self.from_:
+            raise ValueError(f"period ends ({self.to}) before it starts ({self.from_})")
+        return self
+
+
+class ParentIn(_Strict):
+    model: HfId
+    relation: ParentRelation = ParentRelation.FINETUNE
+
+
+class ScoreIn(_Strict):
+    benchmark: str = Field(min_length=1, max_length=64)
+    score: float = Field(ge=0, le=100)
+    setting: str = ""
+    source: str = Field(min_length=1)
+    source_url: HttpUrl | None = None
+
+
+MODEL_FIELDS = ("parameters", "context_window", "release_date", "gated")
+
+
+class ModelIn(_Strict):
+    hf_id: HfId
+    name: str = Field(min_length=1, max_length=200)
+    family: Slug
+    parameters: Count | None = None
+    active_parameters: Count | None = None
+    context_window: Tokens | None = None
+    release_date: Annotated[ReleaseDate | None, BeforeValidator(parse_release_date)] = None
+    gated: bool | None = None
+    capabilities: list[Capability] = Field(default_factory=list)
+    aliases: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list)
+    licenses: list[LicensePeriodIn] = Field(min_length=1)
+    parents: list[ParentIn] = Field(default_factory=list)
+    scores: list[ScoreIn] = Field(default_factory=list)
+    unverified: list[Literal["parameters", "context_window", "release_date", "gated"]] = Field(
+        default_factory=list
+    )
+    source: str | None = None
+    notes: str | None = None
+
+
+class DeploymentIn(_Strict):
+    """A deployment to register. Hosted prices default to litellm's cost map."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\w.\-/:@]+$")] | None = (
+        None
+    )
+    model: str = Field(min_length=1, max_length=200)
+    kind: DeploymentKind
+    provider: str | None = Field(default=None, max_length=64)
+    served_name: str = Field(min_length=1, max_length=300)
+    base_url: HttpUrl | None = None
+    price: Literal["litellm"] | None = None
+    input_cost_per_token: PerToken | None = None
+    output_cost_per_token: PerToken | None = None
+    cost_per_hour: float | None = Field(default=None, ge=0, le=100_000)
+    tokens_per_second: float | None = Field(default=None, gt=0, le=1_000_000)
+    region: str | None = Field(default=None, max_length=64)
+    privacy: Privacy | None = None
+    max_context: Tokens | None = None
+    status: DeploymentStatus = DeploymentStatus.ACTIVE
+
+    @model_validator(mode="after")
+    def _kind_fits(self) -> DeploymentIn:
+        if self.kind == DeploymentKind.LOCAL and self.base_url is None:
+            raise ValueError("a local deployment needs base_url (its OpenAI-compatible /v1 URL)")
+        if self.kind != DeploymentKind.LOCAL and self.base_url is not None:
+            raise ValueError(f"base_url is only for local deployments, not {self.kind.value}")
+        if (self.cost_per_hour is None) != (self.tokens_per_second is None):
+            raise ValueError("cost_per_hour and tokens_per_second must be given together")
+        if self.cost_per_hour is not None and self.kind == DeploymentKind.HOSTED:
+            raise ValueError("hosted deployments are priced per token, not per hour")
+        explicit = (self.input_cost_per_token, self.output_cost_per_token)
+        if (explicit[0] is None) != (explicit[1] is None):
+            raise ValueError("give both input_cost_per_token and output_cost_per_token, or neither")
+        if self.price == "litellm" and explicit[0] is not None:
+            raise ValueError("price: litellm and explicit per-token prices exclude each other")
+        return self
+
+
+class DeploymentPatch(_Strict):
+    served_name: str | None = Field(default=None, min_length=1, max_length=300)
+    base_url: HttpUrl | None = None
+    input_cost_per_token: PerToken | None = None
+    output_cost_per_token: PerToken | None = None
+    cost_per_hour: float | None = Field(default=None, ge=0, le=100_000)
+    tokens_per_second: float | None = Field(default=None, gt=0, le=1_000_000)
+    region: str | None = Field(default=None, max_length=64)
+    privacy: Privacy | None = None
+    max_context: Tokens | None = None
+    status: DeploymentStatus | None = None
+
+
+# --- what leaves --------------------------------------------------------------------------------
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class LicenseOut(_Out):
+    id: str
+    name: str
+    version: str | None
+    spdx_id: str | None
+    commercial_use: CommercialUse
+    commercial_condition: str | None
+    user_threshold: int | None
+    user_threshold_measure: UserThresholdMeasure
+    research_only: bool
+    permitted_use_note: str | None
+    hosting_condition: str | None
+    attribution_text: str | None
+    notice_text: str | None
+    ship_license_copy: bool
+    redistribution_conditions: list[str]
+    derivative_terms: str | None
+    outputs_to_improve_models: OutputsUse
+    outputs_condition: str | None
+    outputs_same_family_exception: bool
+    acceptable_use_policy: bool | None
+    acceptable_use_policy_url: str | None
+    naming_rule: str | None
+    naming_prefix: str | None
+    source: str | None
+    source_url: str | None
+    verified: bool
+    unverified_terms: list[str]
+    clauses: dict[str, str]
+    notes: str | None
+
+
+class LicensePeriodOut(BaseModel):
+    license_id: str
+    license_name: str
+    effective_from: dt.date | None
+    effective_to: dt.date | None
+    verified: bool
+    in_force_today: bool
+    source: str | None
+    note: str | None
+
+
+class ScoreOut(_Out):
+    benchmark: str
+    score: float
+    setting: str
+    source: str
+    source_url: str | None
+
+
+class RelativeOut(BaseModel):
+    id: str
+    name: str
+    relation: ParentRelation
+
+
+class DeploymentOut(BaseModel):
+    id: int
+    name: str
+    model: str
+    kind: DeploymentKind
+    provider: str
+    served_name: str
+    base_url: str | None
+    input_cost_per_token: float | None
+    output_cost_per_token: float | None
+    price_source: PriceSource
+    cost_per_hour: float | None
+    tokens_per_second: float | None
+    usd_per_million_tokens: float | None = Field(
+        description="Blended price: the mean of input and output prices per million tokens."
+    )
+    region: str | None
+    privacy: Privacy
+    max_context: int | None
+    status: DeploymentStatus
+
+
+class ModelSummary(BaseModel):
+    id: str
+    name: str
+    family: str
+    parameters: int | None
+    active_parameters: int | None
+    context_window: int | None
+    release_date: dt.date | None
+    release_date_precision: DatePrecision
+    gated: bool | None
+    capabilities: list[str]
+    aliases: list[str]
+    licenses_in_force: list[str]
+    commercial_use: CommercialUse = Field(
+        description="Commercial use today under the model's licences and its ancestors', "
+        "without a usage profile (the compliance check gives the full answer)."
+    )
+    has_local: bool
+    has_hosted: bool
+    cheapest_usd_per_million_tokens: float | None
+    unverified_fields: list[str]
+
+
+class ModelDetail(ModelSummary):
+    license_history: list[LicensePeriodOut]
+    parents: list[RelativeOut]
+    children: list[RelativeOut]
+    scores: list[ScoreOut]
+    deployments: list[DeploymentOut]
+    source: str | None
+    notes: str | None
+
+
+ItemT = TypeVar("ItemT")
+
+
+class Page(BaseModel, Generic[ItemT]):
+    items: list[ItemT]
+    total: int
+    page: int
+    per_page: int
+
+
+SortKey = Literal["name", "params", "context", "release", "price", "score"]
+
+
+class ModelFilters(BaseModel):
+    """Query of GET /api/models and `modelyard catalog list`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    q: str | None = Field(default=None, max_length=200, description="Text in id, name or alias")
+    family: str | None = Field(default=None, max_length=64)
+    license: str | None = Field(default=None, max_length=64, description="Licence in force today")
+    commercial: bool | None = None
+    min_params: Annotated[int, BeforeValidator(parse_count), Field(ge=0)] | None = None
+    max_params: Annotated[int, BeforeValidator(parse_count), Field(ge=0)] | None = None
+    min_context: Annotated[int, BeforeValidator(parse_tokens), Field(ge=0)] | None = None
+    has_local: bool | None = None
+    has_hosted: bool | None = None
+    max_price: float | None = Field(
+        default=None, ge=0, description="Cheapest blended price, USD per million tokens"
+    )
+    benchmark: str | None = Field(default=None, max_length=64)
+    min_score: float | None = Field(default=None, ge=0, le=100)
+    sort: str = Field(
+        default="name", max_length=16, pattern=r"^-?(name|params|context|release|price|score)$"
+    )
+    page: int = Field(default=1, ge=1, le=100_000)
+    per_page: int = Field(default=50, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ModelFilters:
+        if self.min_score is not None and not self.benchmark:
+            raise ValueError("min_score needs a benchmark")
+        if self.sort.lstrip("-") == "score" and not self.benchmark:
+            raise ValueError("sorting by score needs a benchmark")
+        if self.min_params and self.max_params and self.min_params > self.max_params:
+            raise ValueError("min_params is above max_params")
+        return self

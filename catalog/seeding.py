@@ -1,0 +1,179 @@
+"""Load the seed catalog from YAML files and bring the database in line with it, idempotently."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
+
+from catalog import repository as repo
+from catalog import service
+from catalog.errors import CatalogError, SeedError
+from catalog.orm import License
+from catalog.prices import hosted_price
+from catalog.schemas import DeploymentIn, LicenseIn, ModelIn
+
+SEED_DIR = Path(__file__).parent / "seed"
+FILES = {"licenses": "licenses.yaml", "models": "models.yaml", "deployments": "deployments.yaml"}
+
+Entry = TypeVar("Entry", bound=BaseModel)
+
+
+@dataclass
+class SeedData:
+    licenses: list[LicenseIn]
+    models: list[ModelIn]
+    deployments: list[DeploymentIn]
+
+
+@dataclass
+class SeedReport:
+    created: Counter[str] = field(default_factory=Counter)
+    updated: Counter[str] = field(default_factory=Counter)
+    unchanged: Counter[str] = field(default_factory=Counter)
+    version: int = 0
+
+
+def _entry_label(raw: Any, index: int) -> str:
+    if isinstance(raw, dict):
+        for key in ("id", "hf_id", "name"):
+            if isinstance(raw.get(key), str):
+                return f"entry {index + 1} ({raw[key]})"
+    return f"entry {index + 1}"
+
+
+def _read_list(path: Path, schema: type[Entry]) -> list[Entry]:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SeedError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise SeedError(f"{path}: not valid YAML: {exc}") from exc
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise SeedError(f"{path}: expected a list of entries, found {type(raw).__name__}")
+    entries = []
+    for index, item in enumerate(raw):
+        try:
+            entries.append(schema.model_validate(item))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(entry)'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise SeedError(
+                f"{path}: {_entry_label(item, index)}: {problems}",
+                {"file": str(path), "entry": index + 1},
+            ) from exc
+    return entries
+
+
+def _check_references(directory: Path, data: SeedData) -> None:
+    """Every name a seed file uses must be defined, and defined once."""
+
+    def fail(kind: str, message: str) -> None:
+        raise SeedError(f"{directory / FILES[kind]}: {message}")
+
+    for kind, keys in (
+        ("licenses", [lic.id for lic in data.licenses]),
+        ("models", [m.hf_id.lower() for m in data.models]),
+        ("deployments", [d.name for d in data.deployments if d.name]),
+    ):
+        repeated = sorted(k for k, n in Counter(keys).items() if n > 1)
+        if repeated:
+            fail(kind, f"defined more than once: {', '.join(repeated)}")
+    licenses = {lic.id for lic in data.licenses}
+    models = {m.hf_id.lower() for m in data.models}
+    for model in data.models:
+        for period in model.licenses:
+            if period.license not in licenses:
+                fail("models", f"{model.hf_id}: unknown licence '{period.license}'")
+        for parent in model.parents:
+            if parent.model.lower() not in models:
+                fail("models", f"{model.hf_id}: unknown parent model '{parent.model}'")
+    for deployment in data.deployments:
+        if deployment.model.lower() not in models:
+            fail("deployments", f"{deployment.name}: unknown model '{deployment.model}'")
+
+
+def load_seed(directory: Path = SEED_DIR) -> SeedData:
+    data = SeedData(
+        licenses=_read_list(directory / FILES["licenses"], LicenseIn),
+        models=_read_list(directory / FILES["models"], ModelIn),
+        deployments=_read_list(directory / FILES["deployments"], DeploymentIn),
+    )
+    _check_references(directory, data)
+    return data
+
+
+def _license_values(spec: LicenseIn) -> dict[str, Any]:
+    values = spec.model_dump(exclude={"id"})
+    for url in ("source_url", "acceptable_use_policy_url"):
+        values[url] = str(values[url]) if values[url] else None
+    return values
+
+
+def apply_seed(session: Session, data: SeedData, directory: Path = SEED_DIR) -> SeedReport:
+    """Create or update every seed entry. Entries the seed does not name (models and
+    deployments users added) are left alone."""
+    report = SeedReport()
+
+    def count(kind: str, obj: object, existed: bool) -> None:
+        if not existed:
+            report.created[kind] += 1
+        elif session.is_modified(obj) or obj in session.new:
+            report.updated[kind] += 1
+        else:
+            report.unchanged[kind] += 1
+
+    for lic in data.licenses:
+        row = repo.get_license(session, lic.id)
+        existed = row is not None
+        if row is None:
+            row = License(id=lic.id)
+            session.add(row)
+        service._set(row, _license_values(lic))
+        count("licenses", row, existed)
+    session.flush()
+
+    def touched(objects: list[Any]) -> bool:
+        return any(o in session.new or session.is_modified(o) for o in objects)
+
+    models = {}
+    for spec in data.models:
+        existing = repo.find_model(session, spec.hf_id)
+        try:
+            model = service.apply_model(session, spec, existing)
+        except CatalogError as exc:
+            raise SeedError(f"{directory / FILES['models']}: {spec.hf_id}: {exc.message}") from exc
+        parts = [model, *model.aliases, *model.licenses, *model.scores]
+        models[spec.hf_id] = (model, existing is not None, touched(parts))
+    session.flush()
+    for spec in data.models:
+        model, existed, changed = models[spec.hf_id]
+        service.apply_parents(session, model, spec)
+        changed = changed or touched([model, *model.parents])
+        kind_counter = (
+            (report.updated if changed else report.unchanged) if existed else report.created
+        )
+        kind_counter["models"] += 1
+    session.flush()
+
+    for spec in data.deployments:
+        existing_dep = repo.get_deployment(session, spec.name) if spec.name else None
+        try:
+            deployment = service.upsert_deployment(session, spec, hosted_price)
+        except CatalogError as exc:
+            raise SeedError(
+                f"{directory / FILES['deployments']}: {spec.name}: {exc.message}"
+            ) from exc
+        count("deployments", deployment, existing_dep is not None)
+    session.flush()
+    report.version = repo.catalog_version(session)
+    return report

@@ -1,0 +1,30 @@
+"""The router's exceptions; `web` translates them into HTTP answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RouterError(Exception):
+    code = "router_error"
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class Unauthorized(RouterError):
+    code = "unauthorized"
+
+
+class Forbidden(RouterError):
+    code = "forbidden"
+
+
+class KeyNotFound(RouterError):
+    code = "not_found"
+
+
+class KeyExists(RouterError):
+    code = "conflict"

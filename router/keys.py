@@ -1,0 +1,74 @@
+"""API keys: created once and shown once, stored only as a SHA-256 hash."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from router import repository as repo
+from router.errors import Forbidden, KeyExists, KeyNotFound, Unauthorized
+from router.orm import ApiKey
+
+KEY_PREFIX = "my-"
+
+
+def hash_key(secret: str) -> str:
+    # Keys are 256-bit random tokens, so a fast unsalted hash is safe to store and compare.
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def create_key(
+    session: Session, name: str, *, admin: bool = False, policy: dict[str, Any] | None = None
+) -> tuple[ApiKey, str]:
+    if not name.strip():
+        raise KeyExists("a key needs a name")
+    if repo.key_by_name(session, name) is not None:
+        raise KeyExists(f"a key named '{name}' exists already")
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        name=name,
+        prefix=secret[:10],
+        key_hash=hash_key(secret),
+        is_admin=admin,
+        policy=policy or {},
+    )
+    session.add(key)
+    session.flush()
+    return key, secret
+
+
+def authenticate(session: Session, authorization: str | None) -> ApiKey:
+    """The live key behind an `Authorization: Bearer …` header."""
+    if not authorization:
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("malformed Authorization header: expected 'Bearer <key>'")
+    key = repo.key_by_hash(session, hash_key(token.strip()))
+    if key is None or key.revoked_at is not None:
+        raise Unauthorized("invalid or revoked API key")
+    return key
+
+
+def require_admin(session: Session, authorization: str | None) -> ApiKey:
+    key = authenticate(session, authorization)
+    if not key.is_admin:
+        raise Forbidden(f"key '{key.name}' is not an admin key")
+    return key
+
+
+def revoke_key(session: Session, name: str) -> ApiKey:
+    key = repo.key_by_name(session, name)
+    if key is None:
+        raise KeyNotFound(f"no key named '{name}'")
+    if key.revoked_at is None:
+        key.revoked_at = dt.datetime.now(dt.UTC)
+    return key
+
+
+def list_keys(session: Session) -> list[ApiKey]:
+    return list(repo.list_keys(session))

@@ -1,0 +1,159 @@
+"""Shared test fixtures: real SQLite files and a real PostgreSQL server started by the suite."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from web.app import session_factory_for
+from web.cli import alembic_config
+from web.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pg_bindir() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    if not found:
+        pytest.fail("PostgreSQL is not installed: `make test` installs it (apt package postgresql)")
+    return found[-1].parent
+
+
+class PostgresServer:
+    """A throwaway cluster in a temporary folder. PostgreSQL refuses to run as root, so as
+    root the server runs as the `postgres` user."""
+
+    def __init__(self) -> None:
+        self.bindir = _pg_bindir()
+        self.root = Path(tempfile.mkdtemp(prefix="modelyard-pg-"))
+        self.port = free_port()
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            user = pwd.getpwnam("postgres")
+            os.chown(self.root, user.pw_uid, user.pw_gid)
+
+    def _run(self, *args: str) -> None:
+        command = [str(self.bindir / args[0]), *args[1:]]
+        if self.as_root:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        data = self.root / "data"
+        self._run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
+
+    def stop(self) -> None:
+        try:
+            self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self) -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(self.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        return name
+
+    def drop_database(self, name: str) -> None:
+        admin = create_engine(self.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind, fresh for every test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'modelyard.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    name = server.create_database()
+    try:
+        yield server.url(name)
+    finally:
+        server.drop_database(name)
+
+
+def migrate(url: str) -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(url), "head")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    migrate(database_url)
+    return Settings(database_url=database_url, data_dir=tmp_path)
+
+
+@pytest.fixture
+def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    engine, factory = session_factory_for(settings)
+    yield factory
+    engine.dispose()
+
+
+def seed(factory: sessionmaker[Session]) -> None:
+    from catalog import seeding
+    from catalog.db import transaction
+
+    with transaction(factory) as session:
+        seeding.apply_seed(session, seeding.load_seed())
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def seeded_settings(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    """A migrated, seeded database of each kind, shared by a module's read-only tests."""
+    folder = tmp_path_factory.mktemp("seeded")
+    server: PostgresServer | None = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{folder / 'modelyard.db'}"
+    else:
+        server = request.getfixturevalue("postgres")
+        name = server.create_database()
+        url = server.url(name)
+    migrate(url)
+    settings = Settings(database_url=url, data_dir=folder)
+    engine, factory = session_factory_for(settings)
+    seed(factory)
+    engine.dispose()
+    try:
+        yield settings
+    finally:
+        if server is not None:
+            server.drop_database(name)

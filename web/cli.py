@@ -1,0 +1,101 @@
+"""The `modelyard` command: the composition root for the command line."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog import cli as catalog_cli
+from catalog.db import transaction
+from router import cli as router_cli
+from web.settings import Settings
+
+app = typer.Typer(
+    name="modelyard",
+    help="Catalog of open models, licence checks, and a cost-aware OpenAI-compatible router.",
+    no_args_is_help=True,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+
+
+class Runtime:
+    """Settings plus a lazily opened database, handed to sub-commands through ctx.obj."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @functools.cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        from web.app import session_factory_for
+
+        return session_factory_for(self.settings)[1]
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with transaction(self.sessions) as session:
+            yield session
+
+
+@app.callback()
+def root(ctx: typer.Context) -> None:
+    ctx.obj = Runtime(Settings())
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Default: MODELYARD_HOST or 127.0.0.1")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: MODELYARD_PORT or 8000")] = None,
+) -> None:
+    """Serve the API and pages."""
+    import uvicorn
+
+    from web.app import create_app
+
+    settings: Settings = ctx.obj.settings
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level,
+    )
+
+
+def alembic_config(database_url: str) -> object:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(ALEMBIC_DIR))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+@db_app.command("upgrade")
+def upgrade(ctx: typer.Context, revision: str = "head") -> None:
+    """Migrate the database schema (creates the SQLite file on first run)."""
+    from alembic import command
+    from catalog.db import make_engine
+
+    settings: Settings = ctx.obj.settings
+    make_engine(settings.database_url).dispose()  # creates the SQLite folder when needed
+    command.upgrade(alembic_config(settings.database_url), revision)  # type: ignore[arg-type]
+    typer.echo(f"database at {revision}: {settings.database_url.split('@')[-1]}")
+
+
+app.add_typer(db_app, name="db")
+app.add_typer(catalog_cli.catalog_app, name="catalog")
+app.add_typer(catalog_cli.models_app, name="models")
+app.add_typer(catalog_cli.deployments_app, name="deployments")
+app.add_typer(router_cli.keys_app, name="keys")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,27 @@
+"""Settings, read once at the composition root from MODELYARD_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Where the default SQLite file lives")
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL; default: a SQLite file in data_dir"
+    )
+    redis_url: str | None = Field(default=None, description="Unset: one process, state in memory")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'modelyard.db').resolve()}"
+        return self
