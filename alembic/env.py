@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import router.orm  # noqa: F401  (registers the router's tables on the shared metadata)
-from alembic import context
 from catalog.orm import Base
 
 config = context.config

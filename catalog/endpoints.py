@@ -1,7 +1,5 @@
 """The catalog's HTTP API under /api. `web` supplies the session and the admin check."""
 
-from __future__ import annotations
-
 import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any

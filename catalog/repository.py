@@ -32,7 +32,7 @@ _CATALOG_TYPES = (
 )
 
 
-def _with_relations(query: Select[tuple[Model]]) -> Select[tuple[Model]]:
+def _with_relations(query: Select[Model]) -> Select[Model]:
     return query.options(
         selectinload(Model.aliases),
         selectinload(Model.licenses).selectinload(LicenseAssignment.license),
@@ -134,7 +134,7 @@ def all_models(session: Session) -> Sequence[Model]:
 
 
 def get_deployment(session: Session, ref: str | int) -> Deployment | None:
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+    if isinstance(ref, int) or (ref.isdigit() and len(ref) <= 9):  # ids fit any INTEGER
         return session.get(Deployment, int(ref))
     return session.scalars(select(Deployment).where(Deployment.name == ref)).first()
 

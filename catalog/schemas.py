@@ -54,6 +54,8 @@ def parse_tokens(value: Any) -> Any:
     return value
 
 
+# Text from URLs and forms: no control characters (PostgreSQL rejects NUL in text outright).
+CleanText = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$")]
 Count = Annotated[int, BeforeValidator(parse_count), Field(gt=0)]
 Tokens = Annotated[int, BeforeValidator(parse_tokens), Field(gt=0)]
 HfId = Annotated[str, Field(min_length=3, max_length=200, pattern=r"^[\w.\-]+/[\w.\-]+$")]
@@ -62,8 +64,30 @@ PerToken = Annotated[float, Field(ge=0, lt=1)]  # USD; no model costs a dollar a
 Capability = Literal["chat", "code", "tools", "json_mode"]
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _reject_control_characters(value: Any, where: str = "") -> None:
+    if isinstance(value, str) and _CONTROL.search(value):
+        raise ValueError(f"{where or 'text'} contains control characters")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _reject_control_characters(item, str(key))
+    elif isinstance(value, list):
+        for item in value:
+            _reject_control_characters(item, where)
+
+
 class _Strict(BaseModel):
+    """Inputs: unknown fields and control characters are errors, not silently dropped data."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean_text(cls, data: Any) -> Any:
+        _reject_control_characters(data)
+        return data
 
 
 class ReleaseDate(BaseModel):
@@ -86,9 +110,13 @@ def parse_release_date(value: Any) -> Any:
             if len(numbers) == 1:
                 return ReleaseDate(day=dt.date(numbers[0], 1, 1), precision=DatePrecision.YEAR)
             if len(numbers) == 2:
-                return ReleaseDate(day=dt.date(*numbers, 1), precision=DatePrecision.MONTH)
+                return ReleaseDate(
+                    day=dt.date(numbers[0], numbers[1], 1), precision=DatePrecision.MONTH
+                )
             if len(numbers) == 3:
-                return ReleaseDate(day=dt.date(*numbers), precision=DatePrecision.DAY)
+                return ReleaseDate(
+                    day=dt.date(numbers[0], numbers[1], numbers[2]), precision=DatePrecision.DAY
+                )
         except ValueError:
             pass
     raise ValueError(f"'{value}' is not a date such as 2023-12-12, 2023-06 or 2023")
@@ -407,9 +435,13 @@ class ModelFilters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    q: str | None = Field(default=None, max_length=200, description="Text in id, name or alias")
-    family: str | None = Field(default=None, max_length=64)
-    license: str | None = Field(default=None, max_length=64, description="Licence in force today")
+    q: CleanText | None = Field(
+        default=None, max_length=200, description="Text in id, name or alias"
+    )
+    family: CleanText | None = Field(default=None, max_length=64)
+    license: CleanText | None = Field(
+        default=None, max_length=64, description="Licence in force today"
+    )
     commercial: bool | None = None
     min_params: Annotated[int, BeforeValidator(parse_count), Field(ge=0)] | None = None
     max_params: Annotated[int, BeforeValidator(parse_count), Field(ge=0)] | None = None
@@ -419,7 +451,7 @@ class ModelFilters(BaseModel):
     max_price: float | None = Field(
         default=None, ge=0, description="Cheapest blended price, USD per million tokens"
     )
-    benchmark: str | None = Field(default=None, max_length=64)
+    benchmark: CleanText | None = Field(default=None, max_length=64)
     min_score: float | None = Field(default=None, ge=0, le=100)
     sort: str = Field(
         default="name", max_length=16, pattern=r"^-?(name|params|context|release|price|score)$"

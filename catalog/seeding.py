@@ -165,13 +165,13 @@ def apply_seed(session: Session, data: SeedData, directory: Path = SEED_DIR) -> 
         kind_counter["models"] += 1
     session.flush()
 
-    for spec in data.deployments:
-        existing_dep = repo.get_deployment(session, spec.name) if spec.name else None
+    for dep_spec in data.deployments:
+        existing_dep = repo.get_deployment(session, dep_spec.name) if dep_spec.name else None
         try:
-            deployment = service.upsert_deployment(session, spec, hosted_price)
+            deployment = service.upsert_deployment(session, dep_spec, hosted_price)
         except CatalogError as exc:
             raise SeedError(
-                f"{directory / FILES['deployments']}: {spec.name}: {exc.message}"
+                f"{directory / FILES['deployments']}: {dep_spec.name}: {exc.message}"
             ) from exc
         count("deployments", deployment, existing_dep is not None)
     session.flush()

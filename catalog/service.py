@@ -249,15 +249,20 @@ def list_models(session: Session, filters: ModelFilters, today: dt.date) -> Page
     )
 
 
+def _is_clean(ref: str) -> bool:
+    # Control characters never appear in ids; PostgreSQL would reject NUL before answering.
+    return bool(ref) and len(ref) <= 300 and not any(ord(c) < 32 or ord(c) == 127 for c in ref)
+
+
 def get_model(session: Session, ref: str) -> Model:
-    model = repo.find_model(session, ref)
+    model = repo.find_model(session, ref) if _is_clean(ref) else None
     if model is None:
         raise NotFound(f"no model '{ref}' in the catalog (give a Hugging Face id or an alias)")
     return model
 
 
 def get_license(session: Session, license_id: str) -> LicenseOut:
-    found = repo.get_license(session, license_id)
+    found = repo.get_license(session, license_id) if _is_clean(license_id) else None
     if found is None:
         raise NotFound(f"no licence '{license_id}' in the catalog")
     return LicenseOut.model_validate(found)
@@ -496,7 +501,7 @@ def upsert_deployment(
 
 
 def get_deployment(session: Session, ref: str) -> Deployment:
-    deployment = repo.get_deployment(session, ref)
+    deployment = repo.get_deployment(session, ref) if _is_clean(ref) else None
     if deployment is None:
         raise NotFound(f"no deployment '{ref}' (give its id or name)")
     return deployment

@@ -279,7 +279,12 @@ def _replace(path: Path, old: str, new: str) -> None:
             "model: microsoft/phi-22,",
             r"deployments\.yaml: fireworks/phi-2: unknown model 'microsoft/phi-22'",
         ),
-        ("models.yaml", "- hf_id: microsoft/phi-1\n", "- hf_id: [oops\n", r"models\.yaml: not valid YAML"),
+        (
+            "models.yaml",
+            "- hf_id: microsoft/phi-1\n",
+            "- hf_id: [oops\n",
+            r"models\.yaml: not valid YAML",
+        ),
         (
             "models.yaml",
             "  family: phi\n",

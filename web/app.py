@@ -1,7 +1,5 @@
 """The app factory: wires settings, the database and each domain's endpoints together."""
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from typing import Annotated
 

@@ -82,6 +82,7 @@ def alembic_config(database_url: str) -> object:
 def upgrade(ctx: typer.Context, revision: str = "head") -> None:
     """Migrate the database schema (creates the SQLite file on first run)."""
     from alembic import command
+
     from catalog.db import make_engine
 
     settings: Settings = ctx.obj.settings

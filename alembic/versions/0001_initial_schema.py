@@ -8,7 +8,6 @@ Create Date: 2026-11-25 13:59:01.623445
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-
 from alembic import op
 
 revision: str = "0001"

@@ -1,0 +1,59 @@
+# `make run`: set up and serve the catalog, API and pages on the embedded default.
+# `make test`: set up (system packages included) and run the whole suite.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages the test suite starts for real: a PostgreSQL server.
+SYSTEM_PACKAGES := postgresql
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test check bench install system-packages migrate seed clean
+
+run: seed
+	$(BIN)/modelyard serve
+
+test: install system-packages check
+	$(BIN)/pytest
+
+check: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# Slow benchmarks and soak tests, on demand.
+bench: install system-packages
+	$(BIN)/pytest -m slow tests/perf
+
+install: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# llama-cpp-python compiles for ~8 minutes the first time; pip's cache serves it after that.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+system-packages:
+	@missing=""; \
+	for package in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "install ok installed" \
+	    || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+migrate: install
+	$(BIN)/modelyard db upgrade
+
+seed: migrate
+	$(BIN)/modelyard catalog seed
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
