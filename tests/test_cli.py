@@ -1,0 +1,139 @@
+"""The `modelyard` command, in process and as real processes serving real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import free_port, migrate
+from web.cli import app
+
+runner = CliRunner()
+
+
+def run(url: str, *args: str, code: int = 0) -> str:
+    result = runner.invoke(app, list(args), env={"MODELYARD_DATABASE_URL": url})
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+@pytest.fixture
+def url(database_url: str) -> str:
+    migrate(database_url)
+    run(database_url, "catalog", "seed")
+    return database_url
+
+
+def test_seed_twice_reports_no_changes(url: str) -> None:
+    output = run(url, "catalog", "seed")
+    assert "licenses" in output and "catalog version 1" in output
+
+
+def test_list_and_show(url: str) -> None:
+    listed = run(url, "catalog", "list", "--family", "llama-2")
+    assert "meta-llama/Llama-2-70b-chat-hf" in listed and "6 models" in listed
+    data = json.loads(run(url, "catalog", "list", "--commercial", "--max-params", "3B", "--json"))
+    assert "HuggingFaceTB/SmolLM2-135M-Instruct" in {m["id"] for m in data["items"]}
+    shown = run(url, "catalog", "show", "phi-2")
+    assert "licence history" in shown and "msr" in shown and "2024-01-06" in shown
+    assert "fireworks/phi-2" in shown
+    detail = json.loads(run(url, "catalog", "show", "phi-2", "--json"))
+    assert detail["id"] == "microsoft/phi-2"
+
+
+def test_bad_input_exits_non_zero_with_a_message(url: str) -> None:
+    assert "no model 'nobody/nothing'" in run(url, "catalog", "show", "nobody/nothing", code=1)
+    assert "min_params" in run(url, "catalog", "list", "--min-params", "lots", code=2)
+
+
+def test_register_update_and_remove_a_local_server(url: str) -> None:
+    added = run(
+        url,
+        "deployments", "add",
+        "--model", "mistral-7b-instruct",
+        "--kind", "local",
+        "--url", "http://127.0.0.1:8081/v1",
+        "--served-name", "mistral",
+        "--cost-per-hour", "1.8",
+        "--tokens-per-s", "100",
+    )  # fmt: skip
+    assert "local/mistral-7b-instruct-v0.2" in added
+    listed = json.loads(run(url, "deployments", "list", "--model", "mistral-7b-instruct", "--json"))
+    (local,) = [d for d in listed if d["kind"] == "local"]
+    assert local["usd_per_million_tokens"] == pytest.approx(5.0)
+    run(url, "deployments", "update", local["name"], "--status", "disabled")
+    listed = json.loads(run(url, "deployments", "list", "--json"))
+    assert {d["status"] for d in listed if d["name"] == local["name"]} == {"disabled"}
+    run(url, "deployments", "remove", local["name"])
+    assert "no deployment" in run(url, "deployments", "remove", local["name"], code=1)
+    assert "base_url" in run(
+        url, "deployments", "add", "--model", "phi-2", "--kind", "local", "--served-name", "x",
+        code=2,
+    )  # fmt: skip
+
+
+def test_add_a_model_then_a_deployment_for_it(url: str) -> None:
+    run(
+        url,
+        "models", "add",
+        "--id", "acme/vicuna-ft",
+        "--license", "llama2",
+        "--family", "vicuna",
+        "--params", "13B",
+        "--parent", "lmsys/vicuna-13b-v1.5:finetune",
+    )  # fmt: skip
+    shown = json.loads(run(url, "catalog", "show", "acme/vicuna-ft", "--json"))
+    assert shown["parents"][0]["id"] == "lmsys/vicuna-13b-v1.5"
+    assert "unknown licence" in run(
+        url, "models", "add", "--id", "acme/x", "--license", "nope", "--family", "x", code=1
+    )
+
+
+def test_keys(url: str) -> None:
+    created = run(url, "keys", "create", "ops", "--admin")
+    secret = created.strip().splitlines()[-1]
+    assert secret.startswith("my-") and len(secret) > 40
+    listed = run(url, "keys", "list")
+    assert "ops" in listed and secret not in listed
+    assert "exists already" in run(url, "keys", "create", "ops", code=1)
+    run(url, "keys", "revoke", "ops")
+    assert "no key" in run(url, "keys", "revoke", "nobody", code=1)
+
+
+def test_make_run_path_serves_the_seeded_catalog_over_http(tmp_path: Path) -> None:
+    """What `make run` does, as separate processes: migrate, seed, serve, then real HTTP."""
+    env = {**os.environ, "MODELYARD_DATA_DIR": str(tmp_path / "data")}
+    exe = [sys.executable, "-m", "web"]
+    for step in (["db", "upgrade"], ["catalog", "seed"]):
+        subprocess.run([*exe, *step], env=env, check=True, capture_output=True, timeout=120)
+    port = free_port()
+    server = subprocess.Popen(
+        [*exe, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/api/models", timeout=2)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                assert time.monotonic() < deadline, "server did not start within 30 s"
+                time.sleep(0.2)
+        assert response.status_code == 200
+        assert response.json()["total"] >= 45
+        assert (tmp_path / "data" / "modelyard.db").is_file()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
