@@ -58,7 +58,9 @@ def test_writes_need_an_admin_key(api: Admin) -> None:
         "unauthorized",
     )
     assert_error(api.client.post("/api/deployments", json=body, headers=api.user), 403, "forbidden")
-    assert_error(api.client.delete("/api/deployments/fireworks/phi-2", headers=api.user), 403, "forbidden")
+    assert_error(
+        api.client.delete("/api/deployments/fireworks/phi-2", headers=api.user), 403, "forbidden"
+    )
     assert api.post("/api/deployments", body).status_code == 201
 
 
@@ -142,7 +144,9 @@ def test_bad_deployments_are_refused_clearly(
 def test_update_and_remove_a_deployment(api: Admin) -> None:
     api.post("/api/deployments", local_deployment_body(name="lab/phi-2"))
     disabled = api.patch("/api/deployments/lab/phi-2", {"status": "disabled"}).json()
-    assert disabled["status"] == "disabled" and disabled["usd_per_million_tokens"] == pytest.approx(5)
+    assert disabled["status"] == "disabled" and disabled["usd_per_million_tokens"] == pytest.approx(
+        5
+    )
     repriced = api.patch(
         "/api/deployments/lab/phi-2",
         {"input_cost_per_token": 1e-6, "output_cost_per_token": 3e-6},
