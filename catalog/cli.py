@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session
 
 from catalog import repository as repo
 from catalog import seeding, service
+from catalog.bom import ml_bom
 from catalog.errors import CatalogError
 from catalog.schemas import (
+    ComplianceCheckIn,
     DeploymentIn,
     DeploymentPatch,
     LicensePeriodIn,
@@ -30,7 +32,8 @@ from catalog.schemas import (
     ModelIn,
     ParentIn,
 )
-from catalog.terms import DeploymentKind, DeploymentStatus, Privacy
+from catalog.snapshot import build_snapshot
+from catalog.terms import DeploymentKind, DeploymentStatus, Privacy, Verdict
 
 # Piped output has no terminal width; tables get room for full model ids instead of 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -39,6 +42,7 @@ errors = Console(stderr=True)
 catalog_app = typer.Typer(help="Browse and seed the catalog.", no_args_is_help=True)
 models_app = typer.Typer(help="Add models to the catalog.", no_args_is_help=True)
 deployments_app = typer.Typer(help="Register where models run.", no_args_is_help=True)
+license_app = typer.Typer(help="Which models may I use for this?", no_args_is_help=True)
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -168,7 +172,7 @@ def list_models(
         },
     )
     with _session(ctx) as session:
-        result = service.list_models(session, filters, _today())
+        result = service.list_models(session, filters, build_snapshot(session), _today())
     if as_json:
         _dump(result.model_dump(mode="json"))
         return
@@ -200,7 +204,8 @@ def show_model(
 ) -> None:
     """One model: licence history, lineage, benchmark scores and deployments."""
     with _session(ctx) as session:
-        detail = service.model_detail(service.get_model(session, ref), _today())
+        model = service.get_model(session, ref)
+        detail = service.model_detail(model, build_snapshot(session), _today())
     if as_json:
         _dump(detail.model_dump(mode="json"))
         return
@@ -431,3 +436,116 @@ def remove_deployment(
     with _session(ctx) as session:
         service.remove_deployment(session, ref)
     console.print(f"removed deployment '{ref}'")
+
+
+# --- licences -----------------------------------------------------------------------------------
+
+_VERDICT_STYLE = {
+    Verdict.ALLOWED: "green",
+    Verdict.ALLOWED_WITH_OBLIGATIONS: "cyan",
+    Verdict.NEEDS_REVIEW: "yellow",
+    Verdict.FORBIDDEN: "red",
+}
+
+
+@license_app.command("check")
+def license_check(
+    ctx: typer.Context,
+    models: Annotated[
+        list[str] | None, typer.Argument(help="Model ids or aliases; default all")
+    ] = None,
+    commercial: Annotated[bool, typer.Option("--commercial", help="Commercial use")] = False,
+    mau: Annotated[
+        int | None, typer.Option(help="Monthly active users of your product now")
+    ] = None,
+    mau_at_release: Annotated[
+        int | None,
+        typer.Option(help="Monthly active users in the month before the licence's release"),
+    ] = None,
+    date: Annotated[str | None, typer.Option(help="Date of use, YYYY-MM-DD; default today")] = None,
+    hosted_service: Annotated[
+        bool, typer.Option("--hosted-service", help="Serve the model to others")
+    ] = False,
+    fine_tune: Annotated[bool, typer.Option("--fine-tune")] = False,
+    redistribute: Annotated[
+        bool, typer.Option("--redistribute", help="Redistribute the weights")
+    ] = False,
+    train_on_outputs: Annotated[
+        bool, typer.Option("--train-on-outputs", help="Use outputs to improve another model")
+    ] = False,
+    same_family: Annotated[
+        bool, typer.Option("--same-family", help="That model is of the same family")
+    ] = False,
+    derivative_name: Annotated[
+        str | None, typer.Option(help="Name your derivative will carry")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The API's JSON")] = False,
+) -> None:
+    """Verdicts, obligations and reasons for a usage profile, like POST /api/compliance/check."""
+    request = _validated(
+        ComplianceCheckIn,
+        {
+            "use": _given(
+                {
+                    "commercial": commercial,
+                    "monthly_active_users": mau,
+                    "monthly_active_users_at_release": mau_at_release,
+                    "date": date,
+                    "hosted_service": hosted_service,
+                    "fine_tune": fine_tune,
+                    "redistribute_weights": redistribute,
+                    "train_on_outputs": train_on_outputs,
+                    "outputs_target_same_family": same_family,
+                    "derivative_name": derivative_name,
+                }
+            ),
+            "models": models or None,
+        },
+    )
+    with _session(ctx) as session:
+        report = service.check_compliance(build_snapshot(session), request)
+    if as_json:
+        _dump(report.model_dump(mode="json"))
+        return
+    table = Table("verdict", "licences", "why", title=f"licence check for {report.date}")
+    table.add_column("model", no_wrap=True)
+    for result in report.results:
+        decisive = [r for r in result.reasons if r.verdict == result.verdict] or result.reasons
+        why = "; ".join(
+            f"{r.license}{' ' + r.clause if r.clause else ''}: {r.message}" for r in decisive[:2]
+        )
+        if result.verdict == Verdict.ALLOWED_WITH_OBLIGATIONS:
+            why = "; ".join(o.text for o in result.obligations[:2])
+        style = _VERDICT_STYLE[result.verdict]
+        table.add_row(
+            f"[{style}]{result.verdict.value}[/{style}]",
+            ", ".join(sorted({lic.license for lic in result.licenses})),
+            why,
+            result.model,
+        )
+    console.print(table)
+    console.print(", ".join(f"{v.value}: {n}" for v, n in report.summary.items()))
+
+
+@catalog_app.command("bom")
+def bom(
+    ctx: typer.Context,
+    models: Annotated[
+        list[str] | None, typer.Argument(help="Model ids or aliases; default all")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout")] = None,
+) -> None:
+    """A CycloneDX 1.6 ML-BOM of the models (and their ancestors) with licences and lineage."""
+    with _session(ctx) as session:
+        snapshot = build_snapshot(session)
+        chosen = (
+            service.resolve_models(snapshot, models)
+            if models
+            else sorted(snapshot.models.values(), key=lambda m: m.hf_id)
+        )
+        text = ml_bom(snapshot, chosen, _today())
+    if out is None:
+        sys.stdout.write(text + "\n")
+    else:
+        out.write_text(text + "\n", encoding="utf-8")
+        console.print(f"wrote {out}")

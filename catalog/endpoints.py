@@ -9,7 +9,10 @@ from sqlalchemy.orm import Session
 
 from catalog import repository as repo
 from catalog import service
+from catalog.bom import ml_bom
 from catalog.schemas import (
+    ComplianceCheckIn,
+    ComplianceReport,
     DeploymentIn,
     DeploymentOut,
     DeploymentPatch,
@@ -20,6 +23,7 @@ from catalog.schemas import (
     ModelSummary,
     Page,
 )
+from catalog.snapshot import CatalogSnapshot, SnapshotCache
 
 
 def _today() -> dt.date:
@@ -27,24 +31,47 @@ def _today() -> dt.date:
 
 
 def make_router(
-    session_dependency: Callable[..., Any], admin_dependency: Callable[..., Any]
+    session_dependency: Callable[..., Any],
+    admin_dependency: Callable[..., Any],
+    snapshots: SnapshotCache,
 ) -> APIRouter:
     SessionDep = Annotated[Session, Depends(session_dependency, scope="function")]
+
+    def current_snapshot(session: SessionDep) -> CatalogSnapshot:
+        return snapshots.get(session)
+
+    SnapshotDep = Annotated[CatalogSnapshot, Depends(current_snapshot)]
     admin_only = [Depends(admin_dependency)]
     api = APIRouter(prefix="/api", tags=["catalog"])
 
     @api.get("/models", response_model=Page[ModelSummary])
     def list_models(
-        session: SessionDep, filters: Annotated[ModelFilters, Query()]
+        session: SessionDep, snapshot: SnapshotDep, filters: Annotated[ModelFilters, Query()]
     ) -> Page[ModelSummary]:
-        """Models with filters, sorting (`-` prefix for descending) and pagination."""
-        return service.list_models(session, filters, _today())
+        """Models with filters, sorting (`-` prefix for descending) and pagination. Usage-profile
+        fields (`commercial`, `monthly_active_users`, `fine_tune`, …) keep only the models the
+        licence engine allows for that use."""
+        return service.list_models(session, filters, snapshot, _today())
+
+    @api.get(
+        "/models/{ref:path}/bom",
+        response_class=Response,
+        responses={200: {"content": {"application/vnd.cyclonedx+json": {}}}},
+    )
+    def model_bom(ref: str, session: SessionDep, snapshot: SnapshotDep) -> Response:
+        """A CycloneDX 1.6 ML-BOM of the model and its ancestors, with licences and lineage."""
+        model = snapshot.find(service.get_model(session, ref).hf_id)
+        assert model is not None  # the snapshot was read in this same session
+        return Response(
+            ml_bom(snapshot, [model], _today()),
+            media_type="application/vnd.cyclonedx+json; version=1.6",
+        )
 
     @api.get("/models/{ref:path}", response_model=ModelDetail)
-    def get_model(ref: str, session: SessionDep) -> ModelDetail:
+    def get_model(ref: str, session: SessionDep, snapshot: SnapshotDep) -> ModelDetail:
         """One model by Hugging Face id or alias, with licence history, lineage, scores and
         deployments."""
-        return service.model_detail(service.get_model(session, ref), _today())
+        return service.model_detail(service.get_model(session, ref), snapshot, _today())
 
     @api.post(
         "/models",
@@ -54,7 +81,15 @@ def make_router(
     )
     def add_model(spec: ModelIn, session: SessionDep) -> ModelDetail:
         model = service.add_model(session, spec)
-        return service.model_detail(service.get_model(session, model.hf_id), _today())
+        snapshot = snapshots.get(session)
+        return service.model_detail(service.get_model(session, model.hf_id), snapshot, _today())
+
+    @api.post("/compliance/check", response_model=ComplianceReport, tags=["compliance"])
+    def compliance_check(body: ComplianceCheckIn, snapshot: SnapshotDep) -> ComplianceReport:
+        """Which models may I use for this? One verdict per model (every model when none is
+        named), with the licences in force on the date, obligations, and the reasons, each
+        citing the licence term and clause that decided it."""
+        return service.check_compliance(snapshot, body)
 
     @api.get("/licenses", response_model=list[LicenseOut])
     def list_licenses(session: SessionDep) -> list[LicenseOut]:

@@ -75,6 +75,8 @@ class License(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     version: Mapped[str | None] = mapped_column(String(64))
+    # When this version was published: Llama and DBRX count users in the month before it.
+    released: Mapped[dt.date | None] = mapped_column(Date)
     spdx_id: Mapped[str | None] = mapped_column(String(64))
     commercial_use: Mapped[CommercialUse] = mapped_column(_enum(CommercialUse))
     commercial_condition: Mapped[str | None] = mapped_column(Text)

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from catalog.errors import PriceUnknown
+from catalog.orm import Deployment
+from catalog.terms import PriceSource
 
 COST_MAP_FILE = "model_prices_and_context_window_backup.json"
 
@@ -65,3 +67,17 @@ def hosted_price(
         "give input_cost_per_token and output_cost_per_token explicitly",
         {"served_name": served_name},
     )
+
+
+def token_prices(deployment: Deployment) -> tuple[float, float] | None:
+    """USD per input and output token, deriving local hardware cost from hourly cost and speed."""
+    if deployment.price_source == PriceSource.FREE:
+        return (0.0, 0.0)
+    if deployment.price_source == PriceSource.HARDWARE:
+        if deployment.cost_per_hour is None or not deployment.tokens_per_second:
+            return None
+        per_token = deployment.cost_per_hour / 3600 / deployment.tokens_per_second
+        return (per_token, per_token)
+    if deployment.input_cost_per_token is None or deployment.output_cost_per_token is None:
+        return None
+    return (deployment.input_cost_per_token, deployment.output_cost_per_token)

@@ -26,6 +26,7 @@ from catalog.terms import (
     PriceSource,
     Privacy,
     UserThresholdMeasure,
+    Verdict,
 )
 
 _SUFFIXES = {"K": 1_000, "M": 1_000_000, "B": 1_000_000_000, "T": 1_000_000_000_000}
@@ -151,6 +152,7 @@ class LicenseIn(_Strict):
     id: Slug
     name: str = Field(min_length=1, max_length=200)
     version: str | None = None
+    released: dt.date | None = None
     spdx_id: str | None = None
     commercial_use: CommercialUse
     commercial_condition: str | None = None
@@ -186,6 +188,10 @@ class LicenseIn(_Strict):
             raise ValueError("a licence with unverified_terms cannot be verified: true")
         if (self.user_threshold is None) != (self.user_threshold_measure == "none"):
             raise ValueError("user_threshold and user_threshold_measure must be given together")
+        if self.user_threshold_measure == "at_release" and self.released is None:
+            raise ValueError(
+                "a user threshold measured at release needs the licence's released date"
+            )
         if self.commercial_use == CommercialUse.CONDITIONAL and not self.commercial_condition:
             raise ValueError("conditional commercial use needs a commercial_condition")
         _known_terms(list(self.clauses))
@@ -309,6 +315,7 @@ class LicenseOut(_Out):
     id: str
     name: str
     version: str | None
+    released: dt.date | None
     spdx_id: str | None
     commercial_use: CommercialUse
     commercial_condition: str | None
@@ -397,9 +404,15 @@ class ModelSummary(BaseModel):
     capabilities: list[str]
     aliases: list[str]
     licenses_in_force: list[str]
-    commercial_use: CommercialUse = Field(
-        description="Commercial use today under the model's licences and its ancestors', "
-        "without a usage profile (the compliance check gives the full answer)."
+    commercial_use: Verdict = Field(
+        description="The licence engine's verdict for plain commercial use today, across the "
+        "model's licences and its ancestors'"
+    )
+    license_conflict: bool = Field(
+        description="The model declares a licence more permissive than an ancestor's"
+    )
+    compliance: Verdict | None = Field(
+        default=None, description="Verdict for the usage profile in the query, when one is given"
     )
     has_local: bool
     has_hosted: bool
@@ -430,10 +443,114 @@ class Page(BaseModel, Generic[ItemT]):
 SortKey = Literal["name", "params", "context", "release", "price", "score"]
 
 
-class ModelFilters(BaseModel):
-    """Query of GET /api/models and `modelyard catalog list`."""
+# --- licence compliance -------------------------------------------------------------------------
 
-    model_config = ConfigDict(extra="forbid")
+
+class UsageProfile(_Strict):
+    """What the caller will do with a model. Hashable, so answers can be cached by it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+    commercial: bool = False
+    monthly_active_users: int | None = Field(
+        default=None, ge=0, le=100_000_000_000, description="Users of your product now"
+    )
+    monthly_active_users_at_release: int | None = Field(
+        default=None,
+        ge=0,
+        le=100_000_000_000,
+        description="Users in the calendar month before the licence's release "
+        "(Llama and DBRX measure the threshold then)",
+    )
+    date: dt.date | None = Field(default=None, description="Date of use; default: today")
+    hosted_service: bool = Field(
+        default=False, description="Serve the model to others as a service"
+    )
+    fine_tune: bool = False
+    redistribute_weights: bool = False
+    train_on_outputs: bool = Field(
+        default=False, description="Use outputs to train or improve another model"
+    )
+    outputs_target_same_family: bool = Field(
+        default=False, description="That other model is a derivative of the same family"
+    )
+    derivative_name: CleanText | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> UsageProfile:
+        if self.outputs_target_same_family and not self.train_on_outputs:
+            raise ValueError("outputs_target_same_family only applies with train_on_outputs")
+        if self.derivative_name and not (self.fine_tune or self.train_on_outputs):
+            raise ValueError("derivative_name needs fine_tune or train_on_outputs")
+        return self
+
+
+PROFILE_FIELDS = tuple(UsageProfile.model_fields)
+
+
+class ComplianceCheckIn(_Strict):
+    use: UsageProfile = Field(default_factory=UsageProfile)
+    models: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None, max_length=1000, description="Model ids or aliases; default: every model"
+    )
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    term: str = Field(description="The licence term that decided this, e.g. commercial_use")
+    verdict: Verdict
+    message: str
+    license: str
+    clause: str | None = None
+    imposed_by: str | None = Field(default=None, description="The model in the lineage")
+
+
+class Obligation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: str = Field(description="attribution, notice_file, license_copy, naming_rule, …")
+    text: str
+    license: str
+    clause: str | None = None
+    imposed_by: str | None = None
+
+
+class LicenseInForce(BaseModel):
+    license: str
+    name: str
+    imposed_by: str
+    verified: bool
+
+
+class LicenseConflict(BaseModel):
+    declared_license: str
+    ancestor: str
+    ancestor_license: str
+    message: str
+
+
+class ModelCompliance(BaseModel):
+    model: str
+    name: str
+    date: dt.date
+    verdict: Verdict
+    licenses: list[LicenseInForce]
+    obligations: list[Obligation]
+    reasons: list[Reason]
+    conflicts: list[LicenseConflict]
+
+
+class ComplianceReport(BaseModel):
+    use: UsageProfile
+    date: dt.date
+    summary: dict[Verdict, int]
+    results: list[ModelCompliance]
+
+
+class ModelFilters(UsageProfile):
+    """Query of GET /api/models and `modelyard catalog list`. The usage-profile fields it
+    inherits, when any is given, keep only models the licence engine allows for that use."""
 
     q: CleanText | None = Field(
         default=None, max_length=200, description="Text in id, name or alias"
@@ -442,7 +559,6 @@ class ModelFilters(BaseModel):
     license: CleanText | None = Field(
         default=None, max_length=64, description="Licence in force today"
     )
-    commercial: bool | None = None
     min_params: Annotated[int, BeforeValidator(parse_count), Field(ge=0)] | None = None
     max_params: Annotated[int, BeforeValidator(parse_count), Field(ge=0)] | None = None
     min_context: Annotated[int, BeforeValidator(parse_tokens), Field(ge=0)] | None = None
@@ -460,7 +576,7 @@ class ModelFilters(BaseModel):
     per_page: int = Field(default=50, ge=1, le=200)
 
     @model_validator(mode="after")
-    def _coherent(self) -> ModelFilters:
+    def _coherent_filters(self) -> ModelFilters:
         if self.min_score is not None and not self.benchmark:
             raise ValueError("min_score needs a benchmark")
         if self.sort.lstrip("-") == "score" and not self.benchmark:
@@ -468,3 +584,7 @@ class ModelFilters(BaseModel):
         if self.min_params and self.max_params and self.min_params > self.max_params:
             raise ValueError("min_params is above max_params")
         return self
+
+    def usage_profile(self) -> UsageProfile | None:
+        given = self.model_fields_set & set(PROFILE_FIELDS)
+        return UsageProfile.model_validate(self.model_dump(include=given)) if given else None

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from catalog import licensing
 from catalog import repository as repo
 from catalog.errors import Conflict, InvalidInput, NotFound
 from catalog.orm import (
     BenchmarkScore,
     Deployment,
-    License,
     LicenseAssignment,
     Model,
     ModelAlias,
     ModelParent,
 )
-from catalog.prices import HostedPrice, hosted_price
+from catalog.prices import HostedPrice, hosted_price, token_prices
 from catalog.schemas import (
+    ComplianceCheckIn,
+    ComplianceReport,
     DeploymentIn,
     DeploymentOut,
     DeploymentPatch,
@@ -33,69 +35,16 @@ from catalog.schemas import (
     Page,
     RelativeOut,
     ScoreOut,
+    UsageProfile,
 )
-from catalog.terms import CommercialUse, DeploymentKind, PriceSource, Privacy
+from catalog.snapshot import CatalogSnapshot, ModelView, breadth_first
+from catalog.terms import DeploymentKind, PriceSource, Privacy, Verdict
 
 PriceLookup = Callable[[str], HostedPrice]
-
-# Strictest first: combining licences keeps the first of these that any of them says.
-_COMMERCIAL_ORDER = [
-    CommercialUse.FORBIDDEN,
-    CommercialUse.UNKNOWN,
-    CommercialUse.CONDITIONAL,
-    CommercialUse.ALLOWED,
-]
-
-
-# --- lineage and licences -----------------------------------------------------------------------
-
-
-def lineage(model: Model) -> Iterator[Model]:
-    """The model, then every ancestor once (breadth first), whatever cycles bad data holds."""
-    seen = {model.id}
-    queue = [model]
-    while queue:
-        current = queue.pop(0)
-        yield current
-        for edge in current.parents:
-            if edge.parent_id not in seen:
-                seen.add(edge.parent_id)
-                queue.append(edge.parent)
-
-
-def licenses_in_force(model: Model, day: dt.date) -> list[License]:
-    return [a.license for a in model.licenses if a.in_force_on(day)]
-
-
-def commercial_use_on(model: Model, day: dt.date) -> CommercialUse:
-    """Strictest commercial-use term across the model's and its ancestors' licences that day."""
-    verdicts: list[CommercialUse] = []
-    for member in lineage(model):
-        periods = [a for a in member.licenses if a.in_force_on(day)]
-        if not periods:
-            verdicts.append(CommercialUse.UNKNOWN)
-        for period in periods:
-            term = period.license.commercial_use
-            unsure = not period.verified or "commercial_use" in period.license.unverified_terms
-            verdicts.append(CommercialUse.UNKNOWN if unsure and term != "forbidden" else term)
-    return min(verdicts, key=_COMMERCIAL_ORDER.index)
+ALLOWED = (Verdict.ALLOWED, Verdict.ALLOWED_WITH_OBLIGATIONS)
 
 
 # --- prices -------------------------------------------------------------------------------------
-
-
-def token_prices(deployment: Deployment) -> tuple[float, float] | None:
-    """USD per input and output token, deriving local hardware cost from hourly cost and speed."""
-    if deployment.price_source == PriceSource.FREE:
-        return (0.0, 0.0)
-    if deployment.price_source == PriceSource.HARDWARE:
-        if deployment.cost_per_hour is None or not deployment.tokens_per_second:
-            return None
-        per_token = deployment.cost_per_hour / 3600 / deployment.tokens_per_second
-        return (per_token, per_token)
-    if deployment.input_cost_per_token is None or deployment.output_cost_per_token is None:
-        return None
-    return (deployment.input_cost_per_token, deployment.output_cost_per_token)
 
 
 def blended_usd_per_million(deployment: Deployment) -> float | None:
@@ -137,8 +86,12 @@ def _cheapest(model: Model) -> float | None:
     return min(prices) if prices else None
 
 
-def model_summary(model: Model, today: dt.date) -> ModelSummary:
+def model_summary(
+    model: Model, snapshot: CatalogSnapshot, today: dt.date, use: UsageProfile | None = None
+) -> ModelSummary:
     kinds = {d.kind for d in model.deployments}
+    view = snapshot.models[model.hf_id]
+    commercial = licensing.check_model(snapshot, view, UsageProfile(commercial=True, date=today))
     return ModelSummary(
         id=model.hf_id,
         name=model.name,
@@ -151,8 +104,10 @@ def model_summary(model: Model, today: dt.date) -> ModelSummary:
         gated=model.gated,
         capabilities=model.capabilities,
         aliases=[a.alias for a in model.aliases],
-        licenses_in_force=[lic.id for lic in licenses_in_force(model, today)],
-        commercial_use=commercial_use_on(model, today),
+        licenses_in_force=[a.license_id for a in model.licenses if a.in_force_on(today)],
+        commercial_use=commercial.verdict,
+        license_conflict=bool(commercial.conflicts),
+        compliance=licensing.check_model(snapshot, view, use).verdict if use else None,
         has_local=bool(kinds & {DeploymentKind.LOCAL, DeploymentKind.EMBEDDED}),
         has_hosted=DeploymentKind.HOSTED in kinds,
         cheapest_usd_per_million_tokens=_cheapest(model),
@@ -160,7 +115,7 @@ def model_summary(model: Model, today: dt.date) -> ModelSummary:
     )
 
 
-def model_detail(model: Model, today: dt.date) -> ModelDetail:
+def model_detail(model: Model, snapshot: CatalogSnapshot, today: dt.date) -> ModelDetail:
     history = [
         LicensePeriodOut(
             license_id=a.license_id,
@@ -175,7 +130,7 @@ def model_detail(model: Model, today: dt.date) -> ModelDetail:
         for a in model.licenses
     ]
     return ModelDetail(
-        **model_summary(model, today).model_dump(),
+        **model_summary(model, snapshot, today).model_dump(),
         license_history=history,
         parents=[
             RelativeOut(id=e.parent.hf_id, name=e.parent.name, relation=e.relation)
@@ -221,10 +176,18 @@ def _sort_key(filters: ModelFilters) -> Callable[[tuple[Model, ModelSummary]], A
     return key
 
 
-def list_models(session: Session, filters: ModelFilters, today: dt.date) -> Page[ModelSummary]:
-    rows = [(m, model_summary(m, today)) for m in repo.query_models(session, filters, today)]
-    if filters.commercial is not None:
-        rows = [(m, s) for m, s in rows if (s.commercial_use == "allowed") == filters.commercial]
+def list_models(
+    session: Session, filters: ModelFilters, snapshot: CatalogSnapshot, today: dt.date
+) -> Page[ModelSummary]:
+    """Models matching the filters; with usage-profile fields, only those the licence engine
+    allows for that use."""
+    use = filters.usage_profile()
+    rows = [
+        (m, model_summary(m, snapshot, today, use))
+        for m in repo.query_models(session, filters, today)
+    ]
+    if use is not None:
+        rows = [(m, s) for m, s in rows if s.compliance in ALLOWED]
     if filters.max_price is not None:
         ceiling = filters.max_price
         rows = [
@@ -252,6 +215,22 @@ def list_models(session: Session, filters: ModelFilters, today: dt.date) -> Page
 def _is_clean(ref: str) -> bool:
     # Control characters never appear in ids; PostgreSQL would reject NUL before answering.
     return bool(ref) and len(ref) <= 300 and not any(ord(c) < 32 or ord(c) == 127 for c in ref)
+
+
+def resolve_models(snapshot: CatalogSnapshot, refs: list[str]) -> list[ModelView]:
+    """Snapshot models by id or alias, all of them; unknown names are one clear error."""
+    found = {ref: snapshot.find(ref) if _is_clean(ref) else None for ref in refs}
+    missing = [ref for ref, model in found.items() if model is None]
+    if missing:
+        raise NotFound(
+            f"no model {', '.join(repr(m) for m in missing)} in the catalog", {"models": missing}
+        )
+    return [m for m in found.values() if m is not None]
+
+
+def check_compliance(snapshot: CatalogSnapshot, request: ComplianceCheckIn) -> ComplianceReport:
+    models = resolve_models(snapshot, request.models) if request.models is not None else None
+    return licensing.check(snapshot, request.use, models)
 
 
 def get_model(session: Session, ref: str) -> Model:
@@ -391,7 +370,8 @@ def apply_parents(session: Session, model: Model, spec: ModelIn) -> None:
                 f"{spec.hf_id} names an unknown parent model '{parent_spec.model}'",
                 {"parent": parent_spec.model},
             )
-        if any(member.id == model.id for member in lineage(parent)):
+        ancestry = breadth_first(parent, lambda m: [e.parent for e in m.parents], lambda m: m.id)
+        if any(member.id == model.id for member in ancestry):
             raise InvalidInput(f"{parent.hf_id} descends from {spec.hf_id}: lineage would loop")
         edge = current.get(parent.hf_id)
         if edge is None:

@@ -64,3 +64,16 @@ class DatePrecision(StrEnum):
     DAY = "day"
     MONTH = "month"
     YEAR = "year"
+
+
+class Verdict(StrEnum):
+    """A compliance answer, from most to least permissive."""
+
+    ALLOWED = "allowed"
+    ALLOWED_WITH_OBLIGATIONS = "allowed_with_obligations"
+    NEEDS_REVIEW = "needs_review"
+    FORBIDDEN = "forbidden"
+
+    @property
+    def severity(self) -> int:
+        return list(Verdict).index(self)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog import endpoints as catalog_endpoints
 from catalog.db import make_engine, make_session_factory
 from catalog.repository import track_catalog_changes
+from catalog.snapshot import SnapshotCache
 from router import keys
 from router.orm import ApiKey
 from web import errors
@@ -53,7 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     errors.install(app)
-    app.include_router(catalog_endpoints.make_router(request_session, admin_key))
+    snapshots = SnapshotCache()
+    app.state.snapshots = snapshots
+    app.include_router(catalog_endpoints.make_router(request_session, admin_key, snapshots))
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -20,6 +20,7 @@ app = typer.Typer(
     name="modelyard",
     help="Catalog of open models, licence checks, and a cost-aware OpenAI-compatible router.",
     no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals could hold keys and prompts
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -95,6 +96,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(catalog_cli.catalog_app, name="catalog")
 app.add_typer(catalog_cli.models_app, name="models")
 app.add_typer(catalog_cli.deployments_app, name="deployments")
+app.add_typer(catalog_cli.license_app, name="license")
 app.add_typer(router_cli.keys_app, name="keys")
 
 

@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("version", sa.String(length=64), nullable=True),
+        sa.Column("released", sa.Date(), nullable=True),
         sa.Column("spdx_id", sa.String(length=64), nullable=True),
         sa.Column(
             "commercial_use",

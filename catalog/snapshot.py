@@ -1,0 +1,256 @@
+"""An immutable, in-memory copy of the catalog, rebuilt only when the catalog version changes.
+
+The licence engine and the router read this instead of the database: a request never waits
+on SQL, and every reader of one snapshot sees one consistent catalog.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+from catalog import repository as repo
+from catalog.orm import Deployment, License, Model
+from catalog.prices import token_prices
+from catalog.terms import (
+    CommercialUse,
+    DeploymentKind,
+    DeploymentStatus,
+    OutputsUse,
+    ParentRelation,
+    Privacy,
+    UserThresholdMeasure,
+)
+
+Node = TypeVar("Node")
+Key = TypeVar("Key")
+
+
+def breadth_first(
+    start: Node, neighbours: Callable[[Node], Iterable[Node]], key: Callable[[Node], Key]
+) -> Iterator[Node]:
+    """`start`, then everything reachable from it once each, nearest first; cycles are safe."""
+    seen = {key(start)}
+    queue = [start]
+    while queue:
+        current = queue.pop(0)
+        yield current
+        for nxt in neighbours(current):
+            if key(nxt) not in seen:
+                seen.add(key(nxt))
+                queue.append(nxt)
+
+
+@dataclass(frozen=True, slots=True)
+class LicenseTerms:
+    """One licence version's terms. Hashable, so evaluations can be cached by it."""
+
+    id: str
+    name: str
+    version: str | None
+    released: dt.date | None
+    commercial_use: CommercialUse
+    commercial_condition: str | None
+    user_threshold: int | None
+    user_threshold_measure: UserThresholdMeasure
+    research_only: bool
+    permitted_use_note: str | None
+    hosting_condition: str | None
+    attribution_text: str | None
+    notice_text: str | None
+    ship_license_copy: bool
+    redistribution_conditions: tuple[str, ...]
+    derivative_terms: str | None
+    outputs_to_improve_models: OutputsUse
+    outputs_condition: str | None
+    outputs_same_family_exception: bool
+    acceptable_use_policy: bool | None
+    acceptable_use_policy_url: str | None
+    naming_rule: str | None
+    naming_prefix: str | None
+    source_url: str | None
+    spdx_id: str | None
+    verified: bool
+    unverified_terms: frozenset[str]
+    clauses: tuple[tuple[str, str], ...]
+
+    def clause(self, term: str) -> str | None:
+        return dict(self.clauses).get(term)
+
+    def unverified(self, term: str) -> bool:
+        return term in self.unverified_terms
+
+    @classmethod
+    def of(cls, row: License) -> LicenseTerms:
+        return cls(
+            id=row.id,
+            name=row.name,
+            version=row.version,
+            released=row.released,
+            commercial_use=CommercialUse(row.commercial_use),
+            commercial_condition=row.commercial_condition,
+            user_threshold=row.user_threshold,
+            user_threshold_measure=UserThresholdMeasure(row.user_threshold_measure),
+            research_only=row.research_only,
+            permitted_use_note=row.permitted_use_note,
+            hosting_condition=row.hosting_condition,
+            attribution_text=row.attribution_text,
+            notice_text=row.notice_text,
+            ship_license_copy=row.ship_license_copy,
+            redistribution_conditions=tuple(row.redistribution_conditions),
+            derivative_terms=row.derivative_terms,
+            outputs_to_improve_models=OutputsUse(row.outputs_to_improve_models),
+            outputs_condition=row.outputs_condition,
+            outputs_same_family_exception=row.outputs_same_family_exception,
+            acceptable_use_policy=row.acceptable_use_policy,
+            acceptable_use_policy_url=row.acceptable_use_policy_url,
+            naming_rule=row.naming_rule,
+            naming_prefix=row.naming_prefix,
+            source_url=row.source_url,
+            spdx_id=row.spdx_id,
+            verified=row.verified,
+            unverified_terms=frozenset(row.unverified_terms),
+            clauses=tuple(sorted(row.clauses.items())),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LicensePeriod:
+    terms: LicenseTerms
+    start: dt.date | None
+    end: dt.date | None
+    verified: bool
+    note: str | None
+
+    def in_force_on(self, day: dt.date) -> bool:
+        return (self.start is None or self.start <= day) and (self.end is None or day < self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentView:
+    id: int
+    name: str
+    kind: DeploymentKind
+    provider: str
+    served_name: str
+    base_url: str | None
+    input_cost_per_token: float | None
+    output_cost_per_token: float | None
+    privacy: Privacy
+    max_context: int | None
+    status: DeploymentStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ModelView:
+    id: int
+    hf_id: str
+    name: str
+    family: str
+    parameters: int | None
+    context_window: int | None
+    release_date: dt.date | None
+    capabilities: tuple[str, ...]
+    periods: tuple[LicensePeriod, ...]
+    parents: tuple[tuple[str, ParentRelation], ...]  # (parent hf_id, relation)
+    deployments: tuple[DeploymentView, ...]
+
+    def periods_on(self, day: dt.date) -> list[LicensePeriod]:
+        return [p for p in self.periods if p.in_force_on(day)]
+
+
+@dataclass(frozen=True, eq=False)
+class CatalogSnapshot:
+    version: int
+    models: Mapping[str, ModelView]  # by hf_id
+    aliases: Mapping[str, str]  # lower-case alias or id → hf_id
+    built_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    # Answers computed from this snapshot (the licence engine's), dropped with it.
+    compliance_cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+
+    def find(self, ref: str) -> ModelView | None:
+        hf_id = self.aliases.get(ref.strip().lower())
+        return self.models.get(hf_id) if hf_id else None
+
+    def lineage(self, model: ModelView) -> list[ModelView]:
+        """The model, then each ancestor once, nearest first."""
+        return list(
+            breadth_first(
+                model,
+                lambda m: [self.models[p] for p, _ in m.parents if p in self.models],
+                lambda m: m.hf_id,
+            )
+        )
+
+
+def _deployment_view(row: Deployment) -> DeploymentView:
+    prices = token_prices(row)
+    return DeploymentView(
+        id=row.id,
+        name=row.name,
+        kind=DeploymentKind(row.kind),
+        provider=row.provider,
+        served_name=row.served_name,
+        base_url=row.base_url,
+        input_cost_per_token=prices[0] if prices else None,
+        output_cost_per_token=prices[1] if prices else None,
+        privacy=Privacy(row.privacy),
+        max_context=row.max_context,
+        status=DeploymentStatus(row.status),
+    )
+
+
+def _model_view(row: Model, terms: Mapping[str, LicenseTerms]) -> ModelView:
+    return ModelView(
+        id=row.id,
+        hf_id=row.hf_id,
+        name=row.name,
+        family=row.family,
+        parameters=row.parameters,
+        context_window=row.context_window,
+        release_date=row.release_date,
+        capabilities=tuple(row.capabilities),
+        periods=tuple(
+            LicensePeriod(terms[a.license_id], a.effective_from, a.effective_to, a.verified, a.note)
+            for a in row.licenses
+        ),
+        parents=tuple((e.parent.hf_id, ParentRelation(e.relation)) for e in row.parents),
+        deployments=tuple(_deployment_view(d) for d in row.deployments),
+    )
+
+
+def build_snapshot(session: Session) -> CatalogSnapshot:
+    version = repo.catalog_version(session)
+    terms = {row.id: LicenseTerms.of(row) for row in repo.list_licenses(session)}
+    models: dict[str, ModelView] = {}
+    aliases: dict[str, str] = {}
+    for row in repo.all_models(session):
+        models[row.hf_id] = _model_view(row, terms)
+        aliases[row.hf_id.lower()] = row.hf_id
+        for alias in row.aliases:
+            aliases.setdefault(alias.alias, row.hf_id)
+    return CatalogSnapshot(version, MappingProxyType(models), MappingProxyType(aliases))
+
+
+class SnapshotCache:
+    """Hands out the current snapshot; rebuilds it when the catalog version has moved."""
+
+    def __init__(self) -> None:
+        self._snapshot: CatalogSnapshot | None = None
+        self._lock = threading.Lock()
+
+    def get(self, session: Session) -> CatalogSnapshot:
+        version = repo.catalog_version(session)
+        current = self._snapshot
+        if current is not None and current.version == version:
+            return current
+        with self._lock:
+            if self._snapshot is None or self._snapshot.version != version:
+                self._snapshot = build_snapshot(session)
+            return self._snapshot
