@@ -95,7 +95,8 @@ def _commercial(o: _Outcome, use: UsageProfile) -> None:
 def _users(o: _Outcome, use: UsageProfile) -> None:
     t = o.terms
     limit = t.user_threshold
-    if limit is None:
+    # Every user test in the facts sits in the licence's commercial terms (Llama §2, Qwen §4).
+    if limit is None or not use.commercial:
         return
     over = f"more than {limit:,} monthly active users need a separate licence from the licensor"
     if t.user_threshold_measure == UserThresholdMeasure.AT_ANY_TIME:
@@ -320,7 +321,7 @@ def _check(
                         term="license",
                         verdict=Verdict.NEEDS_REVIEW,
                         message=f"that {member.hf_id} was under {terms.name} on {day} is not "
-                        f"verified{': ' + period.note if period.note else ''}",
+                        f"verified{': ' + period.note.rstrip('.') if period.note else ''}",
                         license=terms.id,
                         imposed_by=member.hf_id,
                     )

@@ -170,6 +170,7 @@ class CatalogSnapshot:
     version: int
     models: Mapping[str, ModelView]  # by hf_id
     aliases: Mapping[str, str]  # lower-case alias or id → hf_id
+    licenses: Mapping[str, LicenseTerms]  # by licence id
     built_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     # Answers computed from this snapshot (the licence engine's), dropped with it.
     compliance_cache: dict[Any, Any] = field(default_factory=dict, repr=False)
@@ -235,7 +236,9 @@ def build_snapshot(session: Session) -> CatalogSnapshot:
         aliases[row.hf_id.lower()] = row.hf_id
         for alias in row.aliases:
             aliases.setdefault(alias.alias, row.hf_id)
-    return CatalogSnapshot(version, MappingProxyType(models), MappingProxyType(aliases))
+    return CatalogSnapshot(
+        version, MappingProxyType(models), MappingProxyType(aliases), MappingProxyType(terms)
+    )
 
 
 class SnapshotCache:

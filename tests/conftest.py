@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog.snapshot import CatalogSnapshot
 from web.app import session_factory_for
 from web.cli import alembic_config
 from web.settings import Settings
@@ -159,3 +160,18 @@ def seeded_settings(
     finally:
         if server is not None:
             server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def snapshot(tmp_path_factory: pytest.TempPathFactory) -> CatalogSnapshot:
+    """The seeded catalog as the licence engine sees it (pure: the database kind is moot)."""
+    from catalog.snapshot import build_snapshot
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('snapshot') / 'modelyard.db'}"
+    migrate(url)
+    engine, factory = session_factory_for(Settings(database_url=url))
+    seed(factory)
+    with factory() as session:
+        built = build_snapshot(session)
+    engine.dispose()
+    return built

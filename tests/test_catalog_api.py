@@ -36,7 +36,7 @@ def test_lists_the_seeded_catalog(api: TestClient) -> None:
     assert body["total"] >= 45 and len(body["items"]) == body["total"]
     phi2 = next(m for m in body["items"] if m["id"] == "microsoft/phi-2")
     assert phi2["licenses_in_force"] == ["mit"]
-    assert phi2["commercial_use"] == "allowed"
+    assert phi2["commercial_use"] == "allowed" and phi2["license_conflict"] is False
     assert phi2["has_hosted"] and not phi2["has_local"]
     assert phi2["parameters"] == 2_700_000_000 and phi2["context_window"] == 2048
 
@@ -55,7 +55,27 @@ def test_pagination_is_stable_and_complete(api: TestClient) -> None:
         ({"license": "llama2"}, {"lmsys/vicuna-13b-v1.5"}, {"mistralai/Mistral-7B-v0.1"}),
         ({"license": "msr"}, {"microsoft/Orca-2-13b", "microsoft/phi-1_5"}, {"microsoft/phi-2"}),
         ({"commercial": "true"}, {"mistralai/Mistral-7B-v0.1"}, {"microsoft/Orca-2-13b"}),
-        ({"commercial": "false"}, {"mistralai/Codestral-22B-v0.1"}, {"microsoft/phi-2"}),
+        ({"commercial": "false"}, {"mistralai/Codestral-22B-v0.1", "microsoft/phi-2"}, set()),
+        (
+            {"commercial": "true", "monthly_active_users": 200_000_000},
+            {"meta-llama/Llama-2-7b-hf", "microsoft/phi-2"},
+            {"Qwen/Qwen2.5-72B", "bigscience/bloom"},
+        ),
+        (
+            {"train_on_outputs": "true"},
+            {"mistralai/Mistral-7B-v0.1", "google/gemma-7b"},
+            {"meta-llama/Llama-2-7b-hf", "databricks/dbrx-instruct"},
+        ),
+        (
+            {"train_on_outputs": "true", "outputs_target_same_family": "true"},
+            {"meta-llama/Llama-2-7b-hf"},
+            set(),
+        ),
+        (
+            {"commercial": "true", "date": "2023-12-20"},
+            {"mistralai/Mistral-7B-v0.1"},
+            {"microsoft/phi-2"},
+        ),
         ({"min_params": "70B"}, {"meta-llama/Llama-2-70b-hf"}, {"meta-llama/Llama-2-13b-hf"}),
         ({"max_params": "2B"}, {"HuggingFaceTB/SmolLM2-135M-Instruct"}, {"microsoft/phi-2"}),
         ({"min_context": "128K"}, {"mistralai/Mistral-Nemo-Instruct-2407"}, {"microsoft/phi-4"}),
@@ -109,6 +129,9 @@ def test_sorting(api: TestClient) -> None:
         ({"min_context": "-1"}, "min_context"),
         ({"max_price": "NaN"}, "max_price"),
         ({"colour": "blue"}, "colour"),
+        ({"monthly_active_users": -5}, "monthly_active_users"),
+        ({"date": "2024-02-30"}, "date"),
+        ({"derivative_name": "Llama 3 x"}, "derivative_name needs"),
         ({"family": "' OR 1=1 --"}, None),
     ],
 )
