@@ -6,6 +6,7 @@ on SQL, and every reader of one snapshot sees one consistent catalog.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -88,36 +89,12 @@ class LicenseTerms:
 
     @classmethod
     def of(cls, row: License) -> LicenseTerms:
-        return cls(
-            id=row.id,
-            name=row.name,
-            version=row.version,
-            released=row.released,
-            commercial_use=CommercialUse(row.commercial_use),
-            commercial_condition=row.commercial_condition,
-            user_threshold=row.user_threshold,
-            user_threshold_measure=UserThresholdMeasure(row.user_threshold_measure),
-            research_only=row.research_only,
-            permitted_use_note=row.permitted_use_note,
-            hosting_condition=row.hosting_condition,
-            attribution_text=row.attribution_text,
-            notice_text=row.notice_text,
-            ship_license_copy=row.ship_license_copy,
-            redistribution_conditions=tuple(row.redistribution_conditions),
-            derivative_terms=row.derivative_terms,
-            outputs_to_improve_models=OutputsUse(row.outputs_to_improve_models),
-            outputs_condition=row.outputs_condition,
-            outputs_same_family_exception=row.outputs_same_family_exception,
-            acceptable_use_policy=row.acceptable_use_policy,
-            acceptable_use_policy_url=row.acceptable_use_policy_url,
-            naming_rule=row.naming_rule,
-            naming_prefix=row.naming_prefix,
-            source_url=row.source_url,
-            spdx_id=row.spdx_id,
-            verified=row.verified,
-            unverified_terms=frozenset(row.unverified_terms),
-            clauses=tuple(sorted(row.clauses.items())),
-        )
+        values = {f.name: getattr(row, f.name) for f in dataclasses.fields(cls)}
+        # Containers become immutable so the terms can key caches.
+        values["redistribution_conditions"] = tuple(row.redistribution_conditions)
+        values["unverified_terms"] = frozenset(row.unverified_terms)
+        values["clauses"] = tuple(sorted(row.clauses.items()))
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
