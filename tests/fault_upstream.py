@@ -1,0 +1,134 @@
+"""A fault-injecting OpenAI-compatible upstream for tests, served by uvicorn on loopback.
+
+The request's `model` picks the behaviour: `echo` answers properly; the others fail in one
+specific way (rate limit, 500, context too long, malformed JSON, a stream cut or stalled…).
+
+    python -m tests.fault_upstream PORT
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+STATS = {"requests": 0, "disconnects": 0, "completed_streams": 0}
+SECRET = "sk-test-secret-4242"
+
+
+def completion(model: str, text: str) -> dict[str, Any]:
+    words = len(text.split())
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": words, "total_tokens": 5 + words},
+    }
+
+
+def event(model: str, delta: dict[str, str], finish: str | None = None) -> bytes:
+    chunk = {
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return f"data: {json.dumps(chunk)}\n\n".encode()
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"error": {"message": message, "type": "test", "code": status}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def words_stream(model: str, words: list[str], *, usage: bool) -> AsyncIterator[bytes]:
+    yield event(model, {"role": "assistant", "content": ""})
+    for word in words:
+        yield event(model, {"content": word + " "})
+    yield event(model, {}, "stop")
+    if usage:
+        counts = {"prompt_tokens": 5, "completion_tokens": len(words)}
+        counts["total_tokens"] = sum(counts.values())
+        tail = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "choices": []}
+        yield f"data: {json.dumps({**tail, 'usage': counts})}\n\n".encode()
+    yield b"data: [DONE]\n\n"
+    STATS["completed_streams"] += 1
+
+
+async def chat(request: Request) -> Response:
+    STATS["requests"] += 1
+    body = await request.json()
+    model = body.get("model", "")
+    stream = bool(body.get("stream"))
+    last = body["messages"][-1]["content"]
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    if model == "auth" and request.headers.get("authorization") != f"Bearer {SECRET}":
+        return error(401, "Incorrect API key provided")
+    if model == "rate-limit":
+        return error(429, "Rate limit reached", {"Retry-After": "7"})
+    if model == "server-error":
+        return error(500, "The server had an error")
+    if model == "context":
+        return error(400, "This model's maximum context length is 2048 tokens")
+    if model == "bad-request":
+        return error(400, "Unrecognized request argument supplied: frobnicate")
+    if model == "malformed":
+        return Response(b'{"choices": [ not json', media_type="application/json")
+    if model == "not-completion":
+        return JSONResponse({"hello": "world"})
+    if model == "slow-first-byte":
+        await asyncio.sleep(30)
+    if model in ("cut", "stall", "slow-stream"):
+        return StreamingResponse(faulty_stream(request, model), media_type="text/event-stream")
+    text = f"echo: {last}"
+    if stream:
+        return StreamingResponse(
+            words_stream(model, text.split(), usage=include_usage), media_type="text/event-stream"
+        )
+    return JSONResponse(completion(model, text))
+
+
+async def faulty_stream(request: Request, model: str) -> AsyncIterator[bytes]:
+    yield event(model, {"role": "assistant", "content": ""})
+    try:
+        for index in range(200):
+            yield event(model, {"content": f"w{index} "})
+            if model == "cut" and index == 2:
+                raise RuntimeError("connection cut on purpose")  # uvicorn drops the connection
+            if model == "stall" and index == 1:
+                await asyncio.sleep(60)
+            if model == "slow-stream":
+                await asyncio.sleep(0.05)
+    except (asyncio.CancelledError, GeneratorExit):
+        STATS["disconnects"] += 1  # the client went away mid-stream
+        raise
+
+
+async def stats(_request: Request) -> JSONResponse:
+    return JSONResponse(STATS)
+
+
+app = Starlette(
+    routes=[
+        Route("/v1/chat/completions", chat, methods=["POST"]),
+        Route("/stats", stats),
+    ]
+)
+
+if __name__ == "__main__":
+    import uvicorn
+
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
