@@ -55,7 +55,10 @@ class UpstreamBadRequest(AdapterError):
 
 
 class ContextTooLong(UpstreamBadRequest):
+    """Too long for this deployment; one with a larger window may still take it."""
+
     code = "context_length_exceeded"
+    retryable = True
 
 
 class MalformedResponse(AdapterError):

@@ -119,6 +119,7 @@ class DeploymentView:
     base_url: str | None
     input_cost_per_token: float | None
     output_cost_per_token: float | None
+    tokens_per_second: float | None
     privacy: Privacy
     max_context: int | None
     status: DeploymentStatus
@@ -137,6 +138,7 @@ class ModelView:
     periods: tuple[LicensePeriod, ...]
     parents: tuple[tuple[str, ParentRelation], ...]  # (parent hf_id, relation)
     deployments: tuple[DeploymentView, ...]
+    scores: tuple[tuple[str, float], ...] = ()  # (benchmark, score) as published
 
     def periods_on(self, day: dt.date) -> list[LicensePeriod]:
         return [p for p in self.periods if p.in_force_on(day)]
@@ -178,6 +180,7 @@ def _deployment_view(row: Deployment) -> DeploymentView:
         base_url=row.base_url,
         input_cost_per_token=prices[0] if prices else None,
         output_cost_per_token=prices[1] if prices else None,
+        tokens_per_second=row.tokens_per_second,
         privacy=Privacy(row.privacy),
         max_context=row.max_context,
         status=DeploymentStatus(row.status),
@@ -200,6 +203,7 @@ def _model_view(row: Model, terms: Mapping[str, LicenseTerms]) -> ModelView:
         ),
         parents=tuple((e.parent.hf_id, ParentRelation(e.relation)) for e in row.parents),
         deployments=tuple(_deployment_view(d) for d in row.deployments),
+        scores=tuple((s.benchmark, s.score) for s in row.scores),
     )
 
 
@@ -219,11 +223,18 @@ def build_snapshot(session: Session) -> CatalogSnapshot:
 
 
 class SnapshotCache:
-    """Hands out the current snapshot; rebuilds it when the catalog version has moved."""
+    """Hands out the current snapshot; rebuilds it when the catalog version has moved.
+
+    `get(session)` checks the version (one tiny query) for the catalog API; the router's hot
+    path reads `current` instead, which a background task refreshes."""
 
     def __init__(self) -> None:
         self._snapshot: CatalogSnapshot | None = None
         self._lock = threading.Lock()
+
+    @property
+    def current(self) -> CatalogSnapshot | None:
+        return self._snapshot
 
     def get(self, session: Session) -> CatalogSnapshot:
         version = repo.catalog_version(session)

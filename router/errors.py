@@ -28,3 +28,20 @@ class KeyNotFound(RouterError):
 
 class KeyExists(RouterError):
     code = "conflict"
+
+
+class RouteError(RouterError):
+    """A request the router cannot route; `status` and `code` go to OpenAI's envelope."""
+
+    def __init__(
+        self,
+        message: str,
+        code: str = "invalid_request_error",
+        status: int = 400,
+        details: dict[str, Any] | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message, details)
+        self.code = code
+        self.status = status
+        self.param = param

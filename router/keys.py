@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import secrets
+import time
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from router import repository as repo
 from router.errors import Forbidden, KeyExists, KeyNotFound, Unauthorized
 from router.orm import ApiKey
+from router.schemas import KeyPolicy
 
 KEY_PREFIX = "my-"
 
@@ -28,13 +32,14 @@ def create_key(
         raise KeyExists("a key needs a name")
     if repo.key_by_name(session, name) is not None:
         raise KeyExists(f"a key named '{name}' exists already")
+    checked = KeyPolicy.model_validate(policy or {})  # refuse a policy the router cannot use
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         name=name,
         prefix=secret[:10],
         key_hash=hash_key(secret),
         is_admin=admin,
-        policy=policy or {},
+        policy=checked.model_dump(exclude_none=True, mode="json"),
     )
     session.add(key)
     session.flush()
@@ -72,3 +77,50 @@ def revoke_key(session: Session, name: str) -> ApiKey:
 
 def list_keys(session: Session) -> list[ApiKey]:
     return list(repo.list_keys(session))
+
+
+@dataclass(frozen=True)
+class KeyView:
+    """What the request path needs of a key, detached from any session."""
+
+    id: int
+    name: str
+    is_admin: bool
+    policy: KeyPolicy
+
+
+class KeyCache:
+    """Keys by hash, kept for `ttl` seconds so the request path rarely touches the database.
+    A revoked key stops working within `ttl`."""
+
+    def __init__(self, factory: sessionmaker[Session], ttl: float = 10.0) -> None:
+        self._factory = factory
+        self._ttl = ttl
+        self._entries: dict[str, tuple[float, KeyView | None]] = {}
+
+    def _load(self, key_hash: str) -> KeyView | None:
+        with self._factory() as session:
+            key = repo.key_by_hash(session, key_hash)
+            if key is None or key.revoked_at is not None:
+                return None
+            return KeyView(
+                key.id, key.name, key.is_admin, KeyPolicy.model_validate(key.policy or {})
+            )
+
+    async def authenticate(self, authorization: str | None) -> KeyView:
+        if not authorization:
+            raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("malformed Authorization header: expected 'Bearer <key>'")
+        key_hash = hash_key(token.strip())
+        now = time.monotonic()
+        cached = self._entries.get(key_hash)
+        if cached is None or cached[0] < now:
+            if len(self._entries) > 100_000:
+                self._entries.clear()
+            view = await asyncio.to_thread(self._load, key_hash)
+            cached = self._entries[key_hash] = (now + self._ttl, view)
+        if cached[1] is None:
+            raise Unauthorized("invalid or revoked API key")
+        return cached[1]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, func, select
 from sqlalchemy.orm import Session
 
-from router.orm import ApiKey
+from router.orm import ApiKey, UsageRecord
 
 
 def key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
@@ -20,3 +24,37 @@ def key_by_name(session: Session, name: str) -> ApiKey | None:
 
 def list_keys(session: Session) -> Sequence[ApiKey]:
     return session.scalars(select(ApiKey).order_by(ApiKey.name)).all()
+
+
+def usage_rows(session: Session, api_key_id: int | None, start: dt.date, end: dt.date) -> list[Any]:
+    """Requests, tokens and cost per model and day in [start, end), for one key or all."""
+    day = func.date(UsageRecord.created_at)
+    query = (
+        select(
+            UsageRecord.model_name,
+            func.cast(day, String).label("day"),
+            func.count().label("requests"),
+            func.coalesce(func.sum(UsageRecord.input_tokens), 0).label("input_tokens"),
+            func.coalesce(func.sum(UsageRecord.output_tokens), 0).label("output_tokens"),
+            func.coalesce(func.sum(UsageRecord.cost_usd), 0).label("cost_usd"),
+        )
+        .where(UsageRecord.created_at >= _start_of(start), UsageRecord.created_at < _start_of(end))
+        .group_by(UsageRecord.model_name, day)
+    )
+    if api_key_id is not None:
+        query = query.where(UsageRecord.api_key_id == api_key_id)
+    return [
+        SimpleNamespace(
+            model_name=row.model_name,
+            day=str(row.day)[:10],
+            requests=int(row.requests),
+            input_tokens=int(row.input_tokens),
+            output_tokens=int(row.output_tokens),
+            cost_usd=Decimal(str(row.cost_usd)),
+        )
+        for row in session.execute(query)
+    ]
+
+
+def _start_of(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)

@@ -1,20 +1,36 @@
-"""The app factory: wires settings, the database and each domain's endpoints together."""
+"""The app factory: wires settings, the database, the catalog snapshot, the router and each
+domain's endpoints together."""
 
-from collections.abc import Iterator
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header
+from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.openai_compat import close_shared_client
 from catalog import endpoints as catalog_endpoints
 from catalog.db import make_engine, make_session_factory
 from catalog.repository import track_catalog_changes
 from catalog.snapshot import SnapshotCache
+from router import endpoints as router_endpoints
 from router import keys
+from router.execute import AdapterPool, Executor
+from router.gateway import Gateway
+from router.health import InProcessHealth
+from router.keys import KeyCache
+from router.ledger import Ledger
 from router.orm import ApiKey
+from router.quality import CatalogQualityEstimator
 from web import errors
 from web.settings import Settings
+
+log = logging.getLogger("modelyard")
+SNAPSHOT_POLL_SECONDS = 1.0  # how soon a catalog change made elsewhere reaches this process
 
 
 def session_factory_for(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
@@ -24,9 +40,45 @@ def session_factory_for(settings: Settings) -> tuple[Engine, sessionmaker[Sessio
     return engine, factory
 
 
+async def _poll_snapshot(snapshots: SnapshotCache, factory: sessionmaker[Session]) -> None:
+    """Keep the router's snapshot current without a query on the request path."""
+
+    def refresh() -> None:
+        with factory() as session:
+            snapshots.get(session)
+
+    while True:
+        await asyncio.sleep(SNAPSHOT_POLL_SECONDS)
+        try:
+            await asyncio.to_thread(refresh)
+        except Exception:  # a database hiccup: keep serving the snapshot we have
+            log.exception("catalog snapshot refresh failed")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     engine, factory = session_factory_for(settings)
+    snapshots = SnapshotCache()
+    ledger = Ledger(factory)
+    gateway = Gateway(
+        snapshots,
+        CatalogQualityEstimator(),
+        Executor(AdapterPool(settings.provider_key_values()), InProcessHealth()),
+        ledger,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        with factory() as session:
+            snapshots.get(session)
+        ledger.start()
+        poller = asyncio.create_task(_poll_snapshot(snapshots, factory), name="snapshot-poll")
+        try:
+            yield
+        finally:
+            poller.cancel()
+            await ledger.aclose()  # nothing buffered is lost on a clean shutdown
+            await close_shared_client()
 
     def request_session() -> Iterator[Session]:
         # One session per request: commit on success, roll back on any error.
@@ -50,22 +102,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="modelyard",
         version="0.1.0",
         description="Catalog of open models with licence terms, and a cost-aware router.",
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
-    errors.install(app)
-    snapshots = SnapshotCache()
     app.state.snapshots = snapshots
+    app.state.gateway = gateway
+    errors.install(app)
     app.include_router(catalog_endpoints.make_router(request_session, admin_key, snapshots))
+    app.include_router(router_endpoints.make_router(gateway, KeyCache(factory), request_session))
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["ops"])
-    def readyz(request: Request) -> dict[str, str]:
+    def readyz() -> JSONResponse:
+        """Ready when the database answers and the catalog snapshot is loaded."""
         with factory() as session:
             session.execute(text("SELECT 1"))
-        return {"status": "ready", "database": engine.url.get_backend_name()}
+        snapshot = snapshots.current
+        body = {
+            "status": "ready" if snapshot else "starting",
+            "database": engine.url.get_backend_name(),
+            "catalog_version": snapshot.version if snapshot else None,
+        }
+        return JSONResponse(body, status_code=200 if snapshot else 503)
 
     return app

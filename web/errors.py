@@ -1,4 +1,6 @@
-"""Every error leaves the API in one envelope: {"error": {"code", "message", "details"}}."""
+"""Every error leaves in one envelope. Under /v1 it is OpenAI's,
+{"error": {"message", "type", "param", "code"}}, so SDKs raise their usual exceptions; under
+/api it is {"error": {"code", "message", "details"}}."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from adapters.errors import AdapterError
 from catalog import errors as catalog_errors
 from router import errors as router_errors
+from router.execute import ExecutionFailed
 
 log = logging.getLogger("modelyard")
 
@@ -25,12 +29,37 @@ STATUS = {
     router_errors.KeyNotFound: 404,
     router_errors.KeyExists: 409,
 }
+OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
 
 
-def envelope(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "details": details or {}}}
+def envelope(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    param: str | None = None,
+) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    if request.url.path.startswith("/v1"):
+        if status == 401:
+            code = "invalid_api_key"
+        kind = OPENAI_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+        body: dict[str, Any] = {"message": message, "type": kind, "param": param, "code": code}
+        body.update(details or {})
+        return JSONResponse({"error": body}, status_code=status, headers=headers)
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "details": details or {}}},
+        status_code=status,
+        headers=headers,
+    )
 
 
 def _status_of(exc: Exception) -> int:
@@ -40,36 +69,62 @@ def _status_of(exc: Exception) -> int:
     return 400
 
 
-def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, router_errors.RouteError):
+        return envelope(request, exc.status, exc.code, exc.message, exc.details, exc.param)
     assert isinstance(exc, catalog_errors.CatalogError | router_errors.RouterError)
-    return envelope(_status_of(exc), exc.code, exc.message, exc.details)
+    return envelope(request, _status_of(exc), exc.code, exc.message, exc.details)
 
 
-def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+def _execution_failed(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ExecutionFailed)
+    last = exc.last
+    status = last.status if last else 503
+    details = {"attempts": [a.as_dict() for a in exc.attempts]}
+    response = envelope(request, status, last.code if last else "no_candidate", str(exc), details)
+    if last is not None and getattr(last, "retry_after", None):
+        response.headers["Retry-After"] = str(int(last.retry_after))  # type: ignore[attr-defined]
+    return response
+
+
+def _adapter_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AdapterError)
+    return envelope(request, exc.status, exc.code, exc.message)
+
+
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [
         {"loc": [str(p) for p in err.get("loc", ())], "message": str(err.get("msg", ""))}
         for err in exc.errors()
     ]
     summary = "; ".join(f"{'.'.join(p['loc'])}: {p['message']}" for p in problems)
-    return envelope(422, "invalid_request", summary or "invalid request", {"errors": problems})
+    first = problems[0]["loc"] if problems else []
+    param = ".".join(first[1:]) if len(first) > 1 else None
+    if request.url.path.startswith("/v1"):
+        return envelope(request, 400, "invalid_request", summary or "invalid request", None, param)
+    return envelope(
+        request, 422, "invalid_request", summary or "invalid request", {"errors": problems}
+    )
 
 
-def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return envelope(exc.status_code, code, str(exc.detail))
+    return envelope(request, exc.status_code, code, str(exc.detail))
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Log the trace for operators; the caller gets no internals.
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return envelope(500, "internal_error", "internal server error")
+    return envelope(request, 500, "internal_error", "internal server error")
 
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(catalog_errors.CatalogError, _domain_error)
     app.add_exception_handler(router_errors.RouterError, _domain_error)
+    app.add_exception_handler(ExecutionFailed, _execution_failed)
+    app.add_exception_handler(AdapterError, _adapter_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +19,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
+    provider_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Hosted provider keys by provider, JSON: {"fireworks_ai": "fw-…"}. '
+        "litellm also reads each provider's own variable (FIREWORKS_API_KEY, …).",
+    )
+
+    def provider_key_values(self) -> dict[str, str]:
+        return {name: key.get_secret_value() for name, key in self.provider_keys.items()}
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

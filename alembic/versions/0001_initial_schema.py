@@ -305,9 +305,15 @@ def upgrade() -> None:
         sa.Column("api_key_id", sa.Integer(), nullable=True),
         sa.Column("model_id", sa.Integer(), nullable=True),
         sa.Column("deployment_id", sa.Integer(), nullable=True),
+        sa.Column("model_name", sa.String(length=200), nullable=True),
+        sa.Column("deployment_name", sa.String(length=200), nullable=True),
         sa.Column("input_tokens", sa.Integer(), nullable=False),
         sa.Column("output_tokens", sa.Integer(), nullable=False),
         sa.Column("cost_usd", sa.Numeric(precision=18, scale=10), nullable=False),
+        sa.Column("quality", sa.Float(), nullable=True),
+        sa.Column("license_basis", sa.Text(), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("stream", sa.Boolean(), nullable=False),
         sa.Column("latency_ms", sa.Integer(), nullable=True),
         sa.Column("status", sa.String(length=32), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
@@ -339,10 +345,14 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_usage_records_created_at"), ["created_at"], unique=False
         )
+        batch_op.create_index(
+            batch_op.f("ix_usage_records_model_name"), ["model_name"], unique=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("usage_records", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_usage_records_model_name"))
         batch_op.drop_index(batch_op.f("ix_usage_records_created_at"))
         batch_op.drop_index(batch_op.f("ix_usage_records_api_key_id"))
 

@@ -1,0 +1,293 @@
+"""One routed request, end to end: controls → decision → execution with fallback → ledger.
+The HTTP layer (endpoints.py) only parses and renders."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from adapters.errors import AdapterError
+from catalog.snapshot import CatalogSnapshot, SnapshotCache
+from router.decision import Candidate, Decision, RouteRequest, decide
+from router.errors import RouteError
+from router.execute import Attempt, ExecutionFailed, Executor
+from router.keys import KeyView
+from router.ledger import Ledger, UsageEntry
+from router.quality import QualityEstimator
+from router.schemas import ChatCompletionIn, RouteControls
+
+HEADER_FIELDS = {
+    "x-route-min-quality": "min_quality",
+    "x-route-quality-as": "quality_as",
+    "x-route-privacy": "privacy",
+    "x-route-max-cost-usd": "max_cost_usd",
+    "x-route-strategy": "strategy",
+    "x-route-models": "models",
+    "x-route-exclude": "exclude",
+    "x-route-use": "use",
+}
+
+
+def controls_from_headers(headers: Mapping[str, str]) -> RouteControls:
+    values: dict[str, Any] = {}
+    for header, name in HEADER_FIELDS.items():
+        raw = headers.get(header)
+        if raw is None:
+            continue
+        if name in ("models", "exclude"):
+            values[name] = [part.strip() for part in raw.split(",") if part.strip()]
+        elif name == "use":
+            try:
+                values[name] = json.loads(raw)
+            except ValueError as exc:
+                raise RouteError(f"{header} must be a JSON object", param=header) from exc
+        else:
+            values[name] = raw
+    try:
+        return RouteControls.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        header = next((h for h, n in HEADER_FIELDS.items() if where.startswith(n)), where)
+        raise RouteError(f"{header}: {first['msg']}", param=header) from exc
+
+
+def actual_cost(candidate: Candidate, usage: Mapping[str, Any] | None) -> Decimal:
+    if not usage:
+        return Decimal(str(candidate.cost_usd))
+    d = candidate.deployment
+    cost = int(usage.get("prompt_tokens") or 0) * (d.input_cost_per_token or 0.0) + int(
+        usage.get("completion_tokens") or 0
+    ) * (d.output_cost_per_token or 0.0)
+    return Decimal(str(round(cost, 12)))
+
+
+@dataclass
+class Routed:
+    decision: Decision
+    candidate: Candidate
+    attempts: list[Attempt]
+
+    def headers(self, cost: Decimal) -> dict[str, str]:
+        c = self.candidate
+        return {
+            "x-modelyard-route-id": self.decision.route_id,
+            "x-modelyard-model": c.model.hf_id,
+            "x-modelyard-deployment": c.deployment.name,
+            "x-modelyard-cost-usd": f"{cost:.10f}".rstrip("0").rstrip(".") or "0",
+            "x-modelyard-quality": f"{c.quality:.3f}",
+            "x-modelyard-license": f"{c.license_verdict.value}; {', '.join(c.licenses)}",
+            "x-modelyard-attempts": str(len(self.attempts)),
+        }
+
+
+class Gateway:
+    def __init__(
+        self,
+        snapshots: SnapshotCache,
+        estimator: QualityEstimator,
+        executor: Executor,
+        ledger: Ledger,
+    ) -> None:
+        self.snapshots = snapshots
+        self.estimator = estimator
+        self.executor = executor
+        self.ledger = ledger
+
+    def snapshot(self) -> CatalogSnapshot:
+        current = self.snapshots.current
+        if current is None:
+            raise RouteError("the catalog is not loaded yet", "service_unavailable", 503)
+        return current
+
+    def decide(self, body: ChatCompletionIn, headers: Mapping[str, str], key: KeyView) -> Decision:
+        controls = (body.route or RouteControls()).over(
+            controls_from_headers(headers).over(key.policy)
+        )
+        request = RouteRequest(
+            model=body.model,
+            prompt=body.prompt_text(),
+            messages=len(body.messages),
+            max_tokens=body.max_completion_tokens or body.max_tokens,
+            needs=frozenset(body.needs()),
+            controls=controls,
+        )
+        return decide(request, self.snapshot(), self.estimator, self.executor.health.is_cooling)
+
+    @staticmethod
+    def no_candidate(decision: Decision) -> RouteError:
+        reasons = sorted({e.reason for e in decision.excluded})
+        return RouteError(
+            "no deployment meets this request's constraints"
+            + (f" (excluded for: {', '.join(reasons)})" if reasons else ""),
+            "no_candidate",
+            400,
+            {"route_id": decision.route_id, "excluded": [e.as_dict() for e in decision.excluded]},
+        )
+
+    def _record(
+        self,
+        key: KeyView,
+        decision: Decision,
+        candidate: Candidate | None,
+        attempts: list[Attempt],
+        usage: Mapping[str, Any] | None,
+        started: float,
+        *,
+        stream: bool,
+        status: str,
+        error: str | None = None,
+    ) -> Decimal:
+        cost = actual_cost(candidate, usage) if candidate else Decimal(0)
+        self.ledger.record(
+            UsageEntry(
+                route_id=decision.route_id,
+                api_key_id=key.id,
+                model_id=candidate.model.id if candidate else None,
+                model_name=candidate.model.hf_id if candidate else None,
+                deployment_id=candidate.deployment.id if candidate else None,
+                deployment_name=candidate.deployment.name if candidate else None,
+                input_tokens=int((usage or {}).get("prompt_tokens") or 0),
+                output_tokens=int((usage or {}).get("completion_tokens") or 0),
+                cost_usd=cost,
+                quality=candidate.quality if candidate else None,
+                license_basis=(
+                    f"{candidate.license_verdict.value}: {', '.join(candidate.licenses)}"
+                    if candidate
+                    else None
+                ),
+                attempts=len(attempts),
+                stream=stream,
+                latency_ms=int((time.perf_counter() - started) * 1000),
+                status=status,
+                error=error,
+            )
+        )
+        return cost
+
+    async def complete(
+        self, body: ChatCompletionIn, headers: Mapping[str, str], key: KeyView
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        started = time.perf_counter()
+        decision = self.decide(body, headers, key)
+        if not decision.candidates:
+            raise self.no_candidate(decision)
+        try:
+            candidate, answer, attempts = await self.executor.complete(
+                decision, body.adapter_request()
+            )
+        except ExecutionFailed as exc:
+            self._record(
+                key,
+                decision,
+                None,
+                exc.attempts,
+                None,
+                started,
+                stream=False,
+                status="failed",
+                error=str(exc),
+            )
+            raise
+        answer["model"] = candidate.model.hf_id
+        cost = self._record(
+            key,
+            decision,
+            candidate,
+            attempts,
+            answer.get("usage"),
+            started,
+            stream=False,
+            status="ok",
+        )
+        return answer, Routed(decision, candidate, attempts).headers(cost)
+
+    async def stream(
+        self, body: ChatCompletionIn, headers: Mapping[str, str], key: KeyView
+    ) -> tuple[AsyncIterator[bytes], dict[str, str]]:
+        """Server-sent events. Fallback happens before the first byte; after it, a failure ends
+        the stream with an error event and the ledger records a partial, priced request."""
+        started = time.perf_counter()
+        decision = self.decide(body, headers, key)
+        if not decision.candidates:
+            raise self.no_candidate(decision)
+        try:
+            candidate, first, rest, attempts = await self.executor.open_stream(
+                decision, body.adapter_request()
+            )
+        except ExecutionFailed as exc:
+            self._record(
+                key,
+                decision,
+                None,
+                exc.attempts,
+                None,
+                started,
+                stream=True,
+                status="failed",
+                error=str(exc),
+            )
+            raise
+        routed = Routed(decision, candidate, attempts)
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+        async def events() -> AsyncIterator[bytes]:
+            usage: dict[str, Any] | None = None
+            produced = 0
+            status, error = "ok", None
+            try:
+                chunk: dict[str, Any] | None = first
+                while chunk is not None:
+                    chunk["model"] = candidate.model.hf_id
+                    if chunk.get("usage"):
+                        usage = chunk["usage"]
+                    if chunk.get("choices"):
+                        produced += sum(
+                            1 for c in chunk["choices"] if (c.get("delta") or {}).get("content")
+                        )
+                        if not include_usage:
+                            chunk.pop("usage", None)
+                        yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
+                    elif include_usage:
+                        yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
+                    chunk = await anext(rest, None)
+                self.executor.health.succeeded(candidate.deployment.id)
+                yield b"data: [DONE]\n\n"
+            except AdapterError as exc:
+                status, error = "partial", f"{exc.code}: {exc.message}"
+                self.executor.health.failed(candidate.deployment.id)
+                failure = {
+                    "error": {
+                        "message": exc.message,
+                        "type": "upstream_error",
+                        "param": None,
+                        "code": exc.code,
+                    }
+                }
+                yield b"data: " + json.dumps(failure).encode() + b"\n\n"
+            except BaseException:
+                status, error = "partial", "the client went away"
+                raise
+            finally:
+                if usage is None:
+                    # Cut short: price what was produced, one token per content event.
+                    usage = {"prompt_tokens": decision.prompt_tokens, "completion_tokens": produced}
+                self._record(
+                    key,
+                    decision,
+                    candidate,
+                    attempts,
+                    usage,
+                    started,
+                    stream=True,
+                    status=status,
+                    error=error,
+                )
+
+        return events(), routed.headers(Decimal(str(round(candidate.cost_usd, 12))))
