@@ -12,6 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: run test check bench install system-packages migrate seed clean
 
 run: seed
+	$(BIN)/modelyard keys dev
 	$(BIN)/modelyard serve
 
 test: install system-packages check

@@ -75,6 +75,14 @@ def revoke_key(session: Session, name: str) -> ApiKey:
     return key
 
 
+def delete_key(session: Session, name: str) -> None:
+    """Remove a key outright (its usage records keep their numbers, not the key)."""
+    key = repo.key_by_name(session, name)
+    if key is not None:
+        session.delete(key)
+        session.flush()
+
+
 def list_keys(session: Session) -> list[ApiKey]:
     return list(repo.list_keys(session))
 

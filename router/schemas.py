@@ -36,8 +36,10 @@ class RouteControls(BaseModel):
 
     def over(self, fallback: RouteControls) -> RouteControls:
         """These controls, with unset fields taken from `fallback`."""
-        given = self.model_dump(exclude_unset=True, exclude_none=True)
-        merged = {**fallback.model_dump(exclude_unset=True, exclude_none=True), **given}
+        own = set(RouteControls.model_fields)  # a key policy's extras are not controls
+        given = self.model_dump(include=own, exclude_unset=True, exclude_none=True)
+        below = fallback.model_dump(include=own, exclude_unset=True, exclude_none=True)
+        merged = {**below, **given}
         if "min_quality" in given:
             merged.pop("quality_as", None)
         if "quality_as" in given:

@@ -15,7 +15,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 class ServerProcess:
-    def __init__(self, args: list[str], port: int, ready_path: str, log: Path) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        port: int,
+        ready_path: str,
+        log: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         self.log_path = log
@@ -25,7 +32,7 @@ class ServerProcess:
             cwd=REPO,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
         self._wait(ready_path)
 

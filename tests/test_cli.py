@@ -98,12 +98,19 @@ def test_add_a_model_then_a_deployment_for_it(url: str) -> None:
 
 
 def test_keys(url: str) -> None:
-    created = run(url, "keys", "create", "ops", "--admin")
+    created = run(url, "keys", "create", "--name", "ops", "--admin")
     secret = created.strip().splitlines()[-1]
     assert secret.startswith("my-") and len(secret) > 40
     listed = run(url, "keys", "list")
     assert "ops" in listed and secret not in listed
-    assert "exists already" in run(url, "keys", "create", "ops", code=1)
+    assert "exists already" in run(url, "keys", "create", "--name", "ops", code=1)
+    assert "--policy" in run(
+        url, "keys", "create", "--name", "x", "--policy", '{"privacy": 1}', code=2
+    )
+    run(url, "keys", "create", "--name", "app", "--policy", '{"privacy": "local_only"}')
+    first = run(url, "keys", "dev").split()[-1]
+    second = run(url, "keys", "dev").split()[-1]
+    assert first != second and first.startswith("my-")
     run(url, "keys", "revoke", "ops")
     assert "no key" in run(url, "keys", "revoke", "nobody", code=1)
 

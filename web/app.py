@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     engine, factory = session_factory_for(settings)
     snapshots = SnapshotCache()
-    ledger = Ledger(factory)
+    ledger = Ledger(factory, interval=settings.ledger_flush_seconds)
     gateway = Gateway(
         snapshots,
         CatalogQualityEstimator(),

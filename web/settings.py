@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
+    ledger_flush_seconds: float = Field(
+        default=0.5, gt=0, le=3600, description="How often buffered usage records are written"
+    )
     provider_keys: dict[str, SecretStr] = Field(
         default_factory=dict,
         description='Hosted provider keys by provider, JSON: {"fireworks_ai": "fw-…"}. '

@@ -1,0 +1,145 @@
+"""The routing decision on the seeded catalog: pure, so no server is needed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from catalog.snapshot import CatalogSnapshot
+from router.decision import RouteRequest, decide, estimate_tokens
+from router.errors import RouteError
+from router.quality import CatalogQualityEstimator, classify
+from router.schemas import RouteControls
+
+ESTIMATOR = CatalogQualityEstimator()
+
+
+def route(
+    snapshot: CatalogSnapshot,
+    model: str = "auto",
+    prompt: str = "Tell me a joke about cats.",
+    max_tokens: int | None = 100,
+    needs: frozenset[str] = frozenset(),
+    cooling: set[int] | None = None,
+    **controls: Any,
+) -> Any:
+    request = RouteRequest(
+        model, prompt, 1, max_tokens, needs, RouteControls.model_validate(controls)
+    )
+    return decide(request, snapshot, ESTIMATOR, lambda d: d in (cooling or set()))
+
+
+def reasons(decision: Any) -> dict[str, str]:
+    return {e.deployment: e.reason for e in decision.excluded}
+
+
+def test_cheapest_first_with_no_constraints(snapshot: CatalogSnapshot) -> None:
+    decision = route(snapshot)
+    chosen = decision.candidates[0]
+    assert chosen.deployment.name == "embedded/smollm2-135m-instruct"  # free and local
+    costs = [c.cost_usd for c in decision.candidates]
+    assert costs == sorted(costs)
+    assert decision.as_dict()["chosen"]["deployment"] == chosen.deployment.name
+
+
+def test_quality_need_picks_the_cheapest_good_enough(snapshot: CatalogSnapshot) -> None:
+    decision = route(
+        snapshot, prompt="Who was the first president of the United States?", min_quality=0.6
+    )
+    assert decision.task == "knowledge"
+    assert all(c.quality >= 0.6 for c in decision.candidates)
+    assert reasons(decision)["embedded/smollm2-135m-instruct"] == "quality"
+    best_value = min(decision.candidates, key=lambda c: c.cost_usd)
+    assert decision.candidates[0] is best_value
+
+
+def test_quality_as_a_named_model(snapshot: CatalogSnapshot) -> None:
+    decision = route(snapshot, prompt="What is the capital of Peru?", quality_as="llama-2-70b-chat")
+    reference = ESTIMATOR.estimate(
+        "", "knowledge", snapshot.models["meta-llama/Llama-2-70b-chat-hf"], snapshot
+    )
+    assert decision.min_quality == reference.probability
+    assert all(c.quality >= reference.probability for c in decision.candidates)
+
+
+def test_privacy_local_only(snapshot: CatalogSnapshot) -> None:
+    decision = route(snapshot, privacy="local_only")
+    assert {c.deployment.privacy.value for c in decision.candidates} == {"local"}
+    assert reasons(decision)["fireworks/phi-2"] == "privacy"
+
+
+def test_licence_profile_excludes_with_the_clause(snapshot: CatalogSnapshot) -> None:
+    decision = route(snapshot, use={"train_on_outputs": True})
+    excluded = {e.model: e for e in decision.excluded if e.reason == "license"}
+    assert "meta-llama/Llama-2-7b-chat-hf" in excluded
+    assert "outputs_to_improve_models" in excluded["meta-llama/Llama-2-7b-chat-hf"].detail
+    assert "mistralai/Mistral-7B-v0.1" not in excluded
+    big = route(snapshot, use={"commercial": True, "monthly_active_users": 200_000_000})
+    assert "Qwen/Qwen2.5-72B-Instruct" in {e.model for e in big.excluded if e.reason == "license"}
+
+
+def test_a_named_model_and_its_deployments_only(snapshot: CatalogSnapshot) -> None:
+    decision = route(snapshot, model="phi-2")
+    assert {c.model.hf_id for c in decision.candidates} == {"microsoft/phi-2"}
+    with pytest.raises(RouteError) as raised:
+        route(snapshot, model="nobody/nothing")
+    assert raised.value.status == 404 and raised.value.code == "model_not_found"
+
+
+def test_context_window(snapshot: CatalogSnapshot) -> None:
+    long_prompt = "word " * 40_000  # ~57K tokens
+    decision = route(snapshot, prompt=long_prompt)
+    assert reasons(decision)["embedded/smollm2-135m-instruct"] == "context_window"
+    assert all((c.model.context_window or 0) >= 57_000 for c in decision.candidates)
+    assert decision.candidates  # the 128K models remain
+
+
+def test_capabilities(snapshot: CatalogSnapshot) -> None:
+    decision = route(snapshot, needs=frozenset({"tools"}))
+    assert decision.candidates == []  # no deployed model declares tool use
+    assert set(reasons(decision).values()) == {"capability"}
+
+
+def test_cost_ceiling_health_lists_and_strategies(snapshot: CatalogSnapshot) -> None:
+    capped = route(snapshot, max_cost_usd=0.00001)
+    assert "price" in set(reasons(capped).values())
+    assert all(c.cost_usd <= 0.00001 for c in capped.candidates)
+    embedded = snapshot.models["HuggingFaceTB/SmolLM2-135M-Instruct"].deployments[0]
+    cooled = route(snapshot, cooling={embedded.id})
+    assert reasons(cooled)[embedded.name] == "health"
+    only = route(snapshot, models=["phi-2", "mistral-7b"])
+    assert {c.model.hf_id for c in only.candidates} == {
+        "microsoft/phi-2",
+        "mistralai/Mistral-7B-v0.1",
+    }
+    without = route(snapshot, exclude=["smollm2"])
+    assert reasons(without)[embedded.name] == "excluded"
+    best = route(snapshot, strategy="best")
+    qualities = [c.quality for c in best.candidates]
+    assert qualities == sorted(qualities, reverse=True)
+    fastest = route(snapshot, strategy="fastest")
+    assert fastest.candidates[0].seconds == min(c.seconds for c in fastest.candidates)
+    with pytest.raises(RouteError, match="unknown models: nope"):
+        route(snapshot, models=["nope"])
+
+
+def test_task_classification_and_token_estimate() -> None:
+    assert classify("def add(a, b): return a + b  # fix this bug") == "code"
+    assert classify("What is 17 * 23?") == "math"
+    assert classify("Why does ice float on water?") == "reasoning"
+    assert classify("Who wrote Hamlet?") == "knowledge"
+    assert classify("Hello there, how are you today?") == "chat"
+    assert estimate_tokens("x" * 350, 2) == 100 + 8 + 1
+
+
+def test_quality_comes_from_scores_ancestors_or_size(snapshot: CatalogSnapshot) -> None:
+    llama70 = snapshot.models["meta-llama/Llama-2-70b-hf"]
+    own = ESTIMATOR.estimate("", "code", llama70, snapshot)
+    assert own.probability == pytest.approx((29.9 + 45.0) / 200) and "2 benchmark" in own.basis
+    vicuna = snapshot.models["lmsys/vicuna-13b-v1.5"]
+    inherited = ESTIMATOR.estimate("", "knowledge", vicuna, snapshot)
+    assert "of meta-llama/Llama-2-13b-hf" in inherited.basis
+    smol = snapshot.models["HuggingFaceTB/SmolLM2-135M-Instruct"]
+    prior = ESTIMATOR.estimate("", "chat", smol, snapshot)
+    assert "size prior" in prior.basis and prior.probability < 0.3

@@ -1,0 +1,62 @@
+"""The usage ledger writes batches on both databases, keeps them when the database is away,
+and the usage summary reads them back."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from router import repository as repo
+from router.ledger import Ledger, UsageEntry
+
+pytestmark = pytest.mark.anyio
+
+
+def entry(route_id: str, model: str, cost: str, day: dt.datetime | None = None) -> UsageEntry:
+    return UsageEntry(
+        route_id=route_id, api_key_id=None, model_id=None, model_name=model, deployment_id=None,
+        deployment_name="d", input_tokens=10, output_tokens=5, cost_usd=Decimal(cost),
+        quality=0.5, license_basis="allowed: mit", attempts=1, stream=False, latency_ms=3,
+        status="ok", created_at=day or dt.datetime.now(dt.UTC),
+    )  # fmt: skip
+
+
+async def test_batches_reach_the_database(sessions: sessionmaker[Session]) -> None:
+    ledger = Ledger(sessions, batch_size=3)
+    for i in range(7):
+        ledger.record(entry(f"r{i}", "a/model" if i % 2 else "b/model", "0.0000010000"))
+    assert ledger.pending == 7
+    assert await ledger.flush() == 7 and ledger.pending == 0
+    today = dt.datetime.now(dt.UTC).date()
+    with sessions() as session:
+        rows = {
+            r.model_name: r
+            for r in repo.usage_rows(session, None, today, today + dt.timedelta(days=1))
+        }
+    assert rows["a/model"].requests == 3 and rows["b/model"].requests == 4
+    assert rows["b/model"].cost_usd == Decimal("0.000004")
+    assert rows["b/model"].input_tokens == 40 and rows["b/model"].day == today.isoformat()
+
+
+async def test_a_failed_write_keeps_the_batch(sessions: sessionmaker[Session]) -> None:
+    ledger = Ledger(sessions)
+    ledger.record(entry("dup", "a/model", "0"))
+    await ledger.flush()
+    ledger.record(entry("dup", "a/model", "0"))  # same route id: the insert fails
+    ledger.record(entry("fresh", "a/model", "0"))
+    assert await ledger.flush() == 0
+    assert ledger.pending == 2  # kept for the next try, in order
+
+
+async def test_days_outside_the_window_are_left_out(sessions: sessionmaker[Session]) -> None:
+    ledger = Ledger(sessions)
+    old = dt.datetime(2024, 1, 1, 12, tzinfo=dt.UTC)
+    ledger.record(entry("old", "a/model", "1", old))
+    ledger.record(entry("new", "a/model", "2"))
+    await ledger.flush()
+    with sessions() as session:
+        january = repo.usage_rows(session, None, dt.date(2024, 1, 1), dt.date(2024, 1, 2))
+    assert [(r.day, r.cost_usd) for r in january] == [("2024-01-01", Decimal(1))]
