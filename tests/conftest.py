@@ -186,9 +186,20 @@ def start_llama_server(log_dir: Path) -> ServerProcess:
     from adapters.embedded import locate_gguf
 
     port = free_port()
-    args = ["-m", "llama_cpp.server", "--model", str(locate_gguf(SMOLLM2)),
-            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
-            "--model_alias", "smollm2"]  # fmt: skip
+    args = [
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(locate_gguf(SMOLLM2)),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+        "--model_alias",
+        "smollm2",
+    ]
     return ServerProcess(args, port, "/v1/models", log_dir / f"llama-{port}.log")
 
 

@@ -57,14 +57,21 @@ def test_bad_input_exits_non_zero_with_a_message(url: str) -> None:
 def test_register_update_and_remove_a_local_server(url: str) -> None:
     added = run(
         url,
-        "deployments", "add",
-        "--model", "mistral-7b-instruct",
-        "--kind", "local",
-        "--url", "http://127.0.0.1:8081/v1",
-        "--served-name", "mistral",
-        "--cost-per-hour", "1.8",
-        "--tokens-per-s", "100",
-    )  # fmt: skip
+        "deployments",
+        "add",
+        "--model",
+        "mistral-7b-instruct",
+        "--kind",
+        "local",
+        "--url",
+        "http://127.0.0.1:8081/v1",
+        "--served-name",
+        "mistral",
+        "--cost-per-hour",
+        "1.8",
+        "--tokens-per-s",
+        "100",
+    )
     assert "local/mistral-7b-instruct-v0.2" in added
     listed = json.loads(run(url, "deployments", "list", "--model", "mistral-7b-instruct", "--json"))
     (local,) = [d for d in listed if d["kind"] == "local"]
@@ -75,21 +82,35 @@ def test_register_update_and_remove_a_local_server(url: str) -> None:
     run(url, "deployments", "remove", local["name"])
     assert "no deployment" in run(url, "deployments", "remove", local["name"], code=1)
     assert "base_url" in run(
-        url, "deployments", "add", "--model", "phi-2", "--kind", "local", "--served-name", "x",
+        url,
+        "deployments",
+        "add",
+        "--model",
+        "phi-2",
+        "--kind",
+        "local",
+        "--served-name",
+        "x",
         code=2,
-    )  # fmt: skip
+    )
 
 
 def test_add_a_model_then_a_deployment_for_it(url: str) -> None:
     run(
         url,
-        "models", "add",
-        "--id", "acme/vicuna-ft",
-        "--license", "llama2",
-        "--family", "vicuna",
-        "--params", "13B",
-        "--parent", "lmsys/vicuna-13b-v1.5:finetune",
-    )  # fmt: skip
+        "models",
+        "add",
+        "--id",
+        "acme/vicuna-ft",
+        "--license",
+        "llama2",
+        "--family",
+        "vicuna",
+        "--params",
+        "13B",
+        "--parent",
+        "lmsys/vicuna-13b-v1.5:finetune",
+    )
     shown = json.loads(run(url, "catalog", "show", "acme/vicuna-ft", "--json"))
     assert shown["parents"][0]["id"] == "lmsys/vicuna-13b-v1.5"
     assert "unknown licence" in run(

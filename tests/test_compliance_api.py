@@ -144,10 +144,19 @@ def test_cli_license_check_and_bom(seeded_settings: Settings, tmp_path: Any) -> 
     env = {"MODELYARD_DATABASE_URL": seeded_settings.database_url}
     table = runner.invoke(
         cli,
-        ["license", "check", "--commercial", "--mau", "800000000", "--date", "2024-02-01",
-         "phi-2", "llama-2-7b"],
+        [
+            "license",
+            "check",
+            "--commercial",
+            "--mau",
+            "800000000",
+            "--date",
+            "2024-02-01",
+            "phi-2",
+            "llama-2-7b",
+        ],
         env=env,
-    )  # fmt: skip
+    )
     assert table.exit_code == 0, table.output
     assert "needs_review" in table.output and "microsoft/phi-2" in table.output
     as_json = runner.invoke(cli, ["license", "check", "--json", "codestral-22b"], env=env)

@@ -65,11 +65,16 @@ def gateway(
         for spec in (
             # phi-2: a free deployment that always fails, then a cheap one that answers.
             {"name": "test/phi-2-broken", "model": "phi-2", "served_name": "server-error"},
-            {"name": "test/phi-2-echo", "model": "phi-2", "served_name": "echo",
-             "input_cost_per_token": 1e-9, "output_cost_per_token": 2e-9},
+            {
+                "name": "test/phi-2-echo",
+                "model": "phi-2",
+                "served_name": "echo",
+                "input_cost_per_token": 1e-9,
+                "output_cost_per_token": 2e-9,
+            },
             # Mistral instruct: a stream that is cut after a few tokens.
             {"name": "test/mistral-cut", "model": "mistral-7b-instruct", "served_name": "cut"},
-        ):  # fmt: skip
+        ):
             service.add_deployment(
                 session,
                 DeploymentIn.model_validate({"kind": "local", "base_url": upstream, **spec}),
@@ -170,9 +175,13 @@ def test_stream_fallback_before_the_first_byte(gateway: Gateway) -> None:
 def test_failure_after_the_first_byte_ends_with_an_error_event(gateway: Gateway) -> None:
     response = gateway.post(
         "/v1/chat/completions",
-        {"model": "mistral-7b-instruct", "messages": [{"role": "user", "content": "x"}],
-         "stream": True, "route": {"models": ["mistral-7b-instruct"], "privacy": "local_only"}},
-    )  # fmt: skip
+        {
+            "model": "mistral-7b-instruct",
+            "messages": [{"role": "user", "content": "x"}],
+            "stream": True,
+            "route": {"models": ["mistral-7b-instruct"], "privacy": "local_only"},
+        },
+    )
     assert response.status_code == 200
     events = [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
     assert len(events) >= 3 and "[DONE]" not in events
@@ -196,9 +205,12 @@ def test_models_endpoints(gateway: Gateway) -> None:
 def test_dry_run_lists_candidates_and_exclusions(gateway: Gateway) -> None:
     response = gateway.post(
         "/v1/route",
-        {"model": "auto", "messages": [{"role": "user", "content": "Who wrote Hamlet?"}],
-         "route": {"min_quality": 0.5, "use": {"commercial": True}}},
-    )  # fmt: skip
+        {
+            "model": "auto",
+            "messages": [{"role": "user", "content": "Who wrote Hamlet?"}],
+            "route": {"min_quality": 0.5, "use": {"commercial": True}},
+        },
+    )
     decision = response.json()
     assert decision["task"] == "knowledge" and decision["min_quality"] == 0.5
     assert decision["chosen"] == decision["candidates"][0]
@@ -215,8 +227,11 @@ def test_route_headers(gateway: Gateway) -> None:
     )
     chosen = response.json()["chosen"]
     assert chosen["privacy"] == "local" and chosen["model"] != "HuggingFaceTB/SmolLM2-135M-Instruct"
-    bad = gateway.post("/v1/route", {"model": "auto", "messages": [{"role": "user", "content": "hi"}]},
-                       **{"X-Route-Min-Quality": "high"})  # fmt: skip
+    bad = gateway.post(
+        "/v1/route",
+        {"model": "auto", "messages": [{"role": "user", "content": "hi"}]},
+        **{"X-Route-Min-Quality": "high"},
+    )
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "x-route-min-quality"
 
 
@@ -224,14 +239,37 @@ def test_route_headers(gateway: Gateway) -> None:
     ("body", "error", "needle"),
     [
         ({"model": "phi-2", "messages": []}, openai.BadRequestError, "messages"),
-        ({"model": "nobody/nothing", "messages": [{"role": "user", "content": "x"}]}, openai.NotFoundError, "does not exist"),
-        ({"model": "auto", "messages": [{"role": "wizard", "content": "x"}]}, openai.BadRequestError, "role"),
-        ({"model": "auto", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}, openai.BadRequestError, "max_tokens"),
-        ({"model": "auto", "messages": [{"role": "user", "content": "x"}], "n": 3}, openai.BadRequestError, "n"),
-        ({"model": "auto", "messages": [{"role": "user", "content": "x"}],
-          "extra_body": {"route": {"min_quality": 0.999}}}, openai.BadRequestError, "no deployment meets"),
+        (
+            {"model": "nobody/nothing", "messages": [{"role": "user", "content": "x"}]},
+            openai.NotFoundError,
+            "does not exist",
+        ),
+        (
+            {"model": "auto", "messages": [{"role": "wizard", "content": "x"}]},
+            openai.BadRequestError,
+            "role",
+        ),
+        (
+            {"model": "auto", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1},
+            openai.BadRequestError,
+            "max_tokens",
+        ),
+        (
+            {"model": "auto", "messages": [{"role": "user", "content": "x"}], "n": 3},
+            openai.BadRequestError,
+            "n",
+        ),
+        (
+            {
+                "model": "auto",
+                "messages": [{"role": "user", "content": "x"}],
+                "extra_body": {"route": {"min_quality": 0.999}},
+            },
+            openai.BadRequestError,
+            "no deployment meets",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_requests_get_openai_errors(
     gateway: Gateway, body: dict[str, object], error: type[Exception], needle: str
 ) -> None:
@@ -257,8 +295,11 @@ def test_no_candidate_answer_carries_the_exclusion_table(gateway: Gateway) -> No
 def test_keys_are_checked(gateway: Gateway) -> None:
     with pytest.raises(openai.AuthenticationError):
         gateway.client("my-not-a-key").models.list()
-    raw = httpx.post(f"{gateway.server.base_url}/v1/chat/completions", content=b"{not json",
-                     headers={"Authorization": f"Bearer {gateway.user}", "Content-Type": "application/json"})  # fmt: skip
+    raw = httpx.post(
+        f"{gateway.server.base_url}/v1/chat/completions",
+        content=b"{not json",
+        headers={"Authorization": f"Bearer {gateway.user}", "Content-Type": "application/json"},
+    )
     assert raw.status_code == 400 and raw.json()["error"]["type"] == "invalid_request_error"
 
 
@@ -268,8 +309,10 @@ def test_usage_is_recorded_and_summarised(gateway: Gateway) -> None:
     )
     summary: dict[str, object] = {}
     for _ in range(50):  # the ledger writes in batches, every half second
-        summary = httpx.get(f"{gateway.server.base_url}/api/usage",
-                            headers={"Authorization": f"Bearer {gateway.user}"}).json()  # fmt: skip
+        summary = httpx.get(
+            f"{gateway.server.base_url}/api/usage",
+            headers={"Authorization": f"Bearer {gateway.user}"},
+        ).json()
         phi2 = [m for m in summary.get("by_model", []) if m["model"] == "microsoft/phi-2"]  # type: ignore[attr-defined]
         if phi2 and phi2[0]["requests"] >= 4:  # this test's and three earlier ones
             break
@@ -279,11 +322,15 @@ def test_usage_is_recorded_and_summarised(gateway: Gateway) -> None:
     reference = summary["reference"]
     assert reference["model"] == "meta-llama/Llama-2-70b-chat-hf"  # type: ignore[index]
     assert reference["saving_usd"] > 0  # type: ignore[index]
-    forbidden = httpx.get(f"{gateway.server.base_url}/api/usage?all_keys=true",
-                          headers={"Authorization": f"Bearer {gateway.user}"})  # fmt: skip
+    forbidden = httpx.get(
+        f"{gateway.server.base_url}/api/usage?all_keys=true",
+        headers={"Authorization": f"Bearer {gateway.user}"},
+    )
     assert forbidden.status_code == 403
-    everyone = httpx.get(f"{gateway.server.base_url}/api/usage?all_keys=true",
-                         headers={"Authorization": f"Bearer {gateway.admin}"}).json()  # fmt: skip
+    everyone = httpx.get(
+        f"{gateway.server.base_url}/api/usage?all_keys=true",
+        headers={"Authorization": f"Bearer {gateway.admin}"},
+    ).json()
     assert everyone["requests"] >= summary["requests"]  # type: ignore[operator]
 
 
