@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from catalog.schemas import (
@@ -381,6 +382,27 @@ def _cached_check(
 
 def check_model(snapshot: CatalogSnapshot, model: ModelView, use: UsageProfile) -> ModelCompliance:
     return _cached_check(snapshot, model.hf_id, use, use.date or today())
+
+
+def checker(snapshot: CatalogSnapshot, use: UsageProfile) -> Callable[[ModelView], ModelCompliance]:
+    """The engine for one profile on one snapshot, as a per-model lookup: the profile is hashed
+    once, not once per model (the router asks this for every model of every request)."""
+    day = use.date or today()
+    key = ("profile", use, day)
+    cache = snapshot.compliance_cache
+    answers = cache.get(key)
+    if answers is None:
+        if len(cache) >= CACHE_LIMIT:
+            cache.clear()
+        answers = cache[key] = {}
+
+    def verdict(model: ModelView) -> ModelCompliance:
+        found = answers.get(model.hf_id)
+        if found is None:
+            found = answers[model.hf_id] = _cached_check(snapshot, model.hf_id, use, day)
+        return found
+
+    return verdict
 
 
 def check(

@@ -4,27 +4,31 @@ header and a playground row."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from catalog import licensing
-from catalog.schemas import UsageProfile
+from catalog.schemas import ModelCompliance, UsageProfile
 from catalog.snapshot import CatalogSnapshot, DeploymentView, ModelView
-from catalog.terms import DeploymentKind, Verdict
+from catalog.terms import DeploymentKind, DeploymentStatus, Privacy, Verdict
 from router.errors import RouteError
 from router.quality import QualityEstimator, classify
 from router.schemas import RouteControls
 
 DEFAULT_COMPLETION_TOKENS = 256  # expected answer length when max_tokens is not given
 # Assumed speeds where a deployment has no measured tokens/s (only used to rank "fastest").
+# Keyed by the kind's text: hashing an enum member calls Python code, a str's hash is cached.
 DEFAULT_TOKENS_PER_SECOND = {
-    DeploymentKind.EMBEDDED: 100.0,
-    DeploymentKind.LOCAL: 50.0,
-    DeploymentKind.HOSTED: 60.0,
+    DeploymentKind.EMBEDDED.value: 100.0,
+    DeploymentKind.LOCAL.value: 50.0,
+    DeploymentKind.HOSTED.value: 60.0,
 }
 ALLOWED = (Verdict.ALLOWED, Verdict.ALLOWED_WITH_OBLIGATIONS)
+ACTIVE = DeploymentStatus.ACTIVE
+LOCAL = Privacy.LOCAL
 
 
 def estimate_tokens(text: str, messages: int) -> int:
@@ -45,8 +49,8 @@ class RouteRequest:
     controls: RouteControls
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
+    # A named tuple, not a dataclass: thousands are made per decision, and this is cheaper.
     deployment: DeploymentView
     model: ModelView
     quality: float
@@ -55,6 +59,7 @@ class Candidate:
     seconds: float
     license_verdict: Verdict
     licenses: tuple[str, ...]
+    order: tuple[float, float, float]  # the ranking key for the decision's strategy
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,8 +76,7 @@ class Candidate:
         }
 
 
-@dataclass(frozen=True)
-class Excluded:
+class Excluded(NamedTuple):
     deployment: str
     model: str
     reason: str  # licence, privacy, context_window, capability, health, price, quality, …
@@ -128,14 +132,13 @@ def decide(
     request: RouteRequest,
     snapshot: CatalogSnapshot,
     estimator: QualityEstimator,
-    is_cooling: Callable[[int], bool] = lambda _deployment_id: False,
-    today_use: UsageProfile | None = None,
+    cooling: Collection[int] = frozenset(),
 ) -> Decision:
     controls = request.controls
     task = classify(request.prompt)
     prompt_tokens = estimate_tokens(request.prompt, request.messages)
     completion = request.max_tokens or DEFAULT_COMPLETION_TOKENS
-    use = controls.use or today_use or UsageProfile()
+    use = controls.use or UsageProfile()
     strategy = controls.strategy or "cheapest"
 
     if request.model.lower() == "auto":
@@ -162,22 +165,34 @@ def decide(
         min_quality = estimator.estimate(request.prompt, task, reference, snapshot).probability
 
     decision = Decision(
-        route_id=f"route-{uuid.uuid4().hex}",
+        route_id=f"route-{os.urandom(12).hex()}",
         task=task,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion,
         min_quality=min_quality,
         strategy=strategy,
     )
+    verdicts = licensing.checker(snapshot, use)
     for model in pool:
-        _consider_model(decision, model, request, snapshot, estimator, is_cooling, use, allow, deny)
-    rank: dict[str, Callable[[Candidate], tuple[float, ...]]] = {
-        "cheapest": lambda c: (c.cost_usd, c.seconds, -c.quality),
-        "fastest": lambda c: (c.seconds, c.cost_usd, -c.quality),
-        "best": lambda c: (-c.quality, c.cost_usd, c.seconds),
-    }
-    decision.candidates.sort(key=rank[strategy])
+        _consider_model(
+            decision, model, request, snapshot, estimator, cooling, verdicts, allow, deny
+        )
+    decision.candidates.sort(key=_ORDER)
     return decision
+
+
+_ORDER = itemgetter(8)
+new_tuple = tuple.__new__
+
+
+def _order(
+    strategy: str, cost: float, seconds: float, quality: float
+) -> tuple[float, float, float]:
+    if strategy == "fastest":
+        return (seconds, cost, -quality)
+    if strategy == "best":
+        return (-quality, cost, seconds)
+    return (cost, seconds, -quality)
 
 
 def _consider_model(
@@ -186,76 +201,101 @@ def _consider_model(
     request: RouteRequest,
     snapshot: CatalogSnapshot,
     estimator: QualityEstimator,
-    is_cooling: Callable[[int], bool],
-    use: UsageProfile,
+    cooling: Collection[int],
+    verdicts: Callable[[ModelView], ModelCompliance],
     allow: set[str] | None,
     deny: set[str],
 ) -> None:
     if not model.deployments:
         return
     controls = request.controls
+    excluded = decision.excluded
 
     def exclude_all(reason: str, detail: str) -> None:
-        for d in model.deployments:
-            decision.excluded.append(Excluded(d.name, model.hf_id, reason, detail))
+        excluded.extend(Excluded(d.name, model.hf_id, reason, detail) for d in model.deployments)
 
     if allow is not None and model.hf_id not in allow:
         return exclude_all("not_in_models", "not among route.models")
     if model.hf_id in deny:
         return exclude_all("excluded", "named in route.exclude")
-    missing = request.needs - set(model.capabilities)
+    missing = request.needs - set(model.capabilities) if request.needs else None
     if missing:
         return exclude_all("capability", f"the model lacks {', '.join(sorted(missing))}")
-    compliance = licensing.check_model(snapshot, model, use)
+    compliance = verdicts(model)
     if compliance.verdict not in ALLOWED:
         decisive = next((r for r in compliance.reasons if r.verdict == compliance.verdict), None)
         why = f"{decisive.license} {decisive.term}: {decisive.message}" if decisive else ""
         return exclude_all("license", f"{compliance.verdict.value}: {why}".strip())
-    needed = decision.prompt_tokens + decision.completion_tokens
     quality = estimator.estimate(request.prompt, decision.task, model, snapshot)
+    probability = quality.probability
     licences = tuple(sorted({lic.license for lic in compliance.licenses}))
+    # Per-deployment checks in one tight loop: this runs for every deployment in the catalog.
+    prompt, completion = decision.prompt_tokens, decision.completion_tokens
+    needed = prompt + completion
+    local_only = controls.privacy == "local_only"
+    max_cost = controls.max_cost_usd
+    min_quality = decision.min_quality
+    too_weak = min_quality is not None and probability < min_quality
+    model_window = model.context_window
+    by_cost, by_speed = decision.strategy == "cheapest", decision.strategy == "fastest"
+    verdict = compliance.verdict
+    basis = quality.basis
+    candidates = decision.candidates
     for d in model.deployments:
         window = (
-            min(w for w in (model.context_window, d.max_context) if w)
-            if (model.context_window or d.max_context)
-            else None
+            d.max_context
+            if d.max_context and (not model_window or d.max_context < model_window)
+            else model_window
         )
-        if d.status != "active":
-            reason, detail = "disabled", "the deployment is disabled"
-        elif controls.privacy == "local_only" and d.privacy != "local":
-            reason, detail = "privacy", "prompts would leave our machines (privacy: local_only)"
-        elif window is not None and needed > window:
-            reason, detail = "context_window", f"needs ~{needed} tokens, the window is {window}"
-        elif is_cooling(d.id):
-            reason, detail = "health", "cooling down after repeated failures"
-        elif d.input_cost_per_token is None or d.output_cost_per_token is None:
-            reason, detail = "price", "the deployment has no known price"
-        else:
-            cost = (
-                decision.prompt_tokens * d.input_cost_per_token
-                + decision.completion_tokens * d.output_cost_per_token
-            )
-            if controls.max_cost_usd is not None and cost > controls.max_cost_usd:
-                reason, detail = (
-                    "price",
-                    f"estimated ${cost:.6f} is over max_cost_usd ${controls.max_cost_usd}",
+        if d.status is not ACTIVE:
+            excluded.append(Excluded(d.name, model.hf_id, "disabled", "the deployment is disabled"))
+        elif local_only and d.privacy is not LOCAL:
+            excluded.append(
+                Excluded(
+                    d.name,
+                    model.hf_id,
+                    "privacy",
+                    "prompts would leave our machines (privacy: local_only)",
                 )
-            elif decision.min_quality is not None and quality.probability < decision.min_quality:
-                reason = "quality"
-                detail = f"predicted {quality.probability:.2f} is below {decision.min_quality:.2f}"
+            )
+        elif window is not None and needed > window:
+            excluded.append(
+                Excluded(
+                    d.name,
+                    model.hf_id,
+                    "context_window",
+                    f"needs ~{needed} tokens, the window is {window}",
+                )
+            )
+        elif d.id in cooling:
+            excluded.append(
+                Excluded(d.name, model.hf_id, "health", "cooling down after repeated failures")
+            )
+        elif d.input_cost_per_token is None or d.output_cost_per_token is None:
+            excluded.append(
+                Excluded(d.name, model.hf_id, "price", "the deployment has no known price")
+            )
+        else:
+            cost = prompt * d.input_cost_per_token + completion * d.output_cost_per_token
+            if max_cost is not None and cost > max_cost:
+                detail = f"estimated ${cost:.6f} is over max_cost_usd ${max_cost}"
+                excluded.append(Excluded(d.name, model.hf_id, "price", detail))
+            elif too_weak:
+                detail = f"predicted {probability:.2f} is below {min_quality:.2f}"
+                excluded.append(Excluded(d.name, model.hf_id, "quality", detail))
             else:
-                speed = d.tokens_per_second or DEFAULT_TOKENS_PER_SECOND[d.kind]
-                decision.candidates.append(
-                    Candidate(
-                        d,
-                        model,
-                        quality.probability,
-                        quality.basis,
-                        cost,
-                        decision.completion_tokens / speed,
-                        compliance.verdict,
-                        licences,
+                speed = d.tokens_per_second or DEFAULT_TOKENS_PER_SECOND[d.kind._value_]
+                seconds = completion / speed
+                if by_cost:
+                    order = (cost, seconds, -probability)
+                elif by_speed:
+                    order = (seconds, cost, -probability)
+                else:
+                    order = (-probability, cost, seconds)
+                # tuple.__new__ skips the named tuple's Python-level constructor.
+                candidates.append(
+                    new_tuple(
+                        Candidate,
+                        (d, model, probability, basis, cost, seconds, verdict, licences, order),
                     )
                 )
-                continue
-        decision.excluded.append(Excluded(d.name, model.hf_id, reason, detail))

@@ -118,7 +118,7 @@ class Gateway:
             needs=frozenset(body.needs()),
             controls=controls,
         )
-        return decide(request, self.snapshot(), self.estimator, self.executor.health.is_cooling)
+        return decide(request, self.snapshot(), self.estimator, self.executor.health.cooling())
 
     @staticmethod
     def no_candidate(decision: Decision) -> RouteError:

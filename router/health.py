@@ -34,6 +34,12 @@ class InProcessHealth:
             return False
         return True
 
+    def cooling(self) -> frozenset[int]:
+        """Deployments cooling down now (the decision reads this once per request)."""
+        if not self._cooling_until:
+            return frozenset()
+        return frozenset(d for d in list(self._cooling_until) if self.is_cooling(d))
+
     def failed(self, deployment_id: int) -> None:
         now = self._clock()
         recent = self._failures.setdefault(deployment_id, deque())

@@ -27,7 +27,7 @@ def route(
     request = RouteRequest(
         model, prompt, 1, max_tokens, needs, RouteControls.model_validate(controls)
     )
-    return decide(request, snapshot, ESTIMATOR, lambda d: d in (cooling or set()))
+    return decide(request, snapshot, ESTIMATOR, cooling or set())
 
 
 def reasons(decision: Any) -> dict[str, str]:
