@@ -107,9 +107,12 @@ class Gateway:
         return current
 
     def decide(self, body: ChatCompletionIn, headers: Mapping[str, str], key: KeyView) -> Decision:
-        controls = (body.route or RouteControls()).over(
-            controls_from_headers(headers).over(key.policy)
-        )
+        # Parsing headers costs a pydantic validation; most requests carry none.
+        controls: RouteControls = key.policy
+        if any(h.startswith("x-route-") for h in headers):
+            controls = controls_from_headers(headers).over(controls)
+        if body.route is not None:
+            controls = body.route.over(controls)
         request = RouteRequest(
             model=body.model,
             prompt=body.prompt_text(),

@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.db import transaction
@@ -88,8 +89,10 @@ class Ledger:
         return written
 
     def _write(self, batch: list[UsageEntry]) -> None:
+        # One multi-row INSERT through Core: the ORM's unit of work (and fetching every new
+        # id back) cost a seventh of the gateway's CPU under load.
         with transaction(self._factory) as session:
-            session.add_all(UsageRecord(**asdict(entry)) for entry in batch)
+            session.execute(insert(UsageRecord), [asdict(entry) for entry in batch])
 
     async def aclose(self) -> None:
         self._closing = True
