@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the test suite starts for real: a PostgreSQL server.
 SYSTEM_PACKAGES := postgresql
+# The gateway benchmark's fixed-answer upstream and its load generator.
+BENCH_PACKAGES := nginx-light wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test check bench install system-packages migrate seed clean
@@ -24,8 +26,9 @@ check: install
 	$(BIN)/mypy
 
 # Slow benchmarks and soak tests, on demand.
-bench: install system-packages
-	$(BIN)/pytest -m slow tests/perf
+bench: install
+	$(MAKE) system-packages SYSTEM_PACKAGES="$(SYSTEM_PACKAGES) $(BENCH_PACKAGES)"
+	$(BIN)/pytest -m slow -s tests/perf
 
 install: $(STAMP)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -19,7 +20,7 @@ keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help
 
 
 def _fail(exc: RouterError) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/red] {exc.message}", highlight=False)
+    Console(stderr=True).print(f"[red]error:[/red] {exc.message}", highlight=False, soft_wrap=True)
     return typer.Exit(1)
 
 
@@ -95,3 +96,138 @@ def revoke(ctx: typer.Context, name: str) -> None:
     except RouterError as exc:
         raise _fail(exc) from exc
     console.print(f"revoked key '{name}'")
+
+
+quality_app = typer.Typer(
+    help="Learn quality estimation from outcome data and measure routing with it.",
+    no_args_is_help=True,
+)
+
+OutcomeFiles = Annotated[
+    list[Path],
+    typer.Option(
+        "--outcomes",
+        help="CSV: a prompt column, and per model a score column and a '<model>|total_cost' "
+        "column (repeat the option for several files)",
+    ),
+]
+
+
+def _outcomes(paths: list[Path]) -> Any:
+    from router.outcomes import load_outcomes
+
+    try:
+        return load_outcomes(paths)
+    except RouterError as exc:
+        raise _fail(exc) from exc
+
+
+def _names(pairs: list[str]) -> dict[str, str]:
+    names = {}
+    for pair in pairs:
+        name, sep, target = pair.partition("=")
+        if not sep or not name.strip() or not target.strip():
+            Console(stderr=True).print(
+                f"[red]error:[/red] --map takes OUTCOME_NAME=CATALOG_ID, got {pair!r}",
+                highlight=False,
+            )
+            raise typer.Exit(2)
+        names[name.strip()] = target.strip()
+    return names
+
+
+@quality_app.command("fit")
+def fit_command(
+    outcomes: OutcomeFiles,
+    out: Annotated[Path, typer.Option(help="Where to write the estimator (.npz)")],
+    method: Annotated[str, typer.Option(help="logreg (default) or knn")] = "logreg",
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="OUTCOME_NAME=CATALOG_ID: which catalog model an outcome column measures "
+            "(added to the built-in RouterBench names)",
+        ),
+    ] = None,
+) -> None:
+    """Train a learned quality estimator; point MODELYARD_QUALITY_ESTIMATOR at the file."""
+    from router.learned import METHODS, fit
+
+    if method not in METHODS:
+        Console(stderr=True).print(f"[red]error:[/red] --method: choose {' or '.join(METHODS)}")
+        raise typer.Exit(2)
+    data = _outcomes(outcomes)
+    with console.status(f"fitting {method} on {len(data)} prompts…"):
+        learned = fit(data, method, _names(mapping or []), [str(p) for p in outcomes])
+        try:
+            learned.save(out)
+        except OSError as exc:
+            raise _fail(RouterError(f"{out}: cannot be written ({exc.strerror})")) from exc
+    console.print(
+        f"fitted {method} on {len(data)} prompts and {len(data.models)} models → {out}",
+        highlight=False,
+    )
+    for name in data.models:
+        target = learned.names.get(name)
+        console.print(f"  {name}" + (f" → {target}" if target else " (evaluation only)"))
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    best = report["best_model"]
+    console.print(
+        f"{report['prompts']} held-out prompts"
+        + (f" ({report['folds']}-fold cross-validation)" if "folds" in report else "")
+        + f"; best single model {best['name']}: accuracy {best['accuracy']:.3f} for "
+        f"${best['cost_usd']:.4f}",
+        highlight=False,
+    )
+    table = Table(title="cost as a fraction of the best single model's")
+    table.add_column("router", no_wrap=True)
+    for heading in ("max accuracy", "cost to reach best", "cost at 95% of best", "AIQ"):
+        table.add_column(heading, justify="right")
+
+    def fraction(value: float | None) -> str:
+        return "not reached" if value is None else f"{value:.1%}"
+
+    for row in report["routers"] + report["baselines"]:
+        table.add_row(
+            row["name"],
+            f"{row['max_accuracy']:.3f}",
+            fraction(row["cost_at_best_accuracy"]),
+            fraction(row["cost_at_95pct_of_best"]),
+            f"{row['aiq']:.3f}",
+        )
+    console.print(table)
+
+
+@quality_app.command("eval")
+def eval_command(
+    outcomes: OutcomeFiles,
+    estimator: Annotated[
+        Path | None,
+        typer.Option(help="A fitted estimator; without it, cross-validate on the files"),
+    ] = None,
+    folds: Annotated[int, typer.Option(min=2, help="Folds when cross-validating")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Replay held-out prompts through the real decision and print the accuracy/cost curve."""
+    from router import evaluation
+    from router.learned import LearnedQuality
+
+    data = _outcomes(outcomes)
+    try:
+        if estimator is not None:
+            report = evaluation.evaluate(LearnedQuality.load(estimator), data)
+        else:
+            with console.status("cross-validating…") as status:
+                report = evaluation.cross_validate(
+                    data, folds, progress=lambda step: status.update(step)
+                )
+    except RouterError as exc:
+        raise _fail(exc) from exc
+    except ValueError as exc:
+        raise _fail(RouterError(str(exc))) from exc
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        _print_report(report)

@@ -55,6 +55,7 @@ class Candidate(NamedTuple):
     model: ModelView
     quality: float
     quality_basis: str
+    quality_estimator: str
     cost_usd: float
     seconds: float
     license_verdict: Verdict
@@ -69,6 +70,7 @@ class Candidate(NamedTuple):
             "privacy": self.deployment.privacy.value,
             "predicted_quality": self.quality,
             "quality_basis": self.quality_basis,
+            "quality_estimator": self.quality_estimator,
             "estimated_cost_usd": round(self.cost_usd, 10),
             "estimated_seconds": round(self.seconds, 3),
             "license_verdict": self.license_verdict.value,
@@ -140,6 +142,11 @@ def decide(
     completion = request.max_tokens or DEFAULT_COMPLETION_TOKENS
     use = controls.use or UsageProfile()
     strategy = controls.strategy or "cheapest"
+    if strategy == "balanced" and not controls.quality_value_usd:
+        raise RouteError(
+            "strategy 'balanced' needs route.quality_value_usd (what a good answer is worth)",
+            param="route.quality_value_usd",
+        )
 
     if request.model.lower() == "auto":
         pool = list(snapshot.models.values())
@@ -181,18 +188,8 @@ def decide(
     return decision
 
 
-_ORDER = itemgetter(8)
+_ORDER = itemgetter(9)
 new_tuple = tuple.__new__
-
-
-def _order(
-    strategy: str, cost: float, seconds: float, quality: float
-) -> tuple[float, float, float]:
-    if strategy == "fastest":
-        return (seconds, cost, -quality)
-    if strategy == "best":
-        return (-quality, cost, seconds)
-    return (cost, seconds, -quality)
 
 
 def _consider_model(
@@ -238,8 +235,10 @@ def _consider_model(
     too_weak = min_quality is not None and probability < min_quality
     model_window = model.context_window
     by_cost, by_speed = decision.strategy == "cheapest", decision.strategy == "fastest"
+    # balanced: the expected value of the answer minus its cost, in units of a good answer.
+    value = controls.quality_value_usd if decision.strategy == "balanced" else None
     verdict = compliance.verdict
-    basis = quality.basis
+    basis, source = quality.basis, quality.estimator
     candidates = decision.candidates
     for d in model.deployments:
         window = (
@@ -290,12 +289,25 @@ def _consider_model(
                     order = (cost, seconds, -probability)
                 elif by_speed:
                     order = (seconds, cost, -probability)
+                elif value:
+                    order = (cost / value - probability, cost, seconds)
                 else:
                     order = (-probability, cost, seconds)
                 # tuple.__new__ skips the named tuple's Python-level constructor.
                 candidates.append(
                     new_tuple(
                         Candidate,
-                        (d, model, probability, basis, cost, seconds, verdict, licences, order),
+                        (
+                            d,
+                            model,
+                            probability,
+                            basis,
+                            source,
+                            cost,
+                            seconds,
+                            verdict,
+                            licences,
+                            order,
+                        ),
                     )
                 )

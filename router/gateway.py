@@ -28,6 +28,7 @@ HEADER_FIELDS = {
     "x-route-privacy": "privacy",
     "x-route-max-cost-usd": "max_cost_usd",
     "x-route-strategy": "strategy",
+    "x-route-quality-value-usd": "quality_value_usd",
     "x-route-models": "models",
     "x-route-exclude": "exclude",
     "x-route-use": "use",

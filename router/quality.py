@@ -64,6 +64,7 @@ def classify(prompt: str) -> str:
 class Estimate:
     probability: float
     basis: str  # where the number came from, for the decision's explanation
+    estimator: str = "catalog"  # which estimator said so
 
 
 class QualityEstimator(Protocol):

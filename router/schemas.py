@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from adapters.schemas import ChatRequest, Message
 from catalog.schemas import UsageProfile
 
-Strategy = Literal["cheapest", "fastest", "best"]
+Strategy = Literal["cheapest", "fastest", "best", "balanced"]
 PrivacyRule = Literal["any", "local_only"]
 
 
@@ -27,6 +27,10 @@ class RouteControls(BaseModel):
     models: list[str] | None = Field(default=None, max_length=500)
     exclude: list[str] | None = Field(default=None, max_length=500)
     strategy: Strategy | None = None
+    # For strategy "balanced": what a good answer is worth to the caller, in USD. The router
+    # then maximises predicted quality - cost / this value, trading a little quality for a
+    # large saving where the estimator is unsure.
+    quality_value_usd: float | None = Field(default=None, gt=0, le=1000)
 
     @model_validator(mode="after")
     def _one_quality_rule(self) -> RouteControls:

@@ -25,7 +25,7 @@ from router.health import InProcessHealth
 from router.keys import KeyCache
 from router.ledger import Ledger
 from router.orm import ApiKey
-from router.quality import CatalogQualityEstimator
+from router.quality import CatalogQualityEstimator, QualityEstimator
 from web import errors
 from web.settings import Settings
 
@@ -55,6 +55,20 @@ async def _poll_snapshot(snapshots: SnapshotCache, factory: sessionmaker[Session
             log.exception("catalog snapshot refresh failed")
 
 
+def quality_estimator(settings: Settings) -> QualityEstimator:
+    """The learned estimator when one is configured (models it does not cover fall back to
+    benchmark scores), else benchmark scores alone. A bad file stops start-up."""
+    catalog_based = CatalogQualityEstimator()
+    if settings.quality_estimator is None:
+        return catalog_based
+    from router.learned import LearnedQuality, LearnedQualityEstimator
+
+    path = settings.quality_estimator
+    return LearnedQualityEstimator(
+        LearnedQuality.load(path), catalog_based, label=f"learned:{path.name}"
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     engine, factory = session_factory_for(settings)
@@ -62,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ledger = Ledger(factory, interval=settings.ledger_flush_seconds)
     gateway = Gateway(
         snapshots,
-        CatalogQualityEstimator(),
+        quality_estimator(settings),
         Executor(AdapterPool(settings.provider_key_values()), InProcessHealth()),
         ledger,
     )

@@ -98,6 +98,7 @@ app.add_typer(catalog_cli.models_app, name="models")
 app.add_typer(catalog_cli.deployments_app, name="deployments")
 app.add_typer(catalog_cli.license_app, name="license")
 app.add_typer(router_cli.keys_app, name="keys")
+app.add_typer(router_cli.quality_app, name="router")
 
 
 def main() -> None:

@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     ledger_flush_seconds: float = Field(
         default=0.5, gt=0, le=3600, description="How often buffered usage records are written"
     )
+    quality_estimator: Path | None = Field(
+        default=None,
+        description="A learned estimator from `modelyard router fit`; unset: benchmark scores",
+    )
     provider_keys: dict[str, SecretStr] = Field(
         default_factory=dict,
         description='Hosted provider keys by provider, JSON: {"fireworks_ai": "fw-…"}. '
