@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import httpx
+import yarl
 from httpx_aiohttp import AiohttpTransport
+from httpx_aiohttp.transport import map_aiohttp_exceptions
 
 from adapters.base import Target
 from adapters.errors import (
@@ -26,27 +30,42 @@ from adapters.errors import (
 )
 from adapters.schemas import ChatRequest, usage
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-    weakref.WeakKeyDictionary()
-)
 _CONTEXT_WORDS = ("context length", "context window", "maximum context", "too long", "n_ctx")
 
 
-def shared_client() -> httpx.AsyncClient:
-    """The process's pooled client (one per event loop: aiohttp sessions belong to a loop)."""
+@dataclass(frozen=True)
+class _Pool:
+    """One aiohttp connection pool per event loop (aiohttp sessions belong to a loop), used
+    two ways: streams go through httpx over it; one-shot calls use the session directly,
+    which measured a fifth less CPU per call than httpx's request and response objects."""
+
+    session: aiohttp.ClientSession
+    client: httpx.AsyncClient
+
+
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pool] = weakref.WeakKeyDictionary()
+
+
+def _pool() -> _Pool:
     loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None or client.is_closed:
-        limits = httpx.Limits(max_connections=512, max_keepalive_connections=128)
-        client = httpx.AsyncClient(transport=AiohttpTransport(limits=limits), timeout=None)
-        _clients[loop] = client
-    return client
+    pool = _pools.get(loop)
+    if pool is None or pool.session.closed:
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512))
+        client = httpx.AsyncClient(transport=AiohttpTransport(client=session), timeout=None)
+        pool = _pools[loop] = _Pool(session, client)
+    return pool
+
+
+def shared_client() -> httpx.AsyncClient:
+    """The process's pooled httpx client for this event loop."""
+    return _pool().client
 
 
 async def close_shared_client() -> None:
-    client = _clients.pop(asyncio.get_running_loop(), None)
-    if client is not None:
-        await client.aclose()
+    pool = _pools.pop(asyncio.get_running_loop(), None)
+    if pool is not None:
+        await pool.client.aclose()
+        await pool.session.close()
 
 
 def _error_message(body: bytes) -> str:
@@ -60,7 +79,7 @@ def _error_message(body: bytes) -> str:
     return str(error)[:500]
 
 
-def status_error(status: int, body: bytes, headers: httpx.Headers) -> AdapterError:
+def status_error(status: int, body: bytes, headers: Mapping[str, str]) -> AdapterError:
     """An upstream's HTTP error as one of ours, keeping its message."""
     message = f"upstream answered {status}: {_error_message(body)}"
     if status == 429:
@@ -113,29 +132,41 @@ class OpenAICompatibleAdapter:
     def __init__(self, target: Target) -> None:
         if not target.base_url:
             raise UpstreamBadRequest("a local deployment needs a base URL")
+        # Parsed once: both clients re-parse a URL given as text on every request.
         self.url = target.base_url.rstrip("/") + "/chat/completions"
+        self.parsed_url = yarl.URL(self.url)
         self.model = target.served_name
-        self.timeouts = target.timeouts
+        self.timeouts = t = target.timeouts
         self.headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
-
-    def _timeout(self) -> httpx.Timeout:
-        t = self.timeouts
-        return httpx.Timeout(connect=t.connect, read=t.first_byte, write=t.connect, pool=t.connect)
+        self.timeout = httpx.Timeout(
+            connect=t.connect, read=t.first_byte, write=t.connect, pool=t.connect
+        )
+        self.session_timeout = aiohttp.ClientTimeout(
+            sock_connect=t.connect, sock_read=t.first_byte, connect=t.connect
+        )
+        self.json_headers = {**self.headers, "Content-Type": "application/json"}
 
     async def chat(self, request: ChatRequest) -> dict[str, Any]:
-        body = request.openai_body(self.model, stream=False)
+        body = json.dumps(request.openai_body(self.model, stream=False)).encode()
+        session = _pool().session
         with translated(self.timeouts):
             try:
                 async with asyncio.timeout(self.timeouts.total):
-                    response = await shared_client().post(
-                        self.url, json=body, headers=self.headers, timeout=self._timeout()
-                    )
+                    with map_aiohttp_exceptions():  # aiohttp's errors as httpx's, as in streams
+                        async with session.post(
+                            self.parsed_url,
+                            data=body,
+                            headers=self.json_headers,
+                            timeout=self.session_timeout,
+                        ) as response:
+                            status, headers = response.status, response.headers
+                            content = await response.read()
             except TimeoutError as exc:
                 raise UpstreamTimeout(f"upstream took over {self.timeouts.total:g} s") from exc
-        if response.status_code != 200:
-            raise status_error(response.status_code, response.content, response.headers)
+        if status != 200:
+            raise status_error(status, content, headers)
         try:
-            data = response.json()
+            data = json.loads(content)
         except ValueError as exc:
             raise MalformedResponse("upstream answered 200 with a body that is not JSON") from exc
         return _checked_completion(data)
@@ -149,7 +180,7 @@ class OpenAICompatibleAdapter:
             try:
                 async with asyncio.timeout(self.timeouts.total):
                     async with client.stream(
-                        "POST", self.url, json=body, headers=self.headers, timeout=self._timeout()
+                        "POST", self.url, json=body, headers=self.headers, timeout=self.timeout
                     ) as response:
                         if response.status_code != 200:
                             raw = await response.aread()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,8 +27,18 @@ from catalog.snapshot import CatalogSnapshot, LicenseTerms, ModelView
 from catalog.terms import CommercialUse, OutputsUse, UserThresholdMeasure, Verdict
 
 
+_SECONDS_PER_DAY = 86_400
+_today: tuple[int, dt.date] = (-1, dt.date.min)
+
+
 def today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
+    """Today in UTC. The router asks on every request: the date is only rebuilt when the
+    day number (seconds since the epoch // 86,400) changes."""
+    global _today
+    day = int(time.time()) // _SECONDS_PER_DAY
+    if day != _today[0]:
+        _today = (day, dt.datetime.now(dt.UTC).date())
+    return _today[1]
 
 
 @dataclass

@@ -8,10 +8,11 @@ import contextlib
 import datetime as dt
 import logging
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.db import transaction
@@ -89,10 +90,13 @@ class Ledger:
         return written
 
     def _write(self, batch: list[UsageEntry]) -> None:
-        # One multi-row INSERT through Core: the ORM's unit of work (and fetching every new
-        # id back) cost a seventh of the gateway's CPU under load.
+        # One executemany through Core on the table: the ORM's unit of work (and its bulk
+        # path, which still fetches ids back) cost a seventh of the gateway's CPU under load.
         with transaction(self._factory) as session:
-            session.execute(insert(UsageRecord), [asdict(entry) for entry in batch])
+            session.connection().execute(
+                insert(cast(Table, UsageRecord.__table__)),
+                [dict(vars(entry)) for entry in batch],  # asdict() deep-copies
+            )
 
     async def aclose(self) -> None:
         self._closing = True

@@ -3,14 +3,16 @@ domain's endpoints together."""
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import ASGIApp
 
 from adapters.openai_compat import close_shared_client
 from catalog import endpoints as catalog_endpoints
@@ -27,6 +29,7 @@ from router.ledger import Ledger
 from router.orm import ApiKey
 from router.quality import CatalogQualityEstimator, QualityEstimator
 from web import errors
+from web.fastpath import ChatCompletionsFastPath
 from web.settings import Settings
 
 log = logging.getLogger("modelyard")
@@ -53,6 +56,17 @@ async def _poll_snapshot(snapshots: SnapshotCache, factory: sessionmaker[Session
             await asyncio.to_thread(refresh)
         except Exception:  # a database hiccup: keep serving the snapshot we have
             log.exception("catalog snapshot refresh failed")
+
+
+class ModelyardApp(FastAPI):
+    """FastAPI with the chat-completions fast path outermost: ahead of even the error and
+    telemetry middleware, whose work the fast path does itself (see web/fastpath.py)."""
+
+    fast_path: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return self.fast_path(stack) if self.fast_path else stack
 
 
 def quality_estimator(settings: Settings) -> QualityEstimator:
@@ -112,7 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> ApiKey:
         return keys.require_admin(session, authorization)
 
-    app = FastAPI(
+    app = ModelyardApp(
         title="modelyard",
         version="0.1.0",
         description="Catalog of open models with licence terms, and a cost-aware router.",
@@ -123,8 +137,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.snapshots = snapshots
     app.state.gateway = gateway
     errors.install(app)
+    keys_cache = KeyCache(factory)
     app.include_router(catalog_endpoints.make_router(request_session, admin_key, snapshots))
-    app.include_router(router_endpoints.make_router(gateway, KeyCache(factory), request_session))
+    app.include_router(router_endpoints.make_router(gateway, keys_cache, request_session))
+    app.fast_path = functools.partial(ChatCompletionsFastPath, gateway=gateway, keys=keys_cache)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

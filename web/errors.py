@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -40,7 +41,7 @@ OPENAI_TYPES = {
 
 
 def envelope(
-    request: Request,
+    path: str,
     status: int,
     code: str,
     message: str,
@@ -48,7 +49,7 @@ def envelope(
     param: str | None = None,
 ) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    if request.url.path.startswith("/v1"):
+    if path.startswith("/v1"):
         if status == 401:
             code = "invalid_api_key"
         kind = OPENAI_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
@@ -69,30 +70,30 @@ def _status_of(exc: Exception) -> int:
     return 400
 
 
-def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+def _domain_error(path: str, exc: Exception) -> JSONResponse:
     if isinstance(exc, router_errors.RouteError):
-        return envelope(request, exc.status, exc.code, exc.message, exc.details, exc.param)
+        return envelope(path, exc.status, exc.code, exc.message, exc.details, exc.param)
     assert isinstance(exc, catalog_errors.CatalogError | router_errors.RouterError)
-    return envelope(request, _status_of(exc), exc.code, exc.message, exc.details)
+    return envelope(path, _status_of(exc), exc.code, exc.message, exc.details)
 
 
-def _execution_failed(request: Request, exc: Exception) -> JSONResponse:
+def _execution_failed(path: str, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ExecutionFailed)
     last = exc.last
     status = last.status if last else 503
     details = {"attempts": [a.as_dict() for a in exc.attempts]}
-    response = envelope(request, status, last.code if last else "no_candidate", str(exc), details)
+    response = envelope(path, status, last.code if last else "no_candidate", str(exc), details)
     if last is not None and getattr(last, "retry_after", None):
         response.headers["Retry-After"] = str(int(last.retry_after))  # type: ignore[attr-defined]
     return response
 
 
-def _adapter_error(request: Request, exc: Exception) -> JSONResponse:
+def _adapter_error(path: str, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AdapterError)
-    return envelope(request, exc.status, exc.code, exc.message)
+    return envelope(path, exc.status, exc.code, exc.message)
 
 
-def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+def _validation_error(path: str, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [
         {"loc": [str(p) for p in err.get("loc", ())], "message": str(err.get("msg", ""))}
@@ -101,30 +102,47 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     summary = "; ".join(f"{'.'.join(p['loc'])}: {p['message']}" for p in problems)
     first = problems[0]["loc"] if problems else []
     param = ".".join(first[1:]) if len(first) > 1 else None
-    if request.url.path.startswith("/v1"):
-        return envelope(request, 400, "invalid_request", summary or "invalid request", None, param)
+    if path.startswith("/v1"):
+        return envelope(path, 400, "invalid_request", summary or "invalid request", None, param)
     return envelope(
-        request, 422, "invalid_request", summary or "invalid request", {"errors": problems}
+        path, 422, "invalid_request", summary or "invalid request", {"errors": problems}
     )
 
 
-def _http_error(request: Request, exc: Exception) -> JSONResponse:
+def _http_error(path: str, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return envelope(request, exc.status_code, code, str(exc.detail))
+    return envelope(path, exc.status_code, code, str(exc.detail))
 
 
-def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+def _unexpected(path: str, exc: Exception) -> JSONResponse:
     # Log the trace for operators; the caller gets no internals.
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return envelope(request, 500, "internal_error", "internal server error")
+    log.exception("unhandled error on %s", path, exc_info=exc)
+    return envelope(path, 500, "internal_error", "internal server error")
+
+
+Handler = Callable[[str, Exception], JSONResponse]
+HANDLERS: dict[type[Exception], Handler] = {
+    catalog_errors.CatalogError: _domain_error,
+    router_errors.RouterError: _domain_error,
+    ExecutionFailed: _execution_failed,
+    AdapterError: _adapter_error,
+    RequestValidationError: _validation_error,
+    HTTPException: _http_error,
+    Exception: _unexpected,
+}
+
+
+def response_for(path: str, exc: Exception) -> JSONResponse:
+    """The envelope for any exception, chosen by its nearest class, as FastAPI would."""
+    handler = next(HANDLERS[cls] for cls in type(exc).__mro__ if cls in HANDLERS)
+    return handler(path, exc)
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(catalog_errors.CatalogError, _domain_error)
-    app.add_exception_handler(router_errors.RouterError, _domain_error)
-    app.add_exception_handler(ExecutionFailed, _execution_failed)
-    app.add_exception_handler(AdapterError, _adapter_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+    for cls, handler in HANDLERS.items():
+
+        def handle(request: Request, exc: Exception, handler: Handler = handler) -> JSONResponse:
+            return handler(request.url.path, exc)
+
+        app.add_exception_handler(cls, handle)

@@ -1,0 +1,74 @@
+"""Routing quality on the shared outcome data (ARC-Challenge, MBPP, Winogrande; 2,205
+prompts): 5-fold cross-validation by prompt through the real decision, and the learned
+estimator's time per prompt against the catalog-based estimator's in the same run."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+from catalog.snapshot import CatalogSnapshot
+from router.evaluation import cross_validate
+from router.learned import LearnedQualityEstimator, fit
+from router.outcomes import load_outcomes
+from router.quality import CatalogQualityEstimator, classify
+
+ROUTING_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "routing"
+
+pytestmark = pytest.mark.slow
+
+
+def _files() -> list[Path]:
+    files = sorted(ROUTING_DATA.glob("*_train.csv"))
+    if not files:
+        pytest.fail(f"no outcome files in {ROUTING_DATA}")
+    return files
+
+
+def test_cross_validated_routing_quality() -> None:
+    report = cross_validate(load_outcomes(_files()), folds=5)
+    best = report["best_model"]
+    print(
+        f"\n{report['prompts']} prompts, 5-fold; best single model {best['name']}: "
+        f"accuracy {best['accuracy']:.3f}, ${best['cost_usd']:.2f}"
+    )
+
+    def fraction(value: float | None) -> str:
+        return "not reached" if value is None else f"{value:.1%}"
+
+    for row in report["routers"] + report["baselines"]:
+        print(
+            f"  {row['name']:<46} max {row['max_accuracy']:.3f}  "
+            f"at best {fraction(row['cost_at_best_accuracy']):>11}  "
+            f"at 95% {fraction(row['cost_at_95pct_of_best']):>11}  AIQ {row['aiq']:.3f}"
+        )
+    routers = {row["name"]: row for row in report["routers"]}
+    singles = [row for row in report["baselines"] if row["name"].startswith("always ")]
+    # The learned router must beat every single model on the area under its curve.
+    assert routers["logreg balanced"]["aiq"] > max(row["aiq"] for row in singles)
+
+
+def test_estimate_time_per_prompt(snapshot: CatalogSnapshot) -> None:
+    outcomes = load_outcomes(_files())
+    learned = fit(outcomes.subset(range(0, len(outcomes), 2)))
+    held_out = outcomes.subset(range(1, len(outcomes), 2)).prompts[:300]
+    model = snapshot.models["meta-llama/Llama-2-70b-chat-hf"]
+    catalog = CatalogQualityEstimator()
+    timings = {}
+    for name, estimator in (
+        ("catalog", catalog),
+        ("learned", LearnedQualityEstimator(learned, catalog)),
+    ):
+        samples = []
+        for prompt in held_out:
+            started = time.perf_counter()
+            estimator.estimate(prompt, classify(prompt), model, snapshot)
+            samples.append(time.perf_counter() - started)
+        timings[name] = statistics.median(samples) * 1e3
+    print(
+        f"\nquality estimate per new prompt (median of {len(held_out)}): learned "
+        f"{timings['learned']:.3f} ms, catalog-based {timings['catalog']:.3f} ms"
+    )

@@ -1,0 +1,78 @@
+"""POST /v1/chat/completions as raw ASGI, ahead of FastAPI.
+
+Profiled under load (wrk, 32 connections, a fixed-answer upstream), FastAPI's routing,
+dependency solving and middleware stack took half of the gateway's CPU. This path does the
+same work by hand: authenticate, validate the body with the same pydantic model, answer
+through the same `chat_response`, and render every error in the same envelope. Every other
+request goes to the FastAPI app unchanged.
+"""
+
+from __future__ import annotations
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from router.endpoints import chat_response
+from router.gateway import Gateway
+from router.keys import KeyCache
+from router.schemas import ChatCompletionIn
+from web import errors
+
+PATH = "/v1/chat/completions"
+MAX_BODY_BYTES = 16 * 1024 * 1024  # 10,000 messages of real chat fit many times over
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class ClientGone(Exception):
+    pass
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+class ChatCompletionsFastPath:
+    def __init__(self, app: ASGIApp, gateway: Gateway, keys: KeyCache) -> None:
+        self.app = app
+        self.gateway = gateway
+        self.keys = keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        try:
+            headers = Headers(scope=scope)
+            key = await self.keys.authenticate(headers.get("authorization"))
+            body = ChatCompletionIn.model_validate_json(await read_body(receive, MAX_BODY_BYTES))
+            response = await chat_response(self.gateway, body, headers, key)
+        except ClientGone:
+            return  # nobody to answer
+        except BodyTooLarge:
+            response = errors.envelope(
+                PATH, 413, "request_too_large", f"the body is over {MAX_BODY_BYTES} bytes"
+            )
+        except ValidationError as exc:
+            # FastAPI's shape: locations start at "body", so both paths name fields alike.
+            problems = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+            response = errors.response_for(PATH, RequestValidationError(problems))
+        except Exception as exc:
+            response = errors.response_for(PATH, exc)
+        await response(scope, receive, send)
