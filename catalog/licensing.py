@@ -26,7 +26,6 @@ from catalog.schemas import (
 from catalog.snapshot import CatalogSnapshot, LicenseTerms, ModelView
 from catalog.terms import CommercialUse, OutputsUse, UserThresholdMeasure, Verdict
 
-
 _SECONDS_PER_DAY = 86_400
 _today: tuple[int, dt.date] = (-1, dt.date.min)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -539,6 +540,11 @@ class ModelCompliance(BaseModel):
     obligations: list[Obligation]
     reasons: list[Reason]
     conflicts: list[LicenseConflict]
+
+    @functools.cached_property
+    def license_ids(self) -> tuple[str, ...]:
+        """The licences in force, sorted and once each: what a routed answer names."""
+        return tuple(sorted({lic.license for lic in self.licenses}))
 
 
 class ComplianceReport(BaseModel):

@@ -1,34 +1,35 @@
 """The routing decision: pure, in memory, no I/O. Every deployment either becomes a ranked
 candidate or is excluded with the reason; the same Decision explains a dry run, a response
-header and a playground row."""
+header and a playground row.
+
+Checks that depend on the model (allow and deny lists, capabilities, licence, predicted
+quality) run once per model; checks that depend on the deployment run as vector operations
+over the snapshot's deployment table, and candidates and exclusions become objects only
+when someone reads them: the gateway usually reads one candidate of thousands.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
-from operator import itemgetter
-from typing import Any, NamedTuple
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeVar, overload
+
+import numpy as np
+import numpy.typing as npt
 
 from catalog import licensing
-from catalog.schemas import ModelCompliance, UsageProfile
+from catalog.schemas import UsageProfile
 from catalog.snapshot import CatalogSnapshot, DeploymentView, ModelView
-from catalog.terms import DeploymentKind, DeploymentStatus, Privacy, Verdict
+from catalog.terms import Verdict
+from router.deployment_table import Bools, DeploymentTable, Floats, Ints, table_for
 from router.errors import RouteError
 from router.quality import QualityEstimator, classify
 from router.schemas import RouteControls
 
 DEFAULT_COMPLETION_TOKENS = 256  # expected answer length when max_tokens is not given
-# Assumed speeds where a deployment has no measured tokens/s (only used to rank "fastest").
-# Keyed by the kind's text: hashing an enum member calls Python code, a str's hash is cached.
-DEFAULT_TOKENS_PER_SECOND = {
-    DeploymentKind.EMBEDDED.value: 100.0,
-    DeploymentKind.LOCAL.value: 50.0,
-    DeploymentKind.HOSTED.value: 60.0,
-}
 ALLOWED = (Verdict.ALLOWED, Verdict.ALLOWED_WITH_OBLIGATIONS)
-ACTIVE = DeploymentStatus.ACTIVE
-LOCAL = Privacy.LOCAL
+NO_USE = UsageProfile()  # no profile given: built once, not per request
 
 
 def estimate_tokens(text: str, messages: int) -> int:
@@ -93,6 +94,44 @@ class Excluded(NamedTuple):
         }
 
 
+T = TypeVar("T")
+
+
+class LazyList(Sequence[T]):
+    """A read-only list whose items are made on first access, then kept (so `is` holds)."""
+
+    def __init__(self, size: int, make: Callable[[int], T]) -> None:
+        self._items: list[T | None] = [None] * size
+        self._make = make
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _get(self, i: int) -> T:
+        item = self._items[i]
+        if item is None:
+            item = self._items[i] = self._make(i)
+        return item
+
+    @overload
+    def __getitem__(self, i: int) -> T: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[T]: ...
+    def __getitem__(self, i: int | slice) -> T | list[T]:
+        if isinstance(i, slice):
+            return [self._get(j) for j in range(*i.indices(len(self)))]
+        return self._get(range(len(self))[i])
+
+    def __iter__(self) -> Iterator[T]:
+        return (self._get(i) for i in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"LazyList({list(self)!r})"
+
+
 @dataclass
 class Decision:
     route_id: str
@@ -101,8 +140,8 @@ class Decision:
     completion_tokens: int
     min_quality: float | None
     strategy: str
-    candidates: list[Candidate] = field(default_factory=list)
-    excluded: list[Excluded] = field(default_factory=list)
+    candidates: Sequence[Candidate]
+    excluded: Sequence[Excluded]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -130,6 +169,105 @@ def _resolve(snapshot: CatalogSnapshot, refs: list[str] | None, field_name: str)
     return {m.hf_id for m in found.values() if m is not None}
 
 
+# Why a deployment is out, in the order the checks run. Model-level reasons come first.
+CANDIDATE, OUTSIDE = 0, 1  # OUTSIDE: not the model the request named; not reported
+NOT_IN_MODELS, EXCLUDED, CAPABILITY, LICENSE = 2, 3, 4, 5
+DISABLED, PRIVACY, WINDOW, HEALTH, UNPRICED, OVER_BUDGET, QUALITY = 6, 7, 8, 9, 10, 11, 12
+REASONS = {
+    NOT_IN_MODELS: "not_in_models",
+    EXCLUDED: "excluded",
+    CAPABILITY: "capability",
+    LICENSE: "license",
+    DISABLED: "disabled",
+    PRIVACY: "privacy",
+    WINDOW: "context_window",
+    HEALTH: "health",
+    UNPRICED: "price",
+    OVER_BUDGET: "price",
+    QUALITY: "quality",
+}
+
+
+@dataclass
+class _ModelFacts:
+    """What the decision learned of each routable model, by position in the table."""
+
+    code: npt.NDArray[np.int8]
+    detail: list[str]
+    quality: Floats
+    basis: list[str]
+    source: list[str]
+    verdict: list[Verdict]
+    licenses: list[tuple[str, ...]]
+
+
+def _judge_models(
+    table: DeploymentTable,
+    request: RouteRequest,
+    snapshot: CatalogSnapshot,
+    estimator: QualityEstimator,
+    task: str,
+    named: ModelView | None,
+    allow: set[str] | None,
+    deny: set[str],
+) -> _ModelFacts:
+    count = len(table.models)
+    facts = _ModelFacts(
+        np.full(count, OUTSIDE if named else CANDIDATE, dtype=np.int8),
+        [""] * count,
+        np.zeros(count),
+        [""] * count,
+        [""] * count,
+        [Verdict.NEEDS_REVIEW] * count,
+        [()] * count,
+    )
+    if named is not None:
+        position = table.index.get(named.hf_id)
+        chosen = [] if position is None else [(position, named)]
+    else:
+        chosen = list(enumerate(table.models))
+    verdicts = licensing.checker(snapshot, request.controls.use or NO_USE)
+    for i, model in chosen:
+        code, detail = CANDIDATE, ""
+        missing = request.needs.difference(model.capabilities) if request.needs else None
+        if allow is not None and model.hf_id not in allow:
+            code, detail = NOT_IN_MODELS, "not among route.models"
+        elif model.hf_id in deny:
+            code, detail = EXCLUDED, "named in route.exclude"
+        elif missing:
+            code, detail = CAPABILITY, f"the model lacks {', '.join(sorted(missing))}"
+        else:
+            compliance = verdicts(model)
+            if compliance.verdict not in ALLOWED:
+                decisive = next(
+                    (r for r in compliance.reasons if r.verdict == compliance.verdict), None
+                )
+                why = f"{decisive.license} {decisive.term}: {decisive.message}" if decisive else ""
+                code, detail = LICENSE, f"{compliance.verdict.value}: {why}".strip()
+            else:
+                estimate = estimator.estimate(request.prompt, task, model, snapshot)
+                facts.quality[i] = estimate.probability
+                facts.basis[i], facts.source[i] = estimate.basis, estimate.estimator
+                facts.verdict[i] = compliance.verdict
+                facts.licenses[i] = compliance.license_ids
+        facts.code[i], facts.detail[i] = code, detail
+    return facts
+
+
+def _order_keys(
+    strategy: str, cost: Floats, seconds: Floats, quality: Floats, value: float | None
+) -> tuple[Floats, Floats, Floats]:
+    """Sort keys, most significant first."""
+    if strategy == "fastest":
+        return (seconds, cost, -quality)
+    if strategy == "best":
+        return (-quality, cost, seconds)
+    if strategy == "balanced" and value:
+        # The expected value of the answer minus its cost, in units of a good answer.
+        return (cost / value - quality, cost, seconds)
+    return (cost, seconds, -quality)
+
+
 def decide(
     request: RouteRequest,
     snapshot: CatalogSnapshot,
@@ -140,26 +278,21 @@ def decide(
     task = classify(request.prompt)
     prompt_tokens = estimate_tokens(request.prompt, request.messages)
     completion = request.max_tokens or DEFAULT_COMPLETION_TOKENS
-    use = controls.use or UsageProfile()
     strategy = controls.strategy or "cheapest"
     if strategy == "balanced" and not controls.quality_value_usd:
         raise RouteError(
             "strategy 'balanced' needs route.quality_value_usd (what a good answer is worth)",
             param="route.quality_value_usd",
         )
-
-    if request.model.lower() == "auto":
-        pool = list(snapshot.models.values())
-    else:
-        chosen = snapshot.find(request.model)
-        if chosen is None:
+    named = None
+    if request.model.lower() != "auto":
+        named = snapshot.find(request.model)
+        if named is None:
             raise RouteError(
                 f"the model '{request.model}' does not exist in the catalog", "model_not_found", 404
             )
-        pool = [chosen]
     allow = _resolve(snapshot, controls.models, "models")
     deny = _resolve(snapshot, controls.exclude, "exclude") or set()
-
     min_quality = controls.min_quality
     if controls.quality_as is not None:
         reference = snapshot.find(controls.quality_as)
@@ -171,143 +304,110 @@ def decide(
             )
         min_quality = estimator.estimate(request.prompt, task, reference, snapshot).probability
 
-    decision = Decision(
+    table = table_for(snapshot)
+    facts = _judge_models(table, request, snapshot, estimator, task, named, allow, deny)
+    needed = prompt_tokens + completion
+    code = facts.code[table.owner]
+    quality = facts.quality[table.owner]
+    cost = prompt_tokens * table.input_cost + completion * table.output_cost
+    seconds = completion / table.speed
+    max_cost = controls.max_cost_usd
+    # Each check marks only deployments still in the running, so the first reason sticks.
+    failing: list[tuple[int, Bools]] = [(DISABLED, ~table.active)]
+    if controls.privacy == "local_only":
+        failing.append((PRIVACY, ~table.local))
+    failing.append((WINDOW, table.window < needed))
+    if cooling:
+        failing.append((HEALTH, np.isin(table.ids, np.fromiter(cooling, dtype=np.int64))))
+    failing.append((UNPRICED, ~table.priced))
+    if max_cost is not None:
+        failing.append((OVER_BUDGET, cost > max_cost))
+    if min_quality is not None:
+        failing.append((QUALITY, quality < min_quality))
+    for reason, mask in failing:
+        code[(code == CANDIDATE) & mask] = reason
+
+    chosen: Ints = np.flatnonzero(code == CANDIDATE)
+    value = controls.quality_value_usd
+    keys = _order_keys(strategy, cost[chosen], seconds[chosen], quality[chosen], value)
+    permutation: Ints = np.lexsort(keys[::-1])
+    ranked = chosen[permutation]
+    out = np.flatnonzero(code > OUTSIDE)
+
+    def candidate(k: int) -> Candidate:
+        i = int(ranked[k])
+        m = int(table.owner[i])
+        q = float(quality[i])
+        c, t = float(cost[i]), float(seconds[i])
+        j = int(permutation[k])
+        order = (float(keys[0][j]), float(keys[1][j]), float(keys[2][j]))
+        return Candidate(
+            table.deployments[i],
+            table.models[m],
+            q,
+            facts.basis[m],
+            facts.source[m],
+            c,
+            t,
+            facts.verdict[m],
+            facts.licenses[m],
+            order,
+        )
+
+    def excluded(k: int) -> Excluded:
+        i = int(out[k])
+        m = int(table.owner[i])
+        why = int(code[i])
+        return Excluded(
+            table.deployments[i].name,
+            table.models[m].hf_id,
+            REASONS[why],
+            _detail(
+                why,
+                facts.detail[m],
+                needed,
+                float(table.window[i]),
+                float(cost[i]),
+                controls.max_cost_usd,
+                float(quality[i]),
+                min_quality,
+            ),
+        )
+
+    return Decision(
         route_id=f"route-{os.urandom(12).hex()}",
         task=task,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion,
         min_quality=min_quality,
         strategy=strategy,
+        candidates=LazyList(len(ranked), candidate),
+        excluded=LazyList(len(out), excluded),
     )
-    verdicts = licensing.checker(snapshot, use)
-    for model in pool:
-        _consider_model(
-            decision, model, request, snapshot, estimator, cooling, verdicts, allow, deny
-        )
-    decision.candidates.sort(key=_ORDER)
-    return decision
 
 
-_ORDER = itemgetter(9)
-new_tuple = tuple.__new__
-
-
-def _consider_model(
-    decision: Decision,
-    model: ModelView,
-    request: RouteRequest,
-    snapshot: CatalogSnapshot,
-    estimator: QualityEstimator,
-    cooling: Collection[int],
-    verdicts: Callable[[ModelView], ModelCompliance],
-    allow: set[str] | None,
-    deny: set[str],
-) -> None:
-    if not model.deployments:
-        return
-    controls = request.controls
-    excluded = decision.excluded
-
-    def exclude_all(reason: str, detail: str) -> None:
-        excluded.extend(Excluded(d.name, model.hf_id, reason, detail) for d in model.deployments)
-
-    if allow is not None and model.hf_id not in allow:
-        return exclude_all("not_in_models", "not among route.models")
-    if model.hf_id in deny:
-        return exclude_all("excluded", "named in route.exclude")
-    missing = request.needs - set(model.capabilities) if request.needs else None
-    if missing:
-        return exclude_all("capability", f"the model lacks {', '.join(sorted(missing))}")
-    compliance = verdicts(model)
-    if compliance.verdict not in ALLOWED:
-        decisive = next((r for r in compliance.reasons if r.verdict == compliance.verdict), None)
-        why = f"{decisive.license} {decisive.term}: {decisive.message}" if decisive else ""
-        return exclude_all("license", f"{compliance.verdict.value}: {why}".strip())
-    quality = estimator.estimate(request.prompt, decision.task, model, snapshot)
-    probability = quality.probability
-    licences = tuple(sorted({lic.license for lic in compliance.licenses}))
-    # Per-deployment checks in one tight loop: this runs for every deployment in the catalog.
-    prompt, completion = decision.prompt_tokens, decision.completion_tokens
-    needed = prompt + completion
-    local_only = controls.privacy == "local_only"
-    max_cost = controls.max_cost_usd
-    min_quality = decision.min_quality
-    too_weak = min_quality is not None and probability < min_quality
-    model_window = model.context_window
-    by_cost, by_speed = decision.strategy == "cheapest", decision.strategy == "fastest"
-    # balanced: the expected value of the answer minus its cost, in units of a good answer.
-    value = controls.quality_value_usd if decision.strategy == "balanced" else None
-    verdict = compliance.verdict
-    basis, source = quality.basis, quality.estimator
-    candidates = decision.candidates
-    for d in model.deployments:
-        window = (
-            d.max_context
-            if d.max_context and (not model_window or d.max_context < model_window)
-            else model_window
-        )
-        if d.status is not ACTIVE:
-            excluded.append(Excluded(d.name, model.hf_id, "disabled", "the deployment is disabled"))
-        elif local_only and d.privacy is not LOCAL:
-            excluded.append(
-                Excluded(
-                    d.name,
-                    model.hf_id,
-                    "privacy",
-                    "prompts would leave our machines (privacy: local_only)",
-                )
-            )
-        elif window is not None and needed > window:
-            excluded.append(
-                Excluded(
-                    d.name,
-                    model.hf_id,
-                    "context_window",
-                    f"needs ~{needed} tokens, the window is {window}",
-                )
-            )
-        elif d.id in cooling:
-            excluded.append(
-                Excluded(d.name, model.hf_id, "health", "cooling down after repeated failures")
-            )
-        elif d.input_cost_per_token is None or d.output_cost_per_token is None:
-            excluded.append(
-                Excluded(d.name, model.hf_id, "price", "the deployment has no known price")
-            )
-        else:
-            cost = prompt * d.input_cost_per_token + completion * d.output_cost_per_token
-            if max_cost is not None and cost > max_cost:
-                detail = f"estimated ${cost:.6f} is over max_cost_usd ${max_cost}"
-                excluded.append(Excluded(d.name, model.hf_id, "price", detail))
-            elif too_weak:
-                detail = f"predicted {probability:.2f} is below {min_quality:.2f}"
-                excluded.append(Excluded(d.name, model.hf_id, "quality", detail))
-            else:
-                speed = d.tokens_per_second or DEFAULT_TOKENS_PER_SECOND[d.kind._value_]
-                seconds = completion / speed
-                if by_cost:
-                    order = (cost, seconds, -probability)
-                elif by_speed:
-                    order = (seconds, cost, -probability)
-                elif value:
-                    order = (cost / value - probability, cost, seconds)
-                else:
-                    order = (-probability, cost, seconds)
-                # tuple.__new__ skips the named tuple's Python-level constructor.
-                candidates.append(
-                    new_tuple(
-                        Candidate,
-                        (
-                            d,
-                            model,
-                            probability,
-                            basis,
-                            source,
-                            cost,
-                            seconds,
-                            verdict,
-                            licences,
-                            order,
-                        ),
-                    )
-                )
+def _detail(
+    why: int,
+    model_detail: str,
+    needed: int,
+    window: float,
+    cost: float,
+    max_cost: float | None,
+    quality: float,
+    min_quality: float | None,
+) -> str:
+    if why < DISABLED:
+        return model_detail
+    if why == DISABLED:
+        return "the deployment is disabled"
+    if why == PRIVACY:
+        return "prompts would leave our machines (privacy: local_only)"
+    if why == WINDOW:
+        return f"needs ~{needed} tokens, the window is {int(window)}"
+    if why == HEALTH:
+        return "cooling down after repeated failures"
+    if why == UNPRICED:
+        return "the deployment has no known price"
+    if why == OVER_BUDGET:
+        return f"estimated ${cost:.6f} is over max_cost_usd ${max_cost}"
+    return f"predicted {quality:.2f} is below {min_quality:.2f}"

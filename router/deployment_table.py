@@ -1,0 +1,95 @@
+"""The catalog snapshot's deployments as columns (numpy arrays), built once per snapshot.
+
+The decision tests every deployment against the request: with thousands of deployments a
+Python loop costs about a microsecond each, vector operations on these columns a few
+nanoseconds. Only models with at least one deployment are routable, so only they appear.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from catalog.snapshot import CatalogSnapshot, DeploymentView, ModelView
+from catalog.terms import DeploymentKind, DeploymentStatus, Privacy
+
+# Assumed speeds where a deployment has no measured tokens/s (only used to rank "fastest").
+DEFAULT_TOKENS_PER_SECOND = {
+    DeploymentKind.EMBEDDED: 100.0,
+    DeploymentKind.LOCAL: 50.0,
+    DeploymentKind.HOSTED: 60.0,
+}
+
+Floats = npt.NDArray[np.float64]
+Bools = npt.NDArray[np.bool_]
+Ints = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, eq=False)
+class DeploymentTable:
+    models: tuple[ModelView, ...]  # the routable models, in the snapshot's order
+    index: dict[str, int]  # hf_id → position in `models`
+    deployments: tuple[DeploymentView, ...]  # grouped by model, in the model's order
+    owner: Ints  # position in `models` of each deployment's model
+    ids: Ints
+    input_cost: Floats  # USD per token; 0 where unpriced
+    output_cost: Floats
+    priced: Bools
+    window: Floats  # tokens the deployment accepts (prompt + answer); inf where unknown
+    active: Bools
+    local: Bools  # prompts stay on our machines
+    speed: Floats  # tokens per second, measured or assumed
+
+    def __len__(self) -> int:
+        return len(self.deployments)
+
+
+def _window(deployment: DeploymentView, model: ModelView) -> float:
+    # The smaller of the deployment's and the model's windows, where either is known.
+    known = [w for w in (deployment.max_context, model.context_window) if w]
+    return float(min(known)) if known else math.inf
+
+
+def build_table(snapshot: CatalogSnapshot) -> DeploymentTable:
+    models = tuple(m for m in snapshot.models.values() if m.deployments)
+    rows = [(i, d, m) for i, m in enumerate(models) for d in m.deployments]
+    priced = [
+        d.input_cost_per_token is not None and d.output_cost_per_token is not None
+        for _, d, _ in rows
+    ]
+    return DeploymentTable(
+        models=models,
+        index={m.hf_id: i for i, m in enumerate(models)},
+        deployments=tuple(d for _, d, _ in rows),
+        owner=np.array([i for i, _, _ in rows], dtype=np.int64),
+        ids=np.array([d.id for _, d, _ in rows], dtype=np.int64),
+        input_cost=np.array([d.input_cost_per_token or 0.0 for _, d, _ in rows]),
+        output_cost=np.array([d.output_cost_per_token or 0.0 for _, d, _ in rows]),
+        priced=np.array(priced, dtype=np.bool_),
+        window=np.array([_window(d, m) for _, d, m in rows]),
+        active=np.array([d.status is DeploymentStatus.ACTIVE for _, d, _ in rows]),
+        local=np.array([d.privacy is Privacy.LOCAL for _, d, _ in rows]),
+        speed=np.array(
+            [d.tokens_per_second or DEFAULT_TOKENS_PER_SECOND[d.kind] for _, d, _ in rows]
+        ),
+    )
+
+
+_tables: weakref.WeakKeyDictionary[CatalogSnapshot, DeploymentTable] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def table_for(snapshot: CatalogSnapshot) -> DeploymentTable:
+    """The snapshot's table, built on first use and dropped with the snapshot."""
+    table = _tables.get(snapshot)
+    if table is None:
+        with _lock:
+            table = _tables.get(snapshot)
+            if table is None:
+                table = _tables[snapshot] = build_table(snapshot)
+    return table
