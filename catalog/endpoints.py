@@ -10,12 +10,14 @@ from sqlalchemy.orm import Session
 from catalog import repository as repo
 from catalog import service
 from catalog.bom import ml_bom
+from catalog.hub_import import CardSource, import_from_hub
 from catalog.schemas import (
     ComplianceCheckIn,
     ComplianceReport,
     DeploymentIn,
     DeploymentOut,
     DeploymentPatch,
+    HubImportIn,
     LicenseOut,
     ModelDetail,
     ModelFilters,
@@ -34,6 +36,7 @@ def make_router(
     session_dependency: Callable[..., Any],
     admin_dependency: Callable[..., Any],
     snapshots: SnapshotCache,
+    hub: Callable[[], CardSource],
 ) -> APIRouter:
     SessionDep = Annotated[Session, Depends(session_dependency, scope="function")]
 
@@ -83,6 +86,13 @@ def make_router(
         model = service.add_model(session, spec)
         snapshot = snapshots.get(session)
         return service.model_detail(service.get_model(session, model.hf_id), snapshot, _today())
+
+    @api.post("/catalog/import", dependencies=admin_only)
+    def import_models(body: HubImportIn, session: SessionDep) -> dict[str, Any]:
+        """Add or refresh models from their Hugging Face Hub cards, with their base models up
+        to `depth` generations. Each repo's failure (not found, gated, rate-limited, malformed
+        card) is reported in the answer; the rest are still imported."""
+        return import_from_hub(session, hub(), body.repos, body.depth).as_dict()
 
     @api.post("/compliance/check", response_model=ComplianceReport, tags=["compliance"])
     def compliance_check(body: ComplianceCheckIn, snapshot: SnapshotDep) -> ComplianceReport:

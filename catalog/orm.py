@@ -126,6 +126,12 @@ class Model(Base):
     unverified_fields: Mapped[list[str]] = mapped_column(default=list)
     source: Mapped[str | None] = mapped_column(Text)
     notes: Mapped[str | None] = mapped_column(Text)
+    # Set for models imported from the Hugging Face Hub: the card revision read, and when the
+    # repo last changed. A model without a revision is curated (seed or added by hand), and
+    # an import never overwrites it.
+    hub_revision: Mapped[str | None] = mapped_column(String(64))
+    hub_last_modified: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    pipeline_tag: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=_now, onupdate=_now

@@ -489,6 +489,11 @@ class UsageProfile(_Strict):
 PROFILE_FIELDS = tuple(UsageProfile.model_fields)
 
 
+class HubImportIn(_Strict):
+    repos: list[HfId] = Field(min_length=1, max_length=100, description="Hub repo ids")
+    depth: int = Field(default=3, ge=0, le=10, description="Generations of base models")
+
+
 class ComplianceCheckIn(_Strict):
     use: UsageProfile = Field(default_factory=UsageProfile)
     models: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(

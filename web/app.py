@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 from adapters.openai_compat import close_shared_client
 from catalog import endpoints as catalog_endpoints
 from catalog.db import make_engine, make_session_factory
+from catalog.hub_import import CardSource
 from catalog.repository import track_catalog_changes
 from catalog.snapshot import SnapshotCache
 from router import endpoints as router_endpoints
@@ -138,7 +139,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gateway = gateway
     errors.install(app)
     keys_cache = KeyCache(factory)
-    app.include_router(catalog_endpoints.make_router(request_session, admin_key, snapshots))
+
+    def hub() -> CardSource:
+        from catalog.hub import HubClient
+
+        return HubClient(settings.hf_endpoint, settings.hf_token_value())
+
+    app.include_router(catalog_endpoints.make_router(request_session, admin_key, snapshots, hub))
     app.include_router(router_endpoints.make_router(gateway, keys_cache, request_session))
     app.fast_path = functools.partial(ChatCompletionsFastPath, gateway=gateway, keys=keys_cache)
 

@@ -6,15 +6,19 @@ import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog import cli as catalog_cli
+from catalog import hub_cli
 from catalog.db import transaction
 from router import cli as router_cli
 from web.settings import Settings
+
+if TYPE_CHECKING:
+    from catalog.hub import HubClient
 
 app = typer.Typer(
     name="modelyard",
@@ -43,6 +47,11 @@ class Runtime:
     def transaction(self) -> Iterator[Session]:
         with transaction(self.sessions) as session:
             yield session
+
+    def hub(self) -> HubClient:
+        from catalog.hub import HubClient
+
+        return HubClient(self.settings.hf_endpoint, self.settings.hf_token_value())
 
 
 @app.callback()
@@ -93,6 +102,7 @@ def upgrade(ctx: typer.Context, revision: str = "head") -> None:
 
 
 app.add_typer(db_app, name="db")
+catalog_cli.catalog_app.add_typer(hub_cli.import_app, name="import")
 app.add_typer(catalog_cli.catalog_app, name="catalog")
 app.add_typer(catalog_cli.models_app, name="models")
 app.add_typer(catalog_cli.deployments_app, name="deployments")

@@ -26,11 +26,20 @@ class Settings(BaseSettings):
         default=None,
         description="A learned estimator from `modelyard router fit`; unset: benchmark scores",
     )
+    hf_endpoint: str | None = Field(
+        default=None,
+        description="The Hugging Face Hub to import from; unset: huggingface-hub's default "
+        "(which honours HF_ENDPOINT)",
+    )
+    hf_token: SecretStr | None = Field(default=None, description="A Hub token, for gated repos")
     provider_keys: dict[str, SecretStr] = Field(
         default_factory=dict,
         description='Hosted provider keys by provider, JSON: {"fireworks_ai": "fw-…"}. '
         "litellm also reads each provider's own variable (FIREWORKS_API_KEY, …).",
     )
+
+    def hf_token_value(self) -> str | None:
+        return self.hf_token.get_secret_value() if self.hf_token else None
 
     def provider_key_values(self) -> dict[str, str]:
         return {name: key.get_secret_value() for name, key in self.provider_keys.items()}
