@@ -10,6 +10,7 @@ when someone reads them: the gateway usually reads one candidate of thousands.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from catalog import licensing
 from catalog.schemas import UsageProfile
 from catalog.snapshot import CatalogSnapshot, DeploymentView, ModelView
 from catalog.terms import Verdict
-from router.deployment_table import Bools, DeploymentTable, Floats, Ints, table_for
+from router.deployment_table import DeploymentTable, Floats, Ints, table_for
 from router.errors import RouteError
 from router.quality import QualityEstimator, classify
 from router.schemas import RouteControls
@@ -30,6 +31,16 @@ from router.schemas import RouteControls
 DEFAULT_COMPLETION_TOKENS = 256  # expected answer length when max_tokens is not given
 ALLOWED = (Verdict.ALLOWED, Verdict.ALLOWED_WITH_OBLIGATIONS)
 NO_USE = UsageProfile()  # no profile given: built once, not per request
+
+
+_ROUTE_PREFIX = f"route-{os.urandom(8).hex()}-"  # random per process, so replicas never clash
+_route_numbers = itertools.count(1)
+
+
+def next_route_id() -> str:
+    """A unique id per decision: a per-process random prefix and a counter (os.urandom per
+    request was a syscall on the hot path)."""
+    return f"{_ROUTE_PREFIX}{next(_route_numbers):x}"
 
 
 def estimate_tokens(text: str, messages: int) -> int:
@@ -307,25 +318,26 @@ def decide(
     table = table_for(snapshot)
     facts = _judge_models(table, request, snapshot, estimator, task, named, allow, deny)
     needed = prompt_tokens + completion
-    code = facts.code[table.owner]
     quality = facts.quality[table.owner]
     cost = prompt_tokens * table.input_cost + completion * table.output_cost
     seconds = completion / table.speed
     max_cost = controls.max_cost_usd
-    # Each check marks only deployments still in the running, so the first reason sticks.
-    failing: list[tuple[int, Bools]] = [(DISABLED, ~table.active)]
-    if controls.privacy == "local_only":
-        failing.append((PRIVACY, ~table.local))
-    failing.append((WINDOW, table.window < needed))
-    if cooling:
-        failing.append((HEALTH, np.isin(table.ids, np.fromiter(cooling, dtype=np.int64))))
-    failing.append((UNPRICED, ~table.priced))
-    if max_cost is not None:
-        failing.append((OVER_BUDGET, cost > max_cost))
+    # The checks run from the last reason to the first, each overwriting the one before, so
+    # the reason that sticks is the first that applies; a model's own reason beats them all.
+    code = np.zeros(len(table), dtype=np.int8)
     if min_quality is not None:
-        failing.append((QUALITY, quality < min_quality))
-    for reason, mask in failing:
-        code[(code == CANDIDATE) & mask] = reason
+        code[quality < min_quality] = QUALITY
+    if max_cost is not None:
+        code[cost > max_cost] = OVER_BUDGET
+    code[table.unpriced] = UNPRICED
+    if cooling:
+        code[np.isin(table.ids, np.fromiter(cooling, dtype=np.int64))] = HEALTH
+    code[table.window < needed] = WINDOW
+    if controls.privacy == "local_only":
+        code[table.external] = PRIVACY
+    code[table.disabled] = DISABLED
+    by_model = facts.code[table.owner]
+    code = np.where(by_model != CANDIDATE, by_model, code)
 
     chosen: Ints = np.flatnonzero(code == CANDIDATE)
     value = controls.quality_value_usd
@@ -375,7 +387,7 @@ def decide(
         )
 
     return Decision(
-        route_id=f"route-{os.urandom(12).hex()}",
+        route_id=next_route_id(),
         task=task,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion,

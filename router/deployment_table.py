@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,6 @@ DEFAULT_TOKENS_PER_SECOND = {
 }
 
 Floats = npt.NDArray[np.float64]
-Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
 
 
@@ -39,11 +39,13 @@ class DeploymentTable:
     ids: Ints
     input_cost: Floats  # USD per token; 0 where unpriced
     output_cost: Floats
-    priced: Bools
     window: Floats  # tokens the deployment accepts (prompt + answer); inf where unknown
-    active: Bools
-    local: Bools  # prompts stay on our machines
     speed: Floats  # tokens per second, measured or assumed
+    # Positions of deployments that fail a check whatever the request: indexing with these
+    # is one numpy call, where a boolean mask would need a negation first.
+    unpriced: Ints
+    disabled: Ints
+    external: Ints  # prompts leave our machines
 
     def __len__(self) -> int:
         return len(self.deployments)
@@ -53,6 +55,10 @@ def _window(deployment: DeploymentView, model: ModelView) -> float:
     # The smaller of the deployment's and the model's windows, where either is known.
     known = [w for w in (deployment.max_context, model.context_window) if w]
     return float(min(known)) if known else math.inf
+
+
+def _positions(flags: Iterable[bool]) -> Ints:
+    return np.array([i for i, flag in enumerate(flags) if flag], dtype=np.int64)
 
 
 def build_table(snapshot: CatalogSnapshot) -> DeploymentTable:
@@ -70,13 +76,13 @@ def build_table(snapshot: CatalogSnapshot) -> DeploymentTable:
         ids=np.array([d.id for _, d, _ in rows], dtype=np.int64),
         input_cost=np.array([d.input_cost_per_token or 0.0 for _, d, _ in rows]),
         output_cost=np.array([d.output_cost_per_token or 0.0 for _, d, _ in rows]),
-        priced=np.array(priced, dtype=np.bool_),
         window=np.array([_window(d, m) for _, d, m in rows]),
-        active=np.array([d.status is DeploymentStatus.ACTIVE for _, d, _ in rows]),
-        local=np.array([d.privacy is Privacy.LOCAL for _, d, _ in rows]),
         speed=np.array(
             [d.tokens_per_second or DEFAULT_TOKENS_PER_SECOND[d.kind] for _, d, _ in rows]
         ),
+        unpriced=_positions(not p for p in priced),
+        disabled=_positions(d.status is not DeploymentStatus.ACTIVE for _, d, _ in rows),
+        external=_positions(d.privacy is not Privacy.LOCAL for _, d, _ in rows),
     )
 
 

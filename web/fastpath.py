@@ -4,7 +4,7 @@ Profiled under load (wrk, 32 connections, a fixed-answer upstream), FastAPI's ro
 dependency solving and middleware stack took half of the gateway's CPU. This path does the
 same work by hand: authenticate, validate the body with the same pydantic model, answer
 through the same `chat_response`, and render every error in the same envelope. Every other
-request goes to the FastAPI app unchanged.
+request goes to the FastAPI app unchanged (web/app.py's ModelyardApp dispatches).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from router.endpoints import chat_response
 from router.gateway import Gateway
@@ -49,15 +49,15 @@ async def read_body(receive: Receive, limit: int) -> bytes:
 
 
 class ChatCompletionsFastPath:
-    def __init__(self, app: ASGIApp, gateway: Gateway, keys: KeyCache) -> None:
-        self.app = app
+    def __init__(self, gateway: Gateway, keys: KeyCache) -> None:
         self.gateway = gateway
         self.keys = keys
 
+    @staticmethod
+    def handles(scope: Scope) -> bool:
+        return bool(scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "POST")
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
         try:
             headers = Headers(scope=scope)
             key = await self.keys.authenticate(headers.get("authorization"))
