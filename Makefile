@@ -5,8 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the test suite starts for real: a PostgreSQL server.
-SYSTEM_PACKAGES := postgresql
+# Debian packages the test suite starts for real: PostgreSQL and Redis servers.
+SYSTEM_PACKAGES := postgresql redis-server
 # The gateway benchmark's fixed-answer upstream and its load generator.
 BENCH_PACKAGES := nginx-light wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -59,6 +59,7 @@ class RouteRequest:
     max_tokens: int | None
     needs: frozenset[str]
     controls: RouteControls
+    budget_usd: float | None = None  # what the key's budgets have left; None: no budget
 
 
 class Candidate(NamedTuple):
@@ -183,7 +184,7 @@ def _resolve(snapshot: CatalogSnapshot, refs: list[str] | None, field_name: str)
 # Why a deployment is out, in the order the checks run. Model-level reasons come first.
 CANDIDATE, OUTSIDE = 0, 1  # OUTSIDE: not the model the request named; not reported
 NOT_IN_MODELS, EXCLUDED, CAPABILITY, LICENSE = 2, 3, 4, 5
-DISABLED, PRIVACY, WINDOW, HEALTH, UNPRICED, OVER_BUDGET, QUALITY = 6, 7, 8, 9, 10, 11, 12
+DISABLED, PRIVACY, WINDOW, HEALTH, UNPRICED, OVER_BUDGET, BUDGET, QUALITY = range(6, 14)
 REASONS = {
     NOT_IN_MODELS: "not_in_models",
     EXCLUDED: "excluded",
@@ -195,6 +196,7 @@ REASONS = {
     HEALTH: "health",
     UNPRICED: "price",
     OVER_BUDGET: "price",
+    BUDGET: "budget",
     QUALITY: "quality",
 }
 
@@ -327,6 +329,8 @@ def decide(
     code = np.zeros(len(table), dtype=np.int8)
     if min_quality is not None:
         code[quality < min_quality] = QUALITY
+    if request.budget_usd is not None:  # free deployments (cost 0) always fit
+        code[cost > request.budget_usd] = BUDGET
     if max_cost is not None:
         code[cost > max_cost] = OVER_BUDGET
     code[table.unpriced] = UNPRICED
@@ -422,4 +426,6 @@ def _detail(
         return "the deployment has no known price"
     if why == OVER_BUDGET:
         return f"estimated ${cost:.6f} is over max_cost_usd ${max_cost}"
+    if why == BUDGET:
+        return f"estimated ${cost:.6f} is more than the key's budget has left"
     return f"predicted {quality:.2f} is below {min_quality:.2f}"

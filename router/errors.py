@@ -40,8 +40,10 @@ class RouteError(RouterError):
         status: int = 400,
         details: dict[str, Any] | None = None,
         param: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message, details)
         self.code = code
         self.status = status
         self.param = param
+        self.headers = headers or {}

@@ -4,6 +4,7 @@ The HTTP layer (endpoints.py) only parses and renders."""
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from router.errors import RouteError
 from router.execute import Attempt, ExecutionFailed, Executor
 from router.keys import KeyView
 from router.ledger import Ledger, UsageEntry
+from router.limits import InProcessLimits, Limits
 from router.quality import QualityEstimator
 from router.schemas import ChatCompletionIn, RouteControls
 
@@ -70,6 +72,17 @@ def actual_cost(candidate: Candidate, usage: Mapping[str, Any] | None) -> Decima
 
 
 @dataclass
+class Admission:
+    """A request let through: its decision, the tokens charged to its rate limit, the budget
+    it reserved, and the rate-limit headers for its answer."""
+
+    decision: Decision
+    tokens: int
+    reserved: float
+    headers: dict[str, str]
+
+
+@dataclass
 class Routed:
     decision: Decision
     candidate: Candidate
@@ -95,11 +108,13 @@ class Gateway:
         estimator: QualityEstimator,
         executor: Executor,
         ledger: Ledger,
+        limits: Limits | None = None,
     ) -> None:
         self.snapshots = snapshots
         self.estimator = estimator
         self.executor = executor
         self.ledger = ledger
+        self.limits: Limits = limits or InProcessLimits()
 
     def snapshot(self) -> CatalogSnapshot:
         current = self.snapshots.current
@@ -107,7 +122,60 @@ class Gateway:
             raise RouteError("the catalog is not loaded yet", "service_unavailable", 503)
         return current
 
-    def decide(self, body: ChatCompletionIn, headers: Mapping[str, str], key: KeyView) -> Decision:
+    async def plan(
+        self, body: ChatCompletionIn, headers: Mapping[str, str], key: KeyView
+    ) -> Decision:
+        """The decision, with deployments the key's budget cannot pay for excluded."""
+        budget = await self.limits.budget_left(key.id, key.limits) if key.limits.budgeted else None
+        return self.decide(body, headers, key, None if budget is None else float(budget))
+
+    async def admit(
+        self, body: ChatCompletionIn, headers: Mapping[str, str], key: KeyView
+    ) -> Admission:
+        """Plan, then pass the key's rate limits and reserve its budget, or refuse."""
+        decision = await self.plan(body, headers, key)
+        if not decision.candidates:
+            raise self.no_candidate(decision)
+        limits = key.limits
+        tokens = decision.prompt_tokens + decision.completion_tokens
+        rate = await self.limits.admit(key.id, limits, tokens) if limits.rated else None
+        if rate is not None and not rate.allowed:
+            wait = max(1, math.ceil(rate.retry_after))
+            raise RouteError(
+                f"rate limit reached for this key; retry in {wait} s",
+                "rate_limit_exceeded",
+                429,
+                headers={**rate.headers, "Retry-After": str(wait)},
+            )
+        reserved = 0.0
+        if limits.budgeted:
+            reserved = decision.candidates[0].cost_usd
+            if not await self.limits.reserve(key.id, limits, reserved):
+                # Concurrent requests spent the budget since the plan: only what is free now.
+                decision = self.decide(body, headers, key, 0.0)
+                if not decision.candidates:
+                    raise self.no_candidate(decision)
+                reserved = 0.0
+        return Admission(decision, tokens, reserved, rate.headers if rate else {})
+
+    async def settle(
+        self, key: KeyView, admission: Admission, cost: Decimal, usage: Mapping[str, Any] | None
+    ) -> None:
+        """The real cost against the reservation, the real tokens against the estimate."""
+        limits = key.limits
+        if limits.budgeted:
+            await self.limits.settle(key.id, limits, admission.reserved, cost)
+        if limits.tokens_per_minute is not None and usage:
+            used = int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
+            await self.limits.add_tokens(key.id, used - admission.tokens)
+
+    def decide(
+        self,
+        body: ChatCompletionIn,
+        headers: Mapping[str, str],
+        key: KeyView,
+        budget_usd: float | None = None,
+    ) -> Decision:
         # Parsing headers costs a pydantic validation; most requests carry none.
         controls: RouteControls = key.policy
         if any(h.startswith("x-route-") for h in headers):
@@ -121,6 +189,7 @@ class Gateway:
             max_tokens=body.max_completion_tokens or body.max_tokens,
             needs=frozenset(body.needs()),
             controls=controls,
+            budget_usd=budget_usd,
         )
         return decide(request, self.snapshot(), self.estimator, self.executor.health.cooling())
 
@@ -179,9 +248,8 @@ class Gateway:
         self, body: ChatCompletionIn, headers: Mapping[str, str], key: KeyView
     ) -> tuple[dict[str, Any], dict[str, str]]:
         started = time.perf_counter()
-        decision = self.decide(body, headers, key)
-        if not decision.candidates:
-            raise self.no_candidate(decision)
+        admission = await self.admit(body, headers, key)
+        decision = admission.decision
         try:
             candidate, answer, attempts = await self.executor.complete(
                 decision, body.adapter_request()
@@ -198,6 +266,7 @@ class Gateway:
                 status="failed",
                 error=str(exc),
             )
+            await self.settle(key, admission, Decimal(0), None)  # nothing was spent
             raise
         answer["model"] = candidate.model.hf_id
         cost = self._record(
@@ -210,7 +279,8 @@ class Gateway:
             stream=False,
             status="ok",
         )
-        return answer, Routed(decision, candidate, attempts).headers(cost)
+        await self.settle(key, admission, cost, answer.get("usage"))
+        return answer, {**Routed(decision, candidate, attempts).headers(cost), **admission.headers}
 
     async def stream(
         self, body: ChatCompletionIn, headers: Mapping[str, str], key: KeyView
@@ -218,9 +288,8 @@ class Gateway:
         """Server-sent events. Fallback happens before the first byte; after it, a failure ends
         the stream with an error event and the ledger records a partial, priced request."""
         started = time.perf_counter()
-        decision = self.decide(body, headers, key)
-        if not decision.candidates:
-            raise self.no_candidate(decision)
+        admission = await self.admit(body, headers, key)
+        decision = admission.decision
         try:
             candidate, first, rest, attempts = await self.executor.open_stream(
                 decision, body.adapter_request()
@@ -237,6 +306,7 @@ class Gateway:
                 status="failed",
                 error=str(exc),
             )
+            await self.settle(key, admission, Decimal(0), None)  # nothing was spent
             raise
         routed = Routed(decision, candidate, attempts)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -282,7 +352,7 @@ class Gateway:
                 if usage is None:
                     # Cut short: price what was produced, one token per content event.
                     usage = {"prompt_tokens": decision.prompt_tokens, "completion_tokens": produced}
-                self._record(
+                cost = self._record(
                     key,
                     decision,
                     candidate,
@@ -293,5 +363,7 @@ class Gateway:
                     status=status,
                     error=error,
                 )
+                await self.settle(key, admission, cost, usage)
 
-        return events(), routed.headers(Decimal(str(round(candidate.cost_usd, 12))))
+        estimate = Decimal(str(round(candidate.cost_usd, 12)))
+        return events(), {**routed.headers(estimate), **admission.headers}

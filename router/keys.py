@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import secrets
 import time
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from router import repository as repo
 from router.errors import Forbidden, KeyExists, KeyNotFound, Unauthorized
+from router.limits import KeyLimits
 from router.orm import ApiKey
 from router.schemas import KeyPolicy
 
@@ -95,6 +97,13 @@ class KeyView:
     name: str
     is_admin: bool
     policy: KeyPolicy
+
+    @functools.cached_property
+    def limits(self) -> KeyLimits:
+        p = self.policy
+        return KeyLimits(
+            p.requests_per_minute, p.tokens_per_minute, p.budget_usd_per_day, p.budget_usd_per_month
+        )
 
 
 class KeyCache:

@@ -52,9 +52,13 @@ class RouteControls(BaseModel):
 
 
 class KeyPolicy(RouteControls):
-    """A key's defaults, plus the model its savings are measured against."""
+    """A key's defaults, plus the model its savings are measured against, and its limits."""
 
     reference_model: str | None = Field(default=None, max_length=200)
+    requests_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+    tokens_per_minute: int | None = Field(default=None, ge=1, le=10**10)
+    budget_usd_per_day: float | None = Field(default=None, ge=0, le=10**7)
+    budget_usd_per_month: float | None = Field(default=None, ge=0, le=10**8)
 
 
 class TextPart(BaseModel):

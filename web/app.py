@@ -6,7 +6,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header
 from fastapi.responses import JSONResponse
@@ -27,6 +27,7 @@ from router.gateway import Gateway
 from router.health import InProcessHealth
 from router.keys import KeyCache
 from router.ledger import Ledger
+from router.limits import InProcessLimits, Limits, RedisLimits
 from router.orm import ApiKey
 from router.quality import CatalogQualityEstimator, QualityEstimator
 from web import errors
@@ -98,16 +99,29 @@ def quality_estimator(settings: Settings) -> QualityEstimator:
     )
 
 
+def shared_limits(settings: Settings) -> tuple[Limits, Any]:
+    """Rate limits and budgets in Redis when one is configured (every replica shares them),
+    else in this process. Redis is only reached on the first request, never at start-up."""
+    if not settings.redis_url:
+        return InProcessLimits(), None
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    return RedisLimits(client, settings.limits_failure_policy), client
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     engine, factory = session_factory_for(settings)
     snapshots = SnapshotCache()
     ledger = Ledger(factory, interval=settings.ledger_flush_seconds)
+    limits, redis_client = shared_limits(settings)
     gateway = Gateway(
         snapshots,
         quality_estimator(settings),
         Executor(AdapterPool(settings.provider_key_values()), InProcessHealth()),
         ledger,
+        limits,
     )
 
     @contextlib.asynccontextmanager
@@ -123,6 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             poller.cancel()
             await ledger.aclose()  # nothing buffered is lost on a clean shutdown
             await close_shared_client()
+            if redis_client is not None:
+                await redis_client.aclose()
 
     def request_session() -> Iterator[Session]:
         # One session per request: commit on success, roll back on any error.

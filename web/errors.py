@@ -72,7 +72,9 @@ def _status_of(exc: Exception) -> int:
 
 def _domain_error(path: str, exc: Exception) -> JSONResponse:
     if isinstance(exc, router_errors.RouteError):
-        return envelope(path, exc.status, exc.code, exc.message, exc.details, exc.param)
+        response = envelope(path, exc.status, exc.code, exc.message, exc.details, exc.param)
+        response.headers.update(exc.headers)
+        return response
     assert isinstance(exc, catalog_errors.CatalogError | router_errors.RouterError)
     return envelope(path, _status_of(exc), exc.code, exc.message, exc.details)
 

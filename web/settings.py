@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +17,11 @@ class Settings(BaseSettings):
         default="", description="SQLAlchemy URL; default: a SQLite file in data_dir"
     )
     redis_url: str | None = Field(default=None, description="Unset: one process, state in memory")
+    limits_failure_policy: Literal["open", "closed"] = Field(
+        default="open",
+        description="When Redis is unreachable: let requests through (open) or refuse them with "
+        "a 503 (closed); either way each is logged and counted",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
