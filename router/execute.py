@@ -14,7 +14,7 @@ from adapters.registry import make_adapter
 from adapters.schemas import ChatRequest
 from catalog.snapshot import DeploymentView
 from router.decision import Candidate, Decision
-from router.health import InProcessHealth
+from router.health import Health
 
 log = logging.getLogger("modelyard.router")
 
@@ -64,9 +64,7 @@ class AdapterPool:
 
 
 class Executor:
-    def __init__(
-        self, adapter_for: Callable[[DeploymentView], Adapter], health: InProcessHealth
-    ) -> None:
+    def __init__(self, adapter_for: Callable[[DeploymentView], Adapter], health: Health) -> None:
         self.adapter_for = adapter_for
         self.health = health
 

@@ -24,7 +24,7 @@ from router import endpoints as router_endpoints
 from router import keys
 from router.execute import AdapterPool, Executor
 from router.gateway import Gateway
-from router.health import InProcessHealth
+from router.health import Health, InProcessHealth, SharedHealth
 from router.keys import KeyCache
 from router.ledger import Ledger
 from router.limits import InProcessLimits, Limits, RedisLimits
@@ -99,15 +99,15 @@ def quality_estimator(settings: Settings) -> QualityEstimator:
     )
 
 
-def shared_limits(settings: Settings) -> tuple[Limits, Any]:
-    """Rate limits and budgets in Redis when one is configured (every replica shares them),
-    else in this process. Redis is only reached on the first request, never at start-up."""
+def shared_state(settings: Settings) -> tuple[Limits, Health, Any]:
+    """Rate limits, budgets and deployment health in Redis when one is configured (every
+    replica shares them), else in this process. Creating the client does not connect."""
     if not settings.redis_url:
-        return InProcessLimits(), None
+        return InProcessLimits(), InProcessHealth(), None
     import redis.asyncio as aioredis
 
     client = aioredis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
-    return RedisLimits(client, settings.limits_failure_policy), client
+    return RedisLimits(client, settings.limits_failure_policy), SharedHealth(client), client
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -115,11 +115,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine, factory = session_factory_for(settings)
     snapshots = SnapshotCache()
     ledger = Ledger(factory, interval=settings.ledger_flush_seconds)
-    limits, redis_client = shared_limits(settings)
+    limits, health, redis_client = shared_state(settings)
     gateway = Gateway(
         snapshots,
         quality_estimator(settings),
-        Executor(AdapterPool(settings.provider_key_values()), InProcessHealth()),
+        Executor(AdapterPool(settings.provider_key_values()), health),
         ledger,
         limits,
     )
@@ -130,11 +130,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             snapshots.get(session)
         ledger.start()
         poller = asyncio.create_task(_poll_snapshot(snapshots, factory), name="snapshot-poll")
+        mirror = (
+            asyncio.create_task(health.run(), name="health-mirror")
+            if isinstance(health, SharedHealth)
+            else None
+        )
         _tune_garbage_collector()
         try:
             yield
         finally:
             poller.cancel()
+            if mirror is not None:
+                mirror.cancel()
             await ledger.aclose()  # nothing buffered is lost on a clean shutdown
             await close_shared_client()
             if redis_client is not None:
