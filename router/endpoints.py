@@ -83,7 +83,8 @@ def make_router(
     async def dry_run(body: ChatCompletionIn, request: Request, key: Caller) -> dict[str, Any]:
         """The decision for this request without calling any model: every candidate with its
         predicted quality and estimated cost, and every excluded deployment with the reason."""
-        return (await gateway.plan(body, request.headers, key)).as_dict()
+        controls = gateway.controls(body, request.headers, key)
+        return (await gateway.plan(body, controls, key)).as_dict()
 
     @api.get("/v1/models", tags=["openai"])
     async def list_models(key: Caller) -> dict[str, Any]:

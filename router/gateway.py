@@ -3,6 +3,7 @@ The HTTP layer (endpoints.py) only parses and renders."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -15,14 +16,15 @@ from pydantic import ValidationError
 
 from adapters.errors import AdapterError
 from catalog.snapshot import CatalogSnapshot, SnapshotCache
-from router.decision import Candidate, Decision, RouteRequest, decide
+from router.cache import InProcessCache, ResponseCache, cache_key
+from router.decision import Candidate, Decision, RouteRequest, decide, next_route_id
 from router.errors import RouteError
 from router.execute import Attempt, ExecutionFailed, Executor
 from router.keys import KeyView
 from router.ledger import Ledger, UsageEntry
-from router.limits import InProcessLimits, Limits
+from router.limits import InProcessLimits, KeyLimits, Limits
 from router.quality import QualityEstimator
-from router.schemas import ChatCompletionIn, RouteControls
+from router.schemas import ChatCompletionIn, RouteControls, TeamBudget
 
 HEADER_FIELDS = {
     "x-route-min-quality": "min_quality",
@@ -31,6 +33,7 @@ HEADER_FIELDS = {
     "x-route-max-cost-usd": "max_cost_usd",
     "x-route-strategy": "strategy",
     "x-route-quality-value-usd": "quality_value_usd",
+    "x-route-cache-ttl-seconds": "cache_ttl_seconds",
     "x-route-models": "models",
     "x-route-exclude": "exclude",
     "x-route-use": "use",
@@ -109,12 +112,28 @@ class Gateway:
         executor: Executor,
         ledger: Ledger,
         limits: Limits | None = None,
+        team_budgets: Mapping[str, TeamBudget] | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.snapshots = snapshots
         self.estimator = estimator
         self.executor = executor
         self.ledger = ledger
         self.limits: Limits = limits or InProcessLimits()
+        self.team_budgets = dict(team_budgets or {})
+        self.cache: ResponseCache = cache or InProcessCache()
+
+    def limits_for(self, key: KeyView) -> KeyLimits:
+        """The key's own limits, with its team's budgets when its policy names a team."""
+        team = self.team_budgets.get(key.policy.team) if key.policy.team else None
+        if team is None:
+            return key.limits
+        return dataclasses.replace(
+            key.limits,
+            team=key.policy.team,
+            team_usd_per_day=team.budget_usd_per_day,
+            team_usd_per_month=team.budget_usd_per_month,
+        )
 
     def snapshot(self) -> CatalogSnapshot:
         current = self.snapshots.current
@@ -122,21 +141,20 @@ class Gateway:
             raise RouteError("the catalog is not loaded yet", "service_unavailable", 503)
         return current
 
-    async def plan(
-        self, body: ChatCompletionIn, headers: Mapping[str, str], key: KeyView
-    ) -> Decision:
+    async def plan(self, body: ChatCompletionIn, controls: RouteControls, key: KeyView) -> Decision:
         """The decision, with deployments the key's budget cannot pay for excluded."""
-        budget = await self.limits.budget_left(key.id, key.limits) if key.limits.budgeted else None
-        return self.decide(body, headers, key, None if budget is None else float(budget))
+        limits = self.limits_for(key)
+        budget = await self.limits.budget_left(key.id, limits) if limits.budgeted else None
+        return self.decide(body, controls, None if budget is None else float(budget))
 
     async def admit(
-        self, body: ChatCompletionIn, headers: Mapping[str, str], key: KeyView
+        self, body: ChatCompletionIn, controls: RouteControls, key: KeyView
     ) -> Admission:
         """Plan, then pass the key's rate limits and reserve its budget, or refuse."""
-        decision = await self.plan(body, headers, key)
+        decision = await self.plan(body, controls, key)
         if not decision.candidates:
             raise self.no_candidate(decision)
-        limits = key.limits
+        limits = self.limits_for(key)
         tokens = decision.prompt_tokens + decision.completion_tokens
         rate = await self.limits.admit(key.id, limits, tokens) if limits.rated else None
         if rate is not None and not rate.allowed:
@@ -152,7 +170,7 @@ class Gateway:
             reserved = decision.candidates[0].cost_usd
             if not await self.limits.reserve(key.id, limits, reserved):
                 # Concurrent requests spent the budget since the plan: only what is free now.
-                decision = self.decide(body, headers, key, 0.0)
+                decision = self.decide(body, controls, 0.0)
                 if not decision.candidates:
                     raise self.no_candidate(decision)
                 reserved = 0.0
@@ -162,26 +180,28 @@ class Gateway:
         self, key: KeyView, admission: Admission, cost: Decimal, usage: Mapping[str, Any] | None
     ) -> None:
         """The real cost against the reservation, the real tokens against the estimate."""
-        limits = key.limits
+        limits = self.limits_for(key)
         if limits.budgeted:
             await self.limits.settle(key.id, limits, admission.reserved, cost)
         if limits.tokens_per_minute is not None and usage:
             used = int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
             await self.limits.add_tokens(key.id, used - admission.tokens)
 
-    def decide(
-        self,
-        body: ChatCompletionIn,
-        headers: Mapping[str, str],
-        key: KeyView,
-        budget_usd: float | None = None,
-    ) -> Decision:
+    @staticmethod
+    def controls(body: ChatCompletionIn, headers: Mapping[str, str], key: KeyView) -> RouteControls:
+        """The request's routing controls: its `route` object over X-Route-* headers over the
+        key's policy."""
         # Parsing headers costs a pydantic validation; most requests carry none.
         controls: RouteControls = key.policy
         if any(h.startswith("x-route-") for h in headers):
             controls = controls_from_headers(headers).over(controls)
         if body.route is not None:
             controls = body.route.over(controls)
+        return controls
+
+    def decide(
+        self, body: ChatCompletionIn, controls: RouteControls, budget_usd: float | None = None
+    ) -> Decision:
         request = RouteRequest(
             model=body.model,
             prompt=body.prompt_text(),
@@ -248,7 +268,14 @@ class Gateway:
         self, body: ChatCompletionIn, headers: Mapping[str, str], key: KeyView
     ) -> tuple[dict[str, Any], dict[str, str]]:
         started = time.perf_counter()
-        admission = await self.admit(body, headers, key)
+        controls = self.controls(body, headers, key)
+        cached_as = None
+        if controls.cache_ttl_seconds:
+            cached_as = cache_key(key.id, body, controls, self.snapshot())
+            hit = await self.cache.get(cached_as)
+            if hit is not None:
+                return self._from_cache(key, hit, started)
+        admission = await self.admit(body, controls, key)
         decision = admission.decision
         try:
             candidate, answer, attempts = await self.executor.complete(
@@ -280,7 +307,47 @@ class Gateway:
             status="ok",
         )
         await self.settle(key, admission, cost, answer.get("usage"))
-        return answer, {**Routed(decision, candidate, attempts).headers(cost), **admission.headers}
+        routed = Routed(decision, candidate, attempts).headers(cost)
+        if cached_as is not None and controls.cache_ttl_seconds:
+            entry = {"answer": answer, "headers": routed}
+            await self.cache.put(cached_as, entry, controls.cache_ttl_seconds)
+            routed["x-modelyard-cache"] = "miss"
+        return answer, {**routed, **admission.headers}
+
+    def _from_cache(
+        self, key: KeyView, hit: dict[str, Any], started: float
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """A cached answer: free, recorded in the ledger as such, under a route id of its own."""
+        headers = dict(hit["headers"])
+        route_id = next_route_id()
+        self.ledger.record(
+            UsageEntry(
+                route_id=route_id,
+                api_key_id=key.id,
+                model_id=None,
+                model_name=headers.get("x-modelyard-model"),
+                deployment_id=None,
+                deployment_name=headers.get("x-modelyard-deployment"),
+                input_tokens=0,
+                output_tokens=0,
+                cost_usd=Decimal(0),
+                quality=None,
+                license_basis=headers.get("x-modelyard-license"),
+                attempts=0,
+                stream=False,
+                latency_ms=int((time.perf_counter() - started) * 1000),
+                status="cached",
+            )
+        )
+        headers.update(
+            {
+                "x-modelyard-route-id": route_id,
+                "x-modelyard-cost-usd": "0",
+                "x-modelyard-attempts": "0",
+                "x-modelyard-cache": "hit",
+            }
+        )
+        return hit["answer"], headers
 
     async def stream(
         self, body: ChatCompletionIn, headers: Mapping[str, str], key: KeyView
@@ -288,7 +355,7 @@ class Gateway:
         """Server-sent events. Fallback happens before the first byte; after it, a failure ends
         the stream with an error event and the ledger records a partial, priced request."""
         started = time.perf_counter()
-        admission = await self.admit(body, headers, key)
+        admission = await self.admit(body, self.controls(body, headers, key), key)
         decision = admission.decision
         try:
             candidate, first, rest, attempts = await self.executor.open_stream(

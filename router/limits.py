@@ -37,12 +37,15 @@ FailurePolicy = Literal["open", "closed"]
 
 @dataclass(frozen=True)
 class KeyLimits:
-    """What a key's policy allows; None means no limit."""
+    """What a key's policy allows, and its team's budgets; None means no limit."""
 
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
     budget_usd_per_day: float | None = None
     budget_usd_per_month: float | None = None
+    team: str | None = None
+    team_usd_per_day: float | None = None
+    team_usd_per_month: float | None = None
 
     @property
     def rated(self) -> bool:
@@ -50,7 +53,15 @@ class KeyLimits:
 
     @property
     def budgeted(self) -> bool:
-        return self.budget_usd_per_day is not None or self.budget_usd_per_month is not None
+        return any(
+            v is not None
+            for v in (
+                self.budget_usd_per_day,
+                self.budget_usd_per_month,
+                self.team_usd_per_day,
+                self.team_usd_per_month,
+            )
+        )
 
 
 @dataclass
@@ -64,13 +75,20 @@ def nano(usd: float | Decimal) -> int:
     return math.ceil(Decimal(str(usd)) * NANO)
 
 
-def budget_windows(limits: KeyLimits, now: dt.datetime) -> list[tuple[str, int, int]]:
-    """(window name, limit in nano-USD, seconds to keep it) for each budget the key has."""
+def budget_windows(limits: KeyLimits, key_id: int, now: dt.datetime) -> list[tuple[str, int, int]]:
+    """(counter name, limit in nano-USD, seconds to keep it) for each budget that applies:
+    the key's own per day and month, and its team's."""
+    day, month = now.strftime("%Y-%m-%d"), now.strftime("%Y-%m")
+    scopes = [
+        (f"key:{key_id}", limits.budget_usd_per_day, limits.budget_usd_per_month),
+        (f"team:{limits.team}", limits.team_usd_per_day, limits.team_usd_per_month),
+    ]
     windows = []
-    if limits.budget_usd_per_day is not None:
-        windows.append((now.strftime("%Y-%m-%d"), nano(limits.budget_usd_per_day), 2 * 86_400))
-    if limits.budget_usd_per_month is not None:
-        windows.append((now.strftime("%Y-%m"), nano(limits.budget_usd_per_month), 32 * 86_400))
+    for scope, per_day, per_month in scopes:
+        if per_day is not None:
+            windows.append((f"{scope}:{day}", nano(per_day), 2 * 86_400))
+        if per_month is not None:
+            windows.append((f"{scope}:{month}", nano(per_month), 32 * 86_400))
     return windows
 
 
@@ -130,7 +148,7 @@ class InProcessLimits:
         self.clock = clock
         self.unavailable = 0
         self._counts: defaultdict[tuple[int, str, int], float] = defaultdict(float)
-        self._spent: defaultdict[tuple[int, str], int] = defaultdict(int)
+        self._spent: defaultdict[str, int] = defaultdict(int)
 
     def _minute(self) -> tuple[int, float]:
         now = self.clock()
@@ -173,25 +191,25 @@ class InProcessLimits:
             self._counts.get((key_id, "tokens", minute), 0) + tokens
         )
 
-    def _windows(self, limits: KeyLimits) -> list[tuple[str, int, int]]:
-        return budget_windows(limits, dt.datetime.fromtimestamp(self.clock(), dt.UTC))
+    def _windows(self, limits: KeyLimits, key_id: int) -> list[tuple[str, int, int]]:
+        return budget_windows(limits, key_id, dt.datetime.fromtimestamp(self.clock(), dt.UTC))
 
     async def budget_left(self, key_id: int, limits: KeyLimits) -> Decimal | None:
-        windows = self._windows(limits)
+        windows = self._windows(limits, key_id)
         if not windows:
             return None
-        left = min(limit - self._spent[(key_id, name)] for name, limit, _ in windows)
+        left = min(limit - self._spent[name] for name, limit, _ in windows)
         return Decimal(max(left, 0)) / NANO
 
     async def reserve(self, key_id: int, limits: KeyLimits, usd: float | Decimal) -> bool:
         amount = nano(usd)
-        windows = self._windows(limits)
+        windows = self._windows(limits, key_id)
         if amount <= 0 or not windows:
             return True
-        if any(self._spent[(key_id, n)] + amount > limit for n, limit, _ in windows):
+        if any(self._spent[n] + amount > limit for n, limit, _ in windows):
             return False
         for name, _limit, _ in windows:
-            self._spent[(key_id, name)] += amount
+            self._spent[name] += amount
         return True
 
     async def settle(
@@ -199,8 +217,8 @@ class InProcessLimits:
     ) -> None:
         held = nano(reserved) if reserved else 0
         delta = nano(actual) - held
-        for name, _limit, _ in self._windows(limits):
-            self._spent[(key_id, name)] += delta
+        for name, _limit, _ in self._windows(limits, key_id):
+            self._spent[name] += delta
 
 
 # KEYS: previous and current minute for requests, then for tokens.
@@ -287,11 +305,11 @@ class RedisLimits:
             for m in (minute - 1, minute)
         ]
 
-    def _budget_keys(self, key_id: int, windows: Sequence[tuple[str, int, int]]) -> list[str]:
-        return [f"{self.prefix}:budget:{key_id}:{name}" for name, _, _ in windows]
+    def _budget_keys(self, windows: Sequence[tuple[str, int, int]]) -> list[str]:
+        return [f"{self.prefix}:budget:{name}" for name, _, _ in windows]
 
-    def _windows(self, limits: KeyLimits) -> list[tuple[str, int, int]]:
-        return budget_windows(limits, dt.datetime.fromtimestamp(self.clock(), dt.UTC))
+    def _windows(self, limits: KeyLimits, key_id: int) -> list[tuple[str, int, int]]:
+        return budget_windows(limits, key_id, dt.datetime.fromtimestamp(self.clock(), dt.UTC))
 
     async def admit(self, key_id: int, limits: KeyLimits, tokens: int) -> RateVerdict:
         now = self.clock()
@@ -334,11 +352,11 @@ class RedisLimits:
             self._away("token accounting", exc, may_refuse=False)
 
     async def budget_left(self, key_id: int, limits: KeyLimits) -> Decimal | None:
-        windows = self._windows(limits)
+        windows = self._windows(limits, key_id)
         if not windows:
             return None
         try:
-            spent = await self.redis.mget(self._budget_keys(key_id, windows))
+            spent = await self.redis.mget(self._budget_keys(windows))
         except Exception as exc:
             self._away("budgets", exc)
             return None
@@ -347,14 +365,14 @@ class RedisLimits:
 
     async def reserve(self, key_id: int, limits: KeyLimits, usd: float | Decimal) -> bool:
         amount = nano(usd)
-        windows = self._windows(limits)
+        windows = self._windows(limits, key_id)
         if amount <= 0 or not windows:
             return True
         args: list[int] = [amount]
         for _name, limit, ttl in windows:
             args += [limit, ttl]
         try:
-            return bool(await self._reserve(keys=self._budget_keys(key_id, windows), args=args))
+            return bool(await self._reserve(keys=self._budget_keys(windows), args=args))
         except Exception as exc:
             self._away("budgets", exc)
             return True
@@ -363,12 +381,12 @@ class RedisLimits:
         self, key_id: int, limits: KeyLimits, reserved: float | Decimal, actual: float | Decimal
     ) -> None:
         delta = nano(actual) - (nano(reserved) if reserved else 0)
-        windows = self._windows(limits)
+        windows = self._windows(limits, key_id)
         if not delta or not windows:
             return
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
-                for key in self._budget_keys(key_id, windows):
+                for key in self._budget_keys(windows):
                     pipe.incrby(key, delta)
                 await pipe.execute()
         except Exception as exc:

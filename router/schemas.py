@@ -31,6 +31,9 @@ class RouteControls(BaseModel):
     # then maximises predicted quality - cost / this value, trading a little quality for a
     # large saving where the estimator is unsure.
     quality_value_usd: float | None = Field(default=None, gt=0, le=1000)
+    # Opt in to the response cache: an identical complete request within this many seconds
+    # gets the stored answer, free.
+    cache_ttl_seconds: int | None = Field(default=None, ge=0, le=86_400)
 
     @model_validator(mode="after")
     def _one_quality_rule(self) -> RouteControls:
@@ -57,6 +60,17 @@ class KeyPolicy(RouteControls):
     reference_model: str | None = Field(default=None, max_length=200)
     requests_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
     tokens_per_minute: int | None = Field(default=None, ge=1, le=10**10)
+    budget_usd_per_day: float | None = Field(default=None, ge=0, le=10**7)
+    budget_usd_per_month: float | None = Field(default=None, ge=0, le=10**8)
+    # The team whose budgets (MODELYARD_TEAM_BUDGETS) this key also spends from.
+    team: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[\w.\-]+$")
+
+
+class TeamBudget(BaseModel):
+    """A budget several keys share: every key whose policy names the team spends from it."""
+
+    model_config = ConfigDict(extra="forbid")
+
     budget_usd_per_day: float | None = Field(default=None, ge=0, le=10**7)
     budget_usd_per_month: float | None = Field(default=None, ge=0, le=10**8)
 

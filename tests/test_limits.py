@@ -215,3 +215,54 @@ def test_a_spent_budget_leaves_only_free_deployments(
     anything_local = {**PHI2, "model": "auto"}
     free = client.post("/v1/route", json=anything_local, headers=auth).json()
     assert free["chosen"]["estimated_cost_usd"] == 0
+
+
+async def test_keys_of_one_team_share_its_budget(limits: Limits) -> None:
+    def member(own: float | None = None) -> KeyLimits:
+        return KeyLimits(budget_usd_per_day=own, team="search", team_usd_per_day=0.05)
+
+    assert await limits.reserve(1, member(), 0.03)
+    assert not await limits.reserve(2, member(), 0.03)  # the team has $0.02 left
+    assert await limits.reserve(2, member(), 0.02)
+    assert await limits.budget_left(3, member()) == Decimal("0")
+    assert not await limits.reserve(3, member(own=1.0), 0.01)  # own budget left, team's not
+
+
+def test_the_response_cache_answers_repeats_for_free(
+    client: TestClient, gateway_settings: Settings
+) -> None:
+    key = make_key(gateway_settings, {"cache_ttl_seconds": 60})
+    auth = {"Authorization": f"Bearer {key}"}
+    first = client.post("/v1/chat/completions", json=PHI2, headers=auth)
+    assert first.status_code == 200, first.text
+    assert first.headers["x-modelyard-cache"] == "miss"
+    assert float(first.headers["x-modelyard-cost-usd"]) > 0
+    # The same question, naming the model by its full id and the text as parts.
+    same = {
+        **PHI2,
+        "model": "microsoft/phi-2",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hello"}]}],
+    }
+    again = client.post("/v1/chat/completions", json=same, headers=auth)
+    assert again.headers["x-modelyard-cache"] == "hit"
+    assert again.headers["x-modelyard-cost-usd"] == "0"
+    assert again.headers["x-modelyard-route-id"] != first.headers["x-modelyard-route-id"]
+    assert again.json() == first.json()
+    other_prompt = {**PHI2, "messages": [{"role": "user", "content": "goodbye"}]}
+    assert (
+        client.post("/v1/chat/completions", json=other_prompt, headers=auth).headers[
+            "x-modelyard-cache"
+        ]
+        == "miss"
+    )
+    # Another key never sees this key's answers; without opting in there is no cache at all.
+    stranger = {"Authorization": f"Bearer {make_key(gateway_settings, {})}"}
+    opted_in = {**PHI2, "route": {**PHI2["route"], "cache_ttl_seconds": 60}}  # type: ignore[dict-item]
+    assert (
+        client.post("/v1/chat/completions", json=opted_in, headers=stranger).headers[
+            "x-modelyard-cache"
+        ]
+        == "miss"
+    )
+    plain = client.post("/v1/chat/completions", json=PHI2, headers=stranger)
+    assert "x-modelyard-cache" not in plain.headers

@@ -6,6 +6,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header
@@ -22,6 +23,7 @@ from catalog.repository import track_catalog_changes
 from catalog.snapshot import SnapshotCache
 from router import endpoints as router_endpoints
 from router import keys
+from router.cache import InProcessCache, RedisCache, ResponseCache
 from router.execute import AdapterPool, Executor
 from router.gateway import Gateway
 from router.health import Health, InProcessHealth, SharedHealth
@@ -99,15 +101,29 @@ def quality_estimator(settings: Settings) -> QualityEstimator:
     )
 
 
-def shared_state(settings: Settings) -> tuple[Limits, Health, Any]:
-    """Rate limits, budgets and deployment health in Redis when one is configured (every
-    replica shares them), else in this process. Creating the client does not connect."""
+@dataclass
+class SharedState:
+    """What replicas must agree on: in Redis when one is configured, else in this process."""
+
+    limits: Limits
+    health: Health
+    cache: ResponseCache
+    redis: Any = None
+
+
+def shared_state(settings: Settings) -> SharedState:
+    """Creating the Redis client does not connect: Redis is first reached by a request."""
     if not settings.redis_url:
-        return InProcessLimits(), InProcessHealth(), None
+        return SharedState(InProcessLimits(), InProcessHealth(), InProcessCache())
     import redis.asyncio as aioredis
 
     client = aioredis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
-    return RedisLimits(client, settings.limits_failure_policy), SharedHealth(client), client
+    return SharedState(
+        RedisLimits(client, settings.limits_failure_policy),
+        SharedHealth(client),
+        RedisCache(client),
+        client,
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -115,13 +131,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine, factory = session_factory_for(settings)
     snapshots = SnapshotCache()
     ledger = Ledger(factory, interval=settings.ledger_flush_seconds)
-    limits, health, redis_client = shared_state(settings)
+    state = shared_state(settings)
+    health = state.health
     gateway = Gateway(
         snapshots,
         quality_estimator(settings),
         Executor(AdapterPool(settings.provider_key_values()), health),
         ledger,
-        limits,
+        state.limits,
+        settings.team_budgets,
+        state.cache,
     )
 
     @contextlib.asynccontextmanager
@@ -144,8 +163,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 mirror.cancel()
             await ledger.aclose()  # nothing buffered is lost on a clean shutdown
             await close_shared_client()
-            if redis_client is not None:
-                await redis_client.aclose()
+            if state.redis is not None:
+                await state.redis.aclose()
 
     def request_session() -> Iterator[Session]:
         # One session per request: commit on success, roll back on any error.

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from router.schemas import TeamBudget
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MODELYARD_", extra="ignore")
@@ -17,6 +19,11 @@ class Settings(BaseSettings):
         default="", description="SQLAlchemy URL; default: a SQLite file in data_dir"
     )
     redis_url: str | None = Field(default=None, description="Unset: one process, state in memory")
+    team_budgets: dict[str, TeamBudget] = Field(
+        default_factory=dict,
+        description='Budgets keys share, by team, JSON: {"search": {"budget_usd_per_day": 50}}; '
+        'a key joins one with "team" in its policy',
+    )
     limits_failure_policy: Literal["open", "closed"] = Field(
         default="open",
         description="When Redis is unreachable: let requests through (open) or refuse them with "
