@@ -224,7 +224,7 @@ class Gateway:
             {"route_id": decision.route_id, "excluded": [e.as_dict() for e in decision.excluded]},
         )
 
-    def _record(
+    async def _record(
         self,
         key: KeyView,
         decision: Decision,
@@ -238,7 +238,7 @@ class Gateway:
         error: str | None = None,
     ) -> Decimal:
         cost = actual_cost(candidate, usage) if candidate else Decimal(0)
-        self.ledger.record(
+        await self.ledger.add(
             UsageEntry(
                 route_id=decision.route_id,
                 api_key_id=key.id,
@@ -274,7 +274,7 @@ class Gateway:
             cached_as = cache_key(key.id, body, controls, self.snapshot())
             hit = await self.cache.get(cached_as)
             if hit is not None:
-                return self._from_cache(key, hit, started)
+                return await self._from_cache(key, hit, started)
         admission = await self.admit(body, controls, key)
         decision = admission.decision
         try:
@@ -282,7 +282,7 @@ class Gateway:
                 decision, body.adapter_request()
             )
         except ExecutionFailed as exc:
-            self._record(
+            await self._record(
                 key,
                 decision,
                 None,
@@ -296,7 +296,7 @@ class Gateway:
             await self.settle(key, admission, Decimal(0), None)  # nothing was spent
             raise
         answer["model"] = candidate.model.hf_id
-        cost = self._record(
+        cost = await self._record(
             key,
             decision,
             candidate,
@@ -314,13 +314,13 @@ class Gateway:
             routed["x-modelyard-cache"] = "miss"
         return answer, {**routed, **admission.headers}
 
-    def _from_cache(
+    async def _from_cache(
         self, key: KeyView, hit: dict[str, Any], started: float
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """A cached answer: free, recorded in the ledger as such, under a route id of its own."""
         headers = dict(hit["headers"])
         route_id = next_route_id()
-        self.ledger.record(
+        await self.ledger.add(
             UsageEntry(
                 route_id=route_id,
                 api_key_id=key.id,
@@ -362,7 +362,7 @@ class Gateway:
                 decision, body.adapter_request()
             )
         except ExecutionFailed as exc:
-            self._record(
+            await self._record(
                 key,
                 decision,
                 None,
@@ -419,7 +419,7 @@ class Gateway:
                 if usage is None:
                     # Cut short: price what was produced, one token per content event.
                     usage = {"prompt_tokens": decision.prompt_tokens, "completion_tokens": produced}
-                cost = self._record(
+                cost = await self._record(
                     key,
                     decision,
                     candidate,

@@ -226,9 +226,12 @@ def anyio_backend() -> str:
 
 
 class RedisServer:
-    """A throwaway redis-server on a free loopback port, with nothing saved to disk."""
+    """A throwaway redis-server on a free loopback port. Nothing is saved to disk unless
+    `durable`: then every write is in the append-only file before Redis acknowledges it, as
+    the shared ledger needs in production, and a restart on the same folder keeps it."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, durable: bool = False) -> None:
+        self.durable = durable
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail("redis-server is not installed: `make test` installs it (redis-server)")
@@ -240,7 +243,8 @@ class RedisServer:
 
     def start(self) -> None:
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
-        args += ["--save", "", "--appendonly", "no", "--dir", str(self.folder)]
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.durable else []
+        args += ["--save", "", "--appendonly", "no", "--dir", str(self.folder), *persistence]
         self.process = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=self.folder
         )

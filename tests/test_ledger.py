@@ -7,6 +7,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from router import repository as repo
@@ -53,14 +54,33 @@ async def test_batches_reach_the_database(sessions: sessionmaker[Session]) -> No
     assert rows["b/model"].input_tokens == 40 and rows["b/model"].day == today.isoformat()
 
 
+def _rename_table(sessions: sessionmaker[Session], old: str, new: str) -> None:
+    with sessions() as session:
+        session.execute(text(f"ALTER TABLE {old} RENAME TO {new}"))
+        session.commit()
+
+
 async def test_a_failed_write_keeps_the_batch(sessions: sessionmaker[Session]) -> None:
     ledger = Ledger(sessions)
-    ledger.record(entry("dup", "a/model", "0"))
-    await ledger.flush()
-    ledger.record(entry("dup", "a/model", "0"))  # same route id: the insert fails
-    ledger.record(entry("fresh", "a/model", "0"))
+    _rename_table(sessions, "usage_records", "usage_records_away")  # the table is gone
+    ledger.record(entry("first", "a/model", "0"))
+    ledger.record(entry("second", "a/model", "0"))
     assert await ledger.flush() == 0
     assert ledger.pending == 2  # kept for the next try, in order
+    _rename_table(sessions, "usage_records_away", "usage_records")
+    assert await ledger.flush() == 2 and ledger.pending == 0
+
+
+async def test_a_record_delivered_twice_is_written_once(sessions: sessionmaker[Session]) -> None:
+    ledger = Ledger(sessions)
+    ledger.record(entry("dup", "a/model", "1"))
+    await ledger.flush()
+    ledger.record(entry("dup", "a/model", "1"))  # delivered again, after a crash say
+    ledger.record(entry("fresh", "a/model", "1"))
+    assert await ledger.flush() == 2
+    with sessions() as session:
+        rows = repo.usage_rows(session, None, dt.date(2000, 1, 1), dt.date(2100, 1, 1))
+    assert sum(r.requests for r in rows) == 2
 
 
 async def test_days_outside_the_window_are_left_out(sessions: sessionmaker[Session]) -> None:

@@ -32,6 +32,7 @@ from router.ledger import Ledger
 from router.limits import InProcessLimits, Limits, RedisLimits
 from router.orm import ApiKey
 from router.quality import CatalogQualityEstimator, QualityEstimator
+from router.shared_ledger import SharedLedger
 from web import errors
 from web.fastpath import ChatCompletionsFastPath
 from web.settings import Settings
@@ -110,6 +111,23 @@ class SharedState:
     cache: ResponseCache
     redis: Any = None
 
+    def unavailable_events(self, ledger: Ledger) -> dict[str, int]:
+        """How often each part found Redis away (each was also logged)."""
+        parts: dict[str, object] = {
+            "limits": self.limits,
+            "health": self.health,
+            "cache": self.cache,
+            "ledger": ledger,
+        }
+        return {name: int(getattr(part, "unavailable", 0)) for name, part in parts.items()}
+
+
+async def _answers(client: Any) -> bool:
+    try:
+        return bool(await client.ping())
+    except Exception:  # any failure to answer means not answering
+        return False
+
 
 def shared_state(settings: Settings) -> SharedState:
     """Creating the Redis client does not connect: Redis is first reached by a request."""
@@ -130,9 +148,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     engine, factory = session_factory_for(settings)
     snapshots = SnapshotCache()
-    ledger = Ledger(factory, interval=settings.ledger_flush_seconds)
     state = shared_state(settings)
     health = state.health
+    ledger = (
+        SharedLedger(factory, state.redis, interval=settings.ledger_flush_seconds)
+        if state.redis is not None
+        else Ledger(factory, interval=settings.ledger_flush_seconds)
+    )
     gateway = Gateway(
         snapshots,
         quality_estimator(settings),
@@ -211,16 +233,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["ops"])
-    def readyz() -> JSONResponse:
-        """Ready when the database answers and the catalog snapshot is loaded."""
-        with factory() as session:
-            session.execute(text("SELECT 1"))
+    async def readyz() -> JSONResponse:
+        """Ready when the database answers and the catalog snapshot is loaded. With Redis
+        configured it says whether Redis answers and how often replicas' shared state found
+        it away; with the fail-closed policy, Redis away means not ready."""
+
+        def database() -> None:
+            with factory() as session:
+                session.execute(text("SELECT 1"))
+
+        await asyncio.to_thread(database)
         snapshot = snapshots.current
-        body = {
+        ready = snapshot is not None
+        body: dict[str, Any] = {
             "status": "ready" if snapshot else "starting",
             "database": engine.url.get_backend_name(),
             "catalog_version": snapshot.version if snapshot else None,
+            "redis": "not configured",
         }
-        return JSONResponse(body, status_code=200 if snapshot else 503)
+        if state.redis is not None:
+            body["redis"] = "ok" if await _answers(state.redis) else "unavailable"
+            body["redis_unavailable_events"] = state.unavailable_events(ledger)
+            if body["redis"] != "ok" and settings.limits_failure_policy == "closed":
+                ready = False
+                body["status"] = "redis unavailable"
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     return app
