@@ -15,6 +15,7 @@ from adapters.schemas import ChatRequest
 from catalog.snapshot import DeploymentView
 from router.decision import Candidate, Decision
 from router.health import Health
+from router.metrics import RouterMetrics
 
 log = logging.getLogger("modelyard.router")
 
@@ -64,15 +65,25 @@ class AdapterPool:
 
 
 class Executor:
-    def __init__(self, adapter_for: Callable[[DeploymentView], Adapter], health: Health) -> None:
+    def __init__(
+        self,
+        adapter_for: Callable[[DeploymentView], Adapter],
+        health: Health,
+        metrics: RouterMetrics | None = None,
+    ) -> None:
         self.adapter_for = adapter_for
         self.health = health
+        self.metrics = metrics or RouterMetrics()
 
     def _failed(
         self, candidate: Candidate, exc: AdapterError, attempts: list[Attempt], route_id: str
     ) -> None:
         attempts.append(Attempt(candidate.deployment.name, exc.code, exc.message))
-        self.health.failed(candidate.deployment.id)
+        name = candidate.deployment.name
+        if self.health.failed(candidate.deployment.id):
+            self.metrics.cooldowns.labels(name).inc()
+        if exc.retryable:
+            self.metrics.fallbacks.labels(name, exc.code).inc()
         log.warning(
             "route %s: %s failed (%s: %s)%s",
             route_id,
@@ -80,6 +91,7 @@ class Executor:
             exc.code,
             exc.message,
             ", falling back" if exc.retryable else "",
+            extra={"route_id": route_id},
         )
 
     async def complete(

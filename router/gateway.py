@@ -122,6 +122,7 @@ class Gateway:
         self.limits: Limits = limits or InProcessLimits()
         self.team_budgets = dict(team_budgets or {})
         self.cache: ResponseCache = cache or InProcessCache()
+        self.metrics = executor.metrics
 
     def limits_for(self, key: KeyView) -> KeyLimits:
         """The key's own limits, with its team's budgets when its policy names a team."""
@@ -158,6 +159,7 @@ class Gateway:
         tokens = decision.prompt_tokens + decision.completion_tokens
         rate = await self.limits.admit(key.id, limits, tokens) if limits.rated else None
         if rate is not None and not rate.allowed:
+            self.metrics.refusals.labels("rate_limit").inc()
             wait = max(1, math.ceil(rate.retry_after))
             raise RouteError(
                 f"rate limit reached for this key; retry in {wait} s",
@@ -213,9 +215,9 @@ class Gateway:
         )
         return decide(request, self.snapshot(), self.estimator, self.executor.health.cooling())
 
-    @staticmethod
-    def no_candidate(decision: Decision) -> RouteError:
+    def no_candidate(self, decision: Decision) -> RouteError:
         reasons = sorted({e.reason for e in decision.excluded})
+        self.metrics.refusals.labels("budget" if "budget" in reasons else "no_candidate").inc()
         return RouteError(
             "no deployment meets this request's constraints"
             + (f" (excluded for: {', '.join(reasons)})" if reasons else ""),
@@ -238,7 +240,7 @@ class Gateway:
         error: str | None = None,
     ) -> Decimal:
         cost = actual_cost(candidate, usage) if candidate else Decimal(0)
-        await self.ledger.add(
+        await self._add(
             UsageEntry(
                 route_id=decision.route_id,
                 api_key_id=key.id,
@@ -312,7 +314,21 @@ class Gateway:
             entry = {"answer": answer, "headers": routed}
             await self.cache.put(cached_as, entry, controls.cache_ttl_seconds)
             routed["x-modelyard-cache"] = "miss"
+            self.metrics.cache.labels("miss").inc()
         return answer, {**routed, **admission.headers}
+
+    async def _add(self, entry: UsageEntry) -> None:
+        """To the ledger, and to the metrics."""
+        self.metrics.answered(
+            entry.model_name or "(none)",
+            entry.deployment_name or "(none)",
+            entry.status,
+            entry.latency_ms / 1000,
+            entry.input_tokens,
+            entry.output_tokens,
+            entry.cost_usd,
+        )
+        await self.ledger.add(entry)
 
     async def _from_cache(
         self, key: KeyView, hit: dict[str, Any], started: float
@@ -320,7 +336,8 @@ class Gateway:
         """A cached answer: free, recorded in the ledger as such, under a route id of its own."""
         headers = dict(hit["headers"])
         route_id = next_route_id()
-        await self.ledger.add(
+        self.metrics.cache.labels("hit").inc()
+        await self._add(
             UsageEntry(
                 route_id=route_id,
                 api_key_id=key.id,

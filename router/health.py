@@ -48,7 +48,8 @@ class InProcessHealth:
             return frozenset()
         return frozenset(d for d in list(self._cooling_until) if self.is_cooling(d))
 
-    def failed(self, deployment_id: int) -> None:
+    def failed(self, deployment_id: int) -> bool:
+        """Count a failure; True when it puts the deployment to cool down."""
         now = self._clock()
         recent = self._failures.setdefault(deployment_id, deque())
         recent.append(now)
@@ -57,6 +58,8 @@ class InProcessHealth:
         if len(recent) >= self.threshold:
             self._cooling_until[deployment_id] = now + self.cooldown
             recent.clear()
+            return True
+        return False
 
     def succeeded(self, deployment_id: int) -> None:
         self._failures.pop(deployment_id, None)
@@ -65,7 +68,7 @@ class InProcessHealth:
 class Health(Protocol):
     def cooling(self) -> frozenset[int]: ...
 
-    def failed(self, deployment_id: int) -> None: ...
+    def failed(self, deployment_id: int) -> bool: ...
 
     def succeeded(self, deployment_id: int) -> None: ...
 
@@ -121,11 +124,12 @@ class SharedHealth:
         local = self.local.cooling()
         return local | self._remote if self._remote else local
 
-    def failed(self, deployment_id: int) -> None:
-        self.local.failed(deployment_id)
+    def failed(self, deployment_id: int) -> bool:
+        cooled = self.local.failed(deployment_id)
         task = asyncio.get_running_loop().create_task(self._report(deployment_id))
         self._pending.add(task)  # keep a reference until it is done
         task.add_done_callback(self._pending.discard)
+        return cooled
 
     def succeeded(self, deployment_id: int) -> None:
         # No Redis write on the hot path: failures age out of the window by themselves.

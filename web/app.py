@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import Receive, Scope, Send
@@ -30,6 +31,7 @@ from router.health import Health, InProcessHealth, SharedHealth
 from router.keys import KeyCache
 from router.ledger import Ledger
 from router.limits import InProcessLimits, Limits, RedisLimits
+from router.metrics import RouterMetrics
 from router.orm import ApiKey
 from router.quality import CatalogQualityEstimator, QualityEstimator
 from router.shared_ledger import SharedLedger
@@ -155,10 +157,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if state.redis is not None
         else Ledger(factory, interval=settings.ledger_flush_seconds)
     )
+    metrics = RouterMetrics()
     gateway = Gateway(
         snapshots,
         quality_estimator(settings),
-        Executor(AdapterPool(settings.provider_key_values()), health),
+        Executor(AdapterPool(settings.provider_key_values()), health, metrics),
         ledger,
         state.limits,
         settings.team_budgets,
@@ -227,6 +230,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(catalog_endpoints.make_router(request_session, admin_key, snapshots, hub))
     app.include_router(router_endpoints.make_router(gateway, keys_cache, request_session))
     app.fast_path = ChatCompletionsFastPath(gateway, keys_cache)
+
+    metrics.watch(lambda: len(health.cooling()), lambda: state.unavailable_events(ledger))
+
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    def prometheus_metrics() -> Response:
+        """Prometheus text format: requests, latency, tokens and cost by model and deployment,
+        fallbacks, cool-downs, refusals, cache hits, Redis outages."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

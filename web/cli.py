@@ -69,6 +69,7 @@ def serve(
     import uvicorn
 
     from web.app import create_app
+    from web.logs import log_config
 
     settings: Settings = ctx.obj.settings
     uvicorn.run(
@@ -76,6 +77,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
+        log_config=log_config(settings.log_level, settings.log_format),
     )
 
 

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object a line, with the route id"
+    )
     ledger_flush_seconds: float = Field(
         default=0.5, gt=0, le=3600, description="How often buffered usage records are written"
     )

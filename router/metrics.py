@@ -1,0 +1,106 @@
+"""Prometheus metrics of the router, served at /metrics: requests, latency, tokens and cost by
+model and deployment, fallbacks, cool-downs, budget and rate-limit refusals, cache hits, and
+how often shared state found Redis away. Labels never carry prompts or keys.
+
+Each Gateway has its own registry, so several apps in one process (tests) do not collide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class _Live(Collector):
+    """Values read when Prometheus scrapes: deployments cooling down, Redis away counts."""
+
+    def __init__(
+        self, cooling: Callable[[], int], unavailable: Callable[[], dict[str, int]]
+    ) -> None:
+        self.cooling = cooling
+        self.unavailable = unavailable
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        yield GaugeMetricFamily(
+            "modelyard_deployments_cooling", "Deployments cooling down now", value=self.cooling()
+        )
+        away = GaugeMetricFamily(
+            "modelyard_redis_unavailable_events",
+            "Times shared state found Redis away since start",
+            labels=["part"],
+        )
+        for part, count in self.unavailable().items():
+            away.add_metric([part], count)
+        yield away
+
+
+class RouterMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "modelyard_requests",
+            "Routed requests by outcome (ok, partial, failed, cached)",
+            ["model", "deployment", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "modelyard_request_seconds",
+            "Time to a complete answer (or the stream's end)",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.tokens = Counter(
+            "modelyard_tokens",
+            "Tokens by direction",
+            ["model", "deployment", "direction"],
+            registry=r,
+        )
+        self.cost = Counter(
+            "modelyard_cost_usd", "Spend in USD", ["model", "deployment"], registry=r
+        )
+        self.fallbacks = Counter(
+            "modelyard_fallbacks",
+            "Failed attempts that fell back to the next candidate",
+            ["deployment", "code"],
+            registry=r,
+        )
+        self.cooldowns = Counter(
+            "modelyard_cooldowns", "Deployments put to cool down", ["deployment"], registry=r
+        )
+        self.refusals = Counter(
+            "modelyard_refusals",
+            "Requests refused before any model: rate_limit, budget, no_candidate",
+            ["reason"],
+            registry=r,
+        )
+        self.cache = Counter("modelyard_cache", "Response cache lookups", ["result"], registry=r)
+
+    def watch(self, cooling: Callable[[], int], unavailable: Callable[[], dict[str, int]]) -> None:
+        self.registry.register(_Live(cooling, unavailable))
+
+    def answered(
+        self,
+        model: str,
+        deployment: str,
+        status: str,
+        seconds: float,
+        input_tokens: int,
+        output_tokens: int,
+        cost: Decimal,
+    ) -> None:
+        self.requests.labels(model, deployment, status).inc()
+        self.latency.labels(model).observe(seconds)
+        if input_tokens:
+            self.tokens.labels(model, deployment, "input").inc(input_tokens)
+        if output_tokens:
+            self.tokens.labels(model, deployment, "output").inc(output_tokens)
+        if cost:
+            self.cost.labels(model, deployment).inc(float(cost))
