@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the test suite starts for real: PostgreSQL and Redis servers.
-SYSTEM_PACKAGES := postgresql redis-server
+# Debian packages the test suite uses for real: PostgreSQL and Redis servers, and
+# docker-compose to validate the compose file (no Docker engine runs here).
+SYSTEM_PACKAGES := postgresql redis-server docker-compose
 # The gateway benchmark's fixed-answer upstream and its load generator.
 BENCH_PACKAGES := nginx-light wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

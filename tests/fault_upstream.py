@@ -1,7 +1,8 @@
 """A fault-injecting OpenAI-compatible upstream for tests, served by uvicorn on loopback.
 
-The request's `model` picks the behaviour: `echo` answers properly; the others fail in one
-specific way (rate limit, 500, context too long, malformed JSON, a stream cut or stalled…).
+The request's `model` picks the behaviour: `echo` answers properly (`slow-echo` too, a word
+every 50 ms when streamed); the others fail in one specific way (rate limit, 500, context
+too long, malformed JSON, a stream cut or stalled…).
 
     python -m tests.fault_upstream PORT
 """
@@ -54,9 +55,13 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def words_stream(model: str, words: list[str], *, usage: bool) -> AsyncIterator[bytes]:
+async def words_stream(
+    model: str, words: list[str], *, usage: bool, delay: float = 0.0
+) -> AsyncIterator[bytes]:
     yield event(model, {"role": "assistant", "content": ""})
     for word in words:
+        if delay:
+            await asyncio.sleep(delay)
         yield event(model, {"content": word + " "})
     yield event(model, {}, "stop")
     if usage:
@@ -95,9 +100,9 @@ async def chat(request: Request) -> Response:
         return StreamingResponse(faulty_stream(request, model), media_type="text/event-stream")
     text = f"echo: {last}"
     if stream:
-        return StreamingResponse(
-            words_stream(model, text.split(), usage=include_usage), media_type="text/event-stream"
-        )
+        delay = 0.05 if model == "slow-echo" else 0.0  # a complete stream that takes a while
+        events = words_stream(model, text.split(), usage=include_usage, delay=delay)
+        return StreamingResponse(events, media_type="text/event-stream")
     return JSONResponse(completion(model, text))
 
 
