@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 from openai import OpenAI
 from sqlalchemy import func, select
@@ -41,6 +42,7 @@ class Topology:
     database_url: str
     user: str
     admin: str
+    budgeted: str
 
     def client(self, replica: int, key: str | None = None) -> OpenAI:
         base = f"{self.replicas[replica].base_url}/v1"
@@ -75,6 +77,9 @@ def topology(
             )
         _, admin = keys.create_key(session, "ops", admin=True)
         _, user = keys.create_key(session, "app", policy={"privacy": "local_only"})
+        # Three fallback answers fit: each reserves ~$11 millionths and really costs $8.
+        budget = {"privacy": "local_only", "budget_usd_per_day": 0.00003}
+        _, budgeted = keys.create_key(session, "budgeted", policy=budget)
     engine.dispose()
     env = {
         "MODELYARD_DATABASE_URL": url,
@@ -88,7 +93,7 @@ def topology(
             log = tmp_path / f"replica-{i}.log"
             args = ["-m", "web", "serve", "--port", str(port)]
             replicas.append(ServerProcess(args, port, "/readyz", log, env=env))
-        yield Topology(replicas, llama, url, user, admin)
+        yield Topology(replicas, llama, url, user, admin, budgeted)
     finally:
         for replica in replicas:
             replica.stop()
@@ -105,8 +110,8 @@ def ledger_rows(url: str) -> int:
     return count
 
 
-def ask(topology: Topology, replica: int) -> tuple[str, str]:
-    raw = topology.client(replica).chat.completions.with_raw_response.create(
+def ask(topology: Topology, replica: int, key: str | None = None) -> tuple[str, str]:
+    raw = topology.client(replica, key).chat.completions.with_raw_response.create(
         model=MODEL, messages=[{"role": "user", "content": "Say hi."}], max_tokens=4
     )
     answer = raw.parse()
@@ -145,6 +150,13 @@ def test_two_replicas_on_postgresql_and_redis_with_failover(topology: Topology) 
         time.sleep(0.3)
     assert ask(topology, 1) == ("test/fallback", "1")
     asked += 1
+
+    # One budget across both replicas: three answers fit, the fourth is refused.
+    for replica in (0, 1, 0):
+        assert ask(topology, replica, topology.budgeted) == ("test/fallback", "1")
+        asked += 1
+    with pytest.raises(openai.BadRequestError, match="budget"):
+        ask(topology, 1, topology.budgeted)
 
     # Every answered request has exactly one row in PostgreSQL's ledger.
     deadline = time.monotonic() + 10
