@@ -399,6 +399,27 @@ class Gateway:
             usage: dict[str, Any] | None = None
             produced = 0
             status, error = "ok", None
+            recorded = False
+
+            async def finish() -> None:
+                nonlocal recorded, usage
+                recorded = True
+                if usage is None:
+                    # Cut short: price what was produced, one token per content event.
+                    usage = {"prompt_tokens": decision.prompt_tokens, "completion_tokens": produced}
+                cost = await self._record(
+                    key,
+                    decision,
+                    candidate,
+                    attempts,
+                    usage,
+                    started,
+                    stream=True,
+                    status=status,
+                    error=error,
+                )
+                await self.settle(key, admission, cost, usage)
+
             try:
                 chunk: dict[str, Any] | None = first
                 while chunk is not None:
@@ -416,6 +437,9 @@ class Gateway:
                         yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
                     chunk = await anext(rest, None)
                 self.executor.health.succeeded(candidate.deployment.id)
+                # Recorded before [DONE]: a client that saw the end has a ledger record even
+                # if this replica dies the next instant.
+                await finish()
                 yield b"data: [DONE]\n\n"
             except AdapterError as exc:
                 status, error = "partial", f"{exc.code}: {exc.message}"
@@ -433,21 +457,8 @@ class Gateway:
                 status, error = "partial", "the client went away"
                 raise
             finally:
-                if usage is None:
-                    # Cut short: price what was produced, one token per content event.
-                    usage = {"prompt_tokens": decision.prompt_tokens, "completion_tokens": produced}
-                cost = await self._record(
-                    key,
-                    decision,
-                    candidate,
-                    attempts,
-                    usage,
-                    started,
-                    stream=True,
-                    status=status,
-                    error=error,
-                )
-                await self.settle(key, admission, cost, usage)
+                if not recorded:
+                    await finish()
 
         estimate = Decimal(str(round(candidate.cost_usd, 12)))
         return events(), {**routed.headers(estimate), **admission.headers}
