@@ -81,12 +81,14 @@ def query_models(session: Session, filters: ModelFilters, today: dt.date) -> Seq
     """Models matching the filters that SQL can answer; lineage and price filters come after."""
     query = select(Model)
     if filters.q:
-        needle = f"%{filters.q.lower()}%"
-        aliased = select(ModelAlias.model_id).where(ModelAlias.alias.like(needle))
+        # The text is matched as text: LIKE's own % and _ (and the escape) are escaped.
+        text = filters.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        needle = f"%{text}%"
+        aliased = select(ModelAlias.model_id).where(ModelAlias.alias.like(needle, escape="\\"))
         query = query.where(
             or_(
-                func.lower(Model.hf_id).like(needle),
-                func.lower(Model.name).like(needle),
+                func.lower(Model.hf_id).like(needle, escape="\\"),
+                func.lower(Model.name).like(needle, escape="\\"),
                 Model.id.in_(aliased),
             )
         )
