@@ -172,3 +172,93 @@ def test_redis_killed_and_restarted_under_load_loses_no_record(
         engine.dispose()
     log = (tmp_path / "gateway.log").read_text()
     assert "redis unavailable" in log and "Traceback" not in log
+
+
+def test_a_replica_killed_under_load_leaves_exactly_one_row_per_answer(
+    tmp_path: Path, fault_upstream: ServerProcess, redis_server: RedisServer
+) -> None:
+    import redis
+
+    redis.Redis.from_url(redis_server.url).flushdb()
+    url = f"sqlite:///{tmp_path / 'modelyard.db'}"
+    migrate(url)
+    engine, factory = session_factory_for(Settings(database_url=url, data_dir=tmp_path))
+    seed(factory)
+    with transaction(factory) as session:
+        service.add_deployment(
+            session,
+            DeploymentIn.model_validate(
+                {
+                    "name": "test/phi-2-echo",
+                    "model": "phi-2",
+                    "kind": "local",
+                    "base_url": f"{fault_upstream.base_url}/v1",
+                    "served_name": "echo",
+                }
+            ),
+        )
+        _, key = keys.create_key(session, "load")
+    env = {
+        "MODELYARD_DATABASE_URL": url,
+        "MODELYARD_REDIS_URL": redis_server.url,
+        "MODELYARD_LEDGER_FLUSH_SECONDS": "0.2",
+    }
+    replicas = []
+    for i in range(2):
+        port = free_port()
+        args = ["-m", "web", "serve", "--port", str(port)]
+        replicas.append(ServerProcess(args, port, "/readyz", tmp_path / f"r{i}.log", env=env))
+    body = {
+        "model": "phi-2",
+        "messages": [{"role": "user", "content": "hello"}],
+        "route": {"privacy": "local_only", "exclude": ["smollm2"]},
+    }
+    answered: list[str] = []  # route ids of answers a client saw complete
+    stop = threading.Event()
+
+    def load(replica: ServerProcess) -> None:
+        with httpx.Client(timeout=10) as http:
+            while not stop.is_set():
+                try:
+                    answer = http.post(
+                        f"{replica.base_url}/v1/chat/completions",
+                        json=body,
+                        headers={"Authorization": f"Bearer {key}"},
+                    )
+                except httpx.TransportError:
+                    continue  # the killed replica: nothing seen complete
+                if answer.status_code == 200:
+                    answered.append(answer.headers["x-modelyard-route-id"])
+
+    workers = [threading.Thread(target=load, args=(replicas[i % 2],)) for i in range(4)]
+    try:
+        for worker in workers:
+            worker.start()
+        time.sleep(1.0)
+        replicas[0].kill()  # SIGKILL, mid-load
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=30)
+    try:
+        # The survivor writes what the dead replica left once its heartbeat (10 s) is gone.
+        deadline = time.monotonic() + 25
+        with factory() as session:
+            while True:
+                rows = dict(
+                    session.execute(
+                        select(UsageRecord.route_id, func.count()).group_by(UsageRecord.route_id)
+                    ).all()
+                )
+                missing = [r for r in answered if r not in rows]
+                if not missing or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+                session.expire_all()
+        assert answered and not missing, f"{len(missing)} of {len(answered)} answers unrecorded"
+        assert all(rows[r] == 1 for r in answered)
+    finally:
+        for replica in replicas:
+            replica.stop()
+        engine.dispose()
