@@ -197,11 +197,15 @@ class HubClient:
         self.has_token = bool(token)
 
     def card(self, repo_id: str) -> HubCard:
+        from huggingface_hub import errors as hub_errors
         from huggingface_hub.errors import (
             GatedRepoError,
             HfHubHTTPError,
             RepositoryNotFoundError,
         )
+
+        # The client's own transport errors (httpx2's in huggingface-hub 2) are not OSErrors.
+        unreachable = (getattr(hub_errors, "HTTPError", OSError), OSError)
 
         try:
             info = self.api.model_info(repo_id, timeout=30)
@@ -217,7 +221,7 @@ class HubClient:
             raise HubError(f"{repo_id}: the Hub answered {status}") from exc
         except (ValueError, TypeError, KeyError) as exc:
             raise HubMalformed(f"{repo_id}: the Hub's answer cannot be read ({exc})") from exc
-        except OSError as exc:
+        except unreachable as exc:
             raise HubError(f"{repo_id}: cannot reach the Hub ({exc})") from exc
         try:
             return card_from_info(info)

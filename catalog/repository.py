@@ -136,7 +136,8 @@ def all_models(session: Session) -> Sequence[Model]:
 
 
 def get_deployment(session: Session, ref: str | int) -> Deployment | None:
-    if isinstance(ref, int) or (ref.isdigit() and len(ref) <= 9):  # ids fit any INTEGER
+    # ASCII digits only: str.isdigit() also accepts "³", which int() refuses.
+    if isinstance(ref, int) or (ref.isascii() and ref.isdigit() and len(ref) <= 9):
         return session.get(Deployment, int(ref))
     return session.scalars(select(Deployment).where(Deployment.name == ref)).first()
 

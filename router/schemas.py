@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from adapters.schemas import ChatRequest, Message
 from catalog.schemas import UsageProfile
@@ -95,6 +95,15 @@ class ChatMessageIn(BaseModel):
         return self.content or ""
 
 
+def _at_most_four(value: str | list[str] | None) -> str | list[str] | None:
+    if isinstance(value, list) and len(value) > 4:
+        raise ValueError("at most 4 stop sequences")
+    return value
+
+
+Stops = Annotated[str | list[str] | None, AfterValidator(_at_most_four)]
+
+
 class StreamOptions(BaseModel):
     include_usage: bool = False
 
@@ -111,7 +120,7 @@ class ChatCompletionIn(BaseModel):
     top_p: float | None = Field(default=None, gt=0, le=1)
     max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
-    stop: str | list[str] | None = None
+    stop: Stops = None
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -119,13 +128,6 @@ class ChatCompletionIn(BaseModel):
     tools: list[dict[str, Any]] | None = None
     response_format: dict[str, Any] | None = None
     route: RouteControls | None = None
-
-    @field_validator("stop")
-    @classmethod
-    def _stops(cls, value: str | list[str] | None) -> str | list[str] | None:
-        if isinstance(value, list) and len(value) > 4:
-            raise ValueError("at most 4 stop sequences")
-        return value
 
     def needs(self) -> set[str]:
         """Capabilities the request asks of a model."""
@@ -168,7 +170,7 @@ class CompletionIn(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
     max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
-    stop: str | list[str] | None = None
+    stop: Stops = None  # the same rules as chat's: as_chat() must never refuse what passed here
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
     stream: bool = False
     stream_options: StreamOptions | None = None
