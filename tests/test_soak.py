@@ -1,0 +1,138 @@
+"""Sustained load through two replicas, streaming and not: memory and open files stay flat
+after warm-up, latency stays bounded, and every answer has its ledger row. Bounded here
+(MODELYARD_SOAK_REQUESTS, default 2,000); set it higher for a longer soak."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select
+
+from catalog import service
+from catalog.db import transaction
+from catalog.schemas import DeploymentIn
+from router import keys
+from router.orm import UsageRecord
+from tests.conftest import RedisServer, free_port, migrate, seed
+from tests.servers import ServerProcess
+from web.app import session_factory_for
+from web.settings import Settings
+
+REQUESTS = int(os.environ.get("MODELYARD_SOAK_REQUESTS", "2000"))
+CONCURRENCY = 16
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def open_files(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+async def drive(bases: list[str], key: str, count: int) -> list[float]:
+    """`count` requests over the replicas, every third one streamed; latencies in seconds."""
+    latencies: list[float] = []
+    body = {
+        "model": "phi-2",
+        "messages": [{"role": "user", "content": "soak test"}],
+        "route": {"privacy": "local_only", "exclude": ["smollm2"]},
+    }
+    headers = {"Authorization": f"Bearer {key}"}
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(count):
+        queue.put_nowait(i)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            i = queue.get_nowait()
+            url = f"{bases[i % len(bases)]}/v1/chat/completions"
+            started = time.perf_counter()
+            if i % 3 == 0:
+                async with client.stream(
+                    "POST", url, json={**body, "stream": True}, headers=headers
+                ) as r:
+                    assert r.status_code == 200
+                    lines = [line async for line in r.aiter_lines() if line]
+                    assert lines[-1] == "data: [DONE]"
+            else:
+                r = await client.post(url, json=body, headers=headers)
+                assert r.status_code == 200, r.text
+            latencies.append(time.perf_counter() - started)
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        await asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
+    return latencies
+
+
+def test_sustained_load_through_two_replicas(
+    tmp_path: Path, fault_upstream: ServerProcess, redis_server: RedisServer
+) -> None:
+    import redis
+
+    redis.Redis.from_url(redis_server.url).flushdb()
+    url = f"sqlite:///{tmp_path / 'modelyard.db'}"
+    migrate(url)
+    engine, factory = session_factory_for(Settings(database_url=url, data_dir=tmp_path))
+    seed(factory)
+    with transaction(factory) as session:
+        service.add_deployment(
+            session,
+            DeploymentIn.model_validate(
+                {
+                    "name": "test/phi-2-echo",
+                    "model": "phi-2",
+                    "kind": "local",
+                    "base_url": f"{fault_upstream.base_url}/v1",
+                    "served_name": "echo",
+                }
+            ),
+        )
+        _, key = keys.create_key(session, "soak", policy={"requests_per_minute": 1_000_000})
+    env = {"MODELYARD_DATABASE_URL": url, "MODELYARD_REDIS_URL": redis_server.url}
+    replicas = []
+    for i in range(2):
+        port = free_port()
+        args = ["-m", "web", "serve", "--port", str(port)]
+        replicas.append(ServerProcess(args, port, "/readyz", tmp_path / f"r{i}.log", env=env))
+    bases = [r.base_url for r in replicas]
+    pids = [r.process.pid for r in replicas]
+    try:
+        asyncio.run(drive(bases, key, 500))  # warm-up: pools, caches, first allocations
+        time.sleep(1.0)
+        before = [(rss_kib(p), open_files(p)) for p in pids]
+        latencies = asyncio.run(drive(bases, key, REQUESTS))
+        time.sleep(1.0)
+        after = [(rss_kib(p), open_files(p)) for p in pids]
+        p50, p99 = (statistics.quantiles(latencies, n=100)[q] for q in (49, 98))
+        print(
+            f"\nsoak: {REQUESTS} requests ({CONCURRENCY} at a time, a third streamed) over two "
+            f"replicas; p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms; "
+            f"RSS KiB before/after {before[0][0]}/{after[0][0]} and {before[1][0]}/{after[1][0]}; "
+            f"open files {before[0][1]}/{after[0][1]} and {before[1][1]}/{after[1][1]}"
+        )
+        for (rss0, fds0), (rss1, fds1) in zip(before, after, strict=True):
+            assert rss1 < rss0 * 1.10, (rss0, rss1)
+            assert fds1 <= fds0 + 4, (fds0, fds1)  # no descriptor or connection leak
+        assert p99 < 2.0
+        deadline = time.monotonic() + 10
+        expected = 500 + REQUESTS
+        while True:
+            with factory() as session:  # a new session each time: a new snapshot to read
+                rows = int(session.scalar(select(func.count()).select_from(UsageRecord)) or 0)
+            if rows >= expected or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert rows == expected
+    finally:
+        for replica in replicas:
+            replica.stop()
+        engine.dispose()
