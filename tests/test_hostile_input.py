@@ -151,3 +151,15 @@ def test_sql_metacharacters_in_filters_are_data(
         assert response.json()["total"] == 0  # matched as text, not as SQL
     models = client.get("/api/models").json()
     assert models["total"] > 40  # the catalog is still all there
+
+
+def test_cors_is_off_by_default(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, _auth = api
+    origin = {"Origin": "https://evil.example"}
+    preflight = client.options(
+        "/v1/chat/completions",
+        headers={**origin, "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+    listed = client.get("/api/models", headers=origin)
+    assert "access-control-allow-origin" not in listed.headers
