@@ -146,7 +146,9 @@ def shared_state(settings: Settings) -> SharedState:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, own_process: bool = False) -> FastAPI:
+    """`own_process`: the app is the process (`modelyard serve`), so it may tune process-wide
+    state such as the garbage collector; embedded in another (tests), it leaves it alone."""
     settings = settings or Settings()
     engine, factory = session_factory_for(settings)
     snapshots = SnapshotCache()
@@ -179,7 +181,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if isinstance(health, SharedHealth)
             else None
         )
-        _tune_garbage_collector()
+        if own_process:
+            _tune_garbage_collector()
         try:
             yield
         finally:

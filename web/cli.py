@@ -73,7 +73,7 @@ def serve(
 
     settings: Settings = ctx.obj.settings
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, own_process=True),
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
