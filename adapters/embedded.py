@@ -8,6 +8,7 @@ worker thread, so requests queue first-come first-served and the event loop neve
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import secrets
 import threading
@@ -195,8 +196,13 @@ class EmbeddedEngine:
         finally:
             cancelled.set()
 
-    def close(self) -> None:
-        self._worker.shutdown(wait=False, cancel_futures=True)
+    def close(self, wait: bool = False) -> None:
+        self._worker.shutdown(wait=wait, cancel_futures=True)
+        if wait and self._llama is not None:
+            # Freed now, while llama_cpp is still whole: left to the interpreter's exit, the
+            # model's destructor runs after the library's globals are gone and fails.
+            self._llama.close()
+            self._llama = None
 
 
 def _overlap(text: str, stop: str) -> int:
@@ -209,6 +215,18 @@ def _overlap(text: str, stop: str) -> int:
 
 _engines: dict[Path, EmbeddedEngine] = {}
 _engines_lock = threading.Lock()
+
+
+def close_engines() -> None:
+    """Free every loaded model: at the end of the process (registered with atexit)."""
+    with _engines_lock:
+        engines = list(_engines.values())
+        _engines.clear()
+    for engine in engines:
+        engine.close(wait=True)
+
+
+atexit.register(close_engines)
 
 
 def engine_for(path: Path, n_ctx: int) -> EmbeddedEngine:
