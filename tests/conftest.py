@@ -10,8 +10,9 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -268,3 +269,50 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.start()
     yield server
     server.stop()
+
+
+def prepare_database(
+    url: str,
+    folder: Path,
+    deployments: Sequence[dict[str, Any]] = (),
+    api_keys: dict[str, dict[str, Any]] | None = None,
+    admin_keys: tuple[str, ...] = (),
+) -> dict[str, str]:
+    """Migrate and seed the database at `url`, add local deployments (`kind: local` unless
+    given), create keys by name (admin ones from `admin_keys`); return each key's secret."""
+    from catalog import service
+    from catalog.db import transaction
+    from catalog.schemas import DeploymentIn
+    from router import keys
+
+    migrate(url)
+    engine, factory = session_factory_for(Settings(database_url=url, data_dir=folder))
+    seed(factory)
+    secrets: dict[str, str] = {}
+    with transaction(factory) as session:
+        for spec in deployments:
+            service.add_deployment(session, DeploymentIn.model_validate({"kind": "local", **spec}))
+        for name in admin_keys:
+            secrets[name] = keys.create_key(session, name, admin=True)[1]
+        for name, policy in (api_keys or {}).items():
+            secrets[name] = keys.create_key(session, name, policy=policy)[1]
+    engine.dispose()
+    return secrets
+
+
+def start_gateway(folder: Path, env: dict[str, str], name: str = "gateway") -> ServerProcess:
+    """`modelyard serve` as a real process on a free port, ready when /readyz answers."""
+    port = free_port()
+    args = ["-m", "web", "serve", "--port", str(port)]
+    return ServerProcess(args, port, "/readyz", folder / f"{name}.log", env=env)
+
+
+def echo_deployment(upstream: ServerProcess, **overrides: Any) -> dict[str, Any]:
+    """A local phi-2 deployment answered by the fault upstream's `echo` model."""
+    return {
+        "name": "test/phi-2-echo",
+        "model": "phi-2",
+        "base_url": f"{upstream.base_url}/v1",
+        "served_name": "echo",
+        **overrides,
+    }

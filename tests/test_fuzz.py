@@ -19,9 +19,12 @@ from hypothesis import HealthCheck, given, settings
 
 from catalog import service
 from catalog.db import transaction
-from catalog.schemas import DeploymentIn, DeploymentPatch
-from router import keys
-from tests.conftest import free_port, migrate, seed
+from catalog.schemas import DeploymentPatch
+from tests.conftest import (
+    echo_deployment,
+    prepare_database,
+    start_gateway,
+)
 from tests.servers import ServerProcess
 from web.app import session_factory_for
 from web.settings import Settings
@@ -41,36 +44,16 @@ def target(
 ) -> Iterator[tuple[ServerProcess, str]]:
     folder: Path = tmp_path_factory.mktemp("fuzz")
     url = f"sqlite:///{folder / 'modelyard.db'}"
-    migrate(url)
-    engine, factory = session_factory_for(Settings(database_url=url, data_dir=folder))
-    seed(factory)
+    echo = echo_deployment(fault_upstream, name="fuzz/echo", model="smollm2")
+    admin = prepare_database(url, folder, [echo], admin_keys=("fuzz",))["fuzz"]
+    engine, factory = session_factory_for(Settings(database_url=url))
     with transaction(factory) as session:
         # Answers come from the fast echo upstream, not the embedded model's generation.
-        service.update_deployment(
-            session, "embedded/smollm2-135m-instruct", DeploymentPatch(status="disabled")
-        )
-        service.add_deployment(
-            session,
-            DeploymentIn.model_validate(
-                {
-                    "name": "fuzz/echo",
-                    "model": "smollm2",
-                    "kind": "local",
-                    "base_url": f"{fault_upstream.base_url}/v1",
-                    "served_name": "echo",
-                }
-            ),
-        )
-        _, admin = keys.create_key(session, "fuzz", admin=True)
+        disabled = DeploymentPatch(status="disabled")
+        service.update_deployment(session, "embedded/smollm2-135m-instruct", disabled)
     engine.dispose()
-    port = free_port()
-    server = ServerProcess(
-        ["-m", "web", "serve", "--port", str(port)],
-        port,
-        "/readyz",
-        folder / "server.log",
-        env={"MODELYARD_DATABASE_URL": url, "MODELYARD_HF_ENDPOINT": "http://127.0.0.1:9"},
-    )
+    env = {"MODELYARD_DATABASE_URL": url, "MODELYARD_HF_ENDPOINT": "http://127.0.0.1:9"}
+    server = start_gateway(folder, env, "server")
     yield server, admin
     server.stop()
 

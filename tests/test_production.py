@@ -19,17 +19,21 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from catalog import service
 from catalog.db import transaction
-from catalog.schemas import DeploymentIn
 from router import keys
-from tests.conftest import free_port, migrate, seed
+from tests.conftest import (
+    echo_deployment,
+    prepare_database,
+    start_gateway,
+)
 from tests.servers import REPO, ServerProcess
 from web.app import create_app, session_factory_for
 from web.logs import JsonFormatter, log_config
 from web.settings import Settings
 
 REPLICAS = ("modelyard-1", "modelyard-2")
+PRICE = {"input_cost_per_token": 1e-6, "output_cost_per_token": 1e-6}
+CHEAPER = {"input_cost_per_token": 1e-7, "output_cost_per_token": 1e-7}
 
 
 def mount(volume: str | dict[str, str]) -> tuple[str, str]:
@@ -112,32 +116,16 @@ def test_json_logs_carry_the_route_id() -> None:
 @pytest.fixture
 def app_settings(tmp_path: Path, fault_upstream: ServerProcess) -> Settings:
     url = f"sqlite:///{tmp_path / 'modelyard.db'}"
-    migrate(url)
-    settings = Settings(database_url=url, data_dir=tmp_path)
-    engine, factory = session_factory_for(settings)
-    seed(factory)
-    with transaction(factory) as session:
+    deployments = [
+        echo_deployment(fault_upstream, name=name, model=model, served_name=served, **price)
         for name, model, served, price in (
-            ("test/phi-2-broken", "phi-2", "server-error", 1e-7),
-            ("test/phi-2-echo", "phi-2", "echo", 1e-6),
-            ("test/mistral-slow", "mistral-7b-instruct", "slow-echo", 1e-6),
-        ):
-            service.add_deployment(
-                session,
-                DeploymentIn.model_validate(
-                    {
-                        "name": name,
-                        "model": model,
-                        "kind": "local",
-                        "base_url": f"{fault_upstream.base_url}/v1",
-                        "served_name": served,
-                        "input_cost_per_token": price,
-                        "output_cost_per_token": price,
-                    }
-                ),
-            )
-    engine.dispose()
-    return settings
+            ("test/phi-2-broken", "phi-2", "server-error", CHEAPER),
+            ("test/phi-2-echo", "phi-2", "echo", PRICE),
+            ("test/mistral-slow", "mistral-7b-instruct", "slow-echo", PRICE),
+        )
+    ]
+    prepare_database(url, tmp_path, deployments)
+    return Settings(database_url=url, data_dir=tmp_path)
 
 
 def test_metrics_count_requests_cost_fallbacks_and_refusals(app_settings: Settings) -> None:
@@ -171,14 +159,8 @@ def served(app_settings: Settings, tmp_path: Path) -> Iterator[tuple[ServerProce
     with transaction(factory) as session:
         _, key = keys.create_key(session, "served")
     engine.dispose()
-    port = free_port()
-    server = ServerProcess(
-        ["-m", "web", "serve", "--port", str(port)],
-        port,
-        "/readyz",
-        tmp_path / "served.log",
-        env={"MODELYARD_DATABASE_URL": app_settings.database_url, "MODELYARD_LOG_FORMAT": "json"},
-    )
+    env = {"MODELYARD_DATABASE_URL": app_settings.database_url, "MODELYARD_LOG_FORMAT": "json"}
+    server = start_gateway(tmp_path, env, "served")
     yield server, key
     server.stop()
 

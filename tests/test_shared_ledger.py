@@ -14,13 +14,14 @@ import redis.asyncio as aioredis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog import service
-from catalog.db import transaction
-from catalog.schemas import DeploymentIn
-from router import keys
 from router.orm import UsageRecord
 from router.shared_ledger import SharedLedger
-from tests.conftest import RedisServer, free_port, migrate, seed
+from tests.conftest import (
+    RedisServer,
+    echo_deployment,
+    prepare_database,
+    start_gateway,
+)
 from tests.servers import ServerProcess
 from tests.test_ledger import entry
 from web.app import session_factory_for
@@ -93,34 +94,13 @@ def test_redis_killed_and_restarted_under_load_loses_no_record(
     redis_server = RedisServer(tmp_path, durable=True)  # its own server: this test kills it
     redis_server.start()
     url = f"sqlite:///{tmp_path / 'modelyard.db'}"
-    migrate(url)
-    engine, factory = session_factory_for(Settings(database_url=url, data_dir=tmp_path))
-    seed(factory)
-    with transaction(factory) as session:
-        service.add_deployment(
-            session,
-            DeploymentIn.model_validate(
-                {
-                    "name": "test/phi-2-echo",
-                    "model": "phi-2",
-                    "kind": "local",
-                    "base_url": f"{fault_upstream.base_url}/v1",
-                    "served_name": "echo",
-                    "input_cost_per_token": 1e-9,
-                    "output_cost_per_token": 1e-9,
-                }
-            ),
-        )
-        _, key = keys.create_key(
-            session, "load", policy={"requests_per_minute": 100_000, "budget_usd_per_day": 100}
-        )
-    port = free_port()
-    gateway = ServerProcess(
-        ["-m", "web", "serve", "--port", str(port)],
-        port,
-        "/readyz",
-        tmp_path / "gateway.log",
-        env={
+    priced = echo_deployment(fault_upstream, input_cost_per_token=1e-9, output_cost_per_token=1e-9)
+    policy = {"requests_per_minute": 100_000, "budget_usd_per_day": 100}
+    key = prepare_database(url, tmp_path, [priced], {"load": policy})["load"]
+    engine, factory = session_factory_for(Settings(database_url=url))
+    gateway = start_gateway(
+        tmp_path,
+        {
             "MODELYARD_DATABASE_URL": url,
             "MODELYARD_REDIS_URL": redis_server.url,
             "MODELYARD_LEDGER_FLUSH_SECONDS": "0.2",
@@ -181,33 +161,14 @@ def test_a_replica_killed_under_load_leaves_exactly_one_row_per_answer(
 
     redis.Redis.from_url(redis_server.url).flushdb()
     url = f"sqlite:///{tmp_path / 'modelyard.db'}"
-    migrate(url)
-    engine, factory = session_factory_for(Settings(database_url=url, data_dir=tmp_path))
-    seed(factory)
-    with transaction(factory) as session:
-        service.add_deployment(
-            session,
-            DeploymentIn.model_validate(
-                {
-                    "name": "test/phi-2-echo",
-                    "model": "phi-2",
-                    "kind": "local",
-                    "base_url": f"{fault_upstream.base_url}/v1",
-                    "served_name": "echo",
-                }
-            ),
-        )
-        _, key = keys.create_key(session, "load")
+    key = prepare_database(url, tmp_path, [echo_deployment(fault_upstream)], {"load": {}})["load"]
+    engine, factory = session_factory_for(Settings(database_url=url))
     env = {
         "MODELYARD_DATABASE_URL": url,
         "MODELYARD_REDIS_URL": redis_server.url,
         "MODELYARD_LEDGER_FLUSH_SECONDS": "0.2",
     }
-    replicas = []
-    for i in range(2):
-        port = free_port()
-        args = ["-m", "web", "serve", "--port", str(port)]
-        replicas.append(ServerProcess(args, port, "/readyz", tmp_path / f"r{i}.log", env=env))
+    replicas = [start_gateway(tmp_path, env, f"replica-{i}") for i in range(2)]
     body = {
         "model": "phi-2",
         "messages": [{"role": "user", "content": "hello"}],
@@ -244,18 +205,14 @@ def test_a_replica_killed_under_load_leaves_exactly_one_row_per_answer(
     try:
         # The survivor writes what the dead replica left once its heartbeat (10 s) is gone.
         deadline = time.monotonic() + 25
-        with factory() as session:
-            while True:
-                rows = dict(
-                    session.execute(
-                        select(UsageRecord.route_id, func.count()).group_by(UsageRecord.route_id)
-                    ).all()
-                )
-                missing = [r for r in answered if r not in rows]
-                if not missing or time.monotonic() > deadline:
-                    break
-                time.sleep(0.5)
-                session.expire_all()
+        while True:
+            with factory() as session:  # a new session each time: a new snapshot to read
+                grouped = select(UsageRecord.route_id, func.count()).group_by(UsageRecord.route_id)
+                rows = dict(session.execute(grouped).all())
+            missing = [r for r in answered if r not in rows]
+            if not missing or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert answered and not missing, f"{len(missing)} of {len(answered)} answers unrecorded"
         assert all(rows[r] == 1 for r in answered)
     finally:

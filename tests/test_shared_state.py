@@ -14,15 +14,14 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from catalog import service
-from catalog.db import transaction
-from catalog.schemas import DeploymentIn
-from router import keys
 from router.health import SharedHealth
-from tests.conftest import RedisServer, free_port, migrate, seed
+from tests.conftest import (
+    RedisServer,
+    echo_deployment,
+    prepare_database,
+    start_gateway,
+)
 from tests.servers import ServerProcess
-from web.app import session_factory_for
-from web.settings import Settings
 
 
 class Clock:
@@ -94,47 +93,31 @@ def replicas(
 
     redis.Redis.from_url(redis_server.url).flushdb()
     url = f"sqlite:///{tmp_path / 'modelyard.db'}"
-    migrate(url)
-    engine, factory = session_factory_for(Settings(database_url=url, data_dir=tmp_path))
-    seed(factory)
-    upstream = f"{fault_upstream.base_url}/v1"
-    with transaction(factory) as session:
-        for name, served, price in (
-            ("test/phi-2-broken", "server-error", 1e-7),  # cheapest, and always failing
-            ("test/phi-2-priced", "echo", 1e-6),
-        ):
-            service.add_deployment(
-                session,
-                DeploymentIn.model_validate(
-                    {
-                        "name": name,
-                        "model": "phi-2",
-                        "kind": "local",
-                        "base_url": upstream,
-                        "served_name": served,
-                        "input_cost_per_token": price,
-                        "output_cost_per_token": price,
-                    }
-                ),
-            )
-        _, admin = keys.create_key(session, "ops", admin=True)
-        _, user = keys.create_key(session, "app", policy={"budget_usd_per_day": float(BUDGET)})
-    engine.dispose()
+    deployments = [
+        # The cheapest, and always failing; then one that answers.
+        echo_deployment(
+            fault_upstream,
+            name="test/phi-2-broken",
+            served_name="server-error",
+            input_cost_per_token=1e-7,
+            output_cost_per_token=1e-7,
+        ),
+        echo_deployment(
+            fault_upstream,
+            name="test/phi-2-priced",
+            input_cost_per_token=1e-6,
+            output_cost_per_token=1e-6,
+        ),
+    ]
+    secrets = prepare_database(
+        url, tmp_path, deployments, {"app": {"budget_usd_per_day": float(BUDGET)}}, ("ops",)
+    )
     env = {"MODELYARD_DATABASE_URL": url, "MODELYARD_REDIS_URL": redis_server.url}
     servers = []
     try:
         for replica in range(2):
-            port = free_port()
-            servers.append(
-                ServerProcess(
-                    ["-m", "web", "serve", "--port", str(port)],
-                    port,
-                    "/readyz",
-                    tmp_path / f"replica-{replica}.log",
-                    env=env,
-                )
-            )
-        yield Replicas(servers, admin, user)
+            servers.append(start_gateway(tmp_path, env, f"replica-{replica}"))
+        yield Replicas(servers, secrets["ops"], secrets["app"])
     finally:
         for server in servers:
             server.stop()

@@ -13,12 +13,13 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
-from catalog import service
-from catalog.db import transaction
-from catalog.schemas import DeploymentIn
-from router import keys
 from router.orm import UsageRecord
-from tests.conftest import RedisServer, free_port, migrate, seed
+from tests.conftest import (
+    RedisServer,
+    echo_deployment,
+    prepare_database,
+    start_gateway,
+)
 from tests.servers import ServerProcess
 from web.app import session_factory_for
 from web.settings import Settings
@@ -80,36 +81,18 @@ def test_sustained_load_through_two_replicas(
 
     redis.Redis.from_url(redis_server.url).flushdb()
     url = f"sqlite:///{tmp_path / 'modelyard.db'}"
-    migrate(url)
-    engine, factory = session_factory_for(Settings(database_url=url, data_dir=tmp_path))
-    seed(factory)
-    with transaction(factory) as session:
-        service.add_deployment(
-            session,
-            DeploymentIn.model_validate(
-                {
-                    "name": "test/phi-2-echo",
-                    "model": "phi-2",
-                    "kind": "local",
-                    "base_url": f"{fault_upstream.base_url}/v1",
-                    "served_name": "echo",
-                }
-            ),
-        )
-        _, key = keys.create_key(session, "soak", policy={"requests_per_minute": 1_000_000})
+    policy = {"requests_per_minute": 1_000_000}
+    key = prepare_database(url, tmp_path, [echo_deployment(fault_upstream)], {"soak": policy})
+    engine, factory = session_factory_for(Settings(database_url=url))
     env = {"MODELYARD_DATABASE_URL": url, "MODELYARD_REDIS_URL": redis_server.url}
-    replicas = []
-    for i in range(2):
-        port = free_port()
-        args = ["-m", "web", "serve", "--port", str(port)]
-        replicas.append(ServerProcess(args, port, "/readyz", tmp_path / f"r{i}.log", env=env))
+    replicas = [start_gateway(tmp_path, env, f"replica-{i}") for i in range(2)]
     bases = [r.base_url for r in replicas]
     pids = [r.process.pid for r in replicas]
     try:
-        asyncio.run(drive(bases, key, 500))  # warm-up: pools, caches, first allocations
+        asyncio.run(drive(bases, key["soak"], 500))  # warm-up: pools, caches, first allocations
         time.sleep(1.0)
         before = [(rss_kib(p), open_files(p)) for p in pids]
-        latencies = asyncio.run(drive(bases, key, REQUESTS))
+        latencies = asyncio.run(drive(bases, key["soak"], REQUESTS))
         time.sleep(1.0)
         after = [(rss_kib(p), open_files(p)) for p in pids]
         p50, p99 = (statistics.quantiles(latencies, n=100)[q] for q in (49, 98))

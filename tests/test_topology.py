@@ -14,17 +14,13 @@ import pytest
 from openai import OpenAI
 from sqlalchemy import func, select
 
-from catalog import service
-from catalog.db import transaction
-from catalog.schemas import DeploymentIn
-from router import keys
 from router.orm import UsageRecord
 from tests.conftest import (
     PostgresServer,
     RedisServer,
-    free_port,
-    migrate,
-    seed,
+    echo_deployment,
+    prepare_database,
+    start_gateway,
     start_llama_server,
 )
 from tests.servers import ServerProcess
@@ -58,29 +54,25 @@ def topology(
     llama = start_llama_server(tmp_path)
     name = postgres.create_database()
     url = postgres.url(name)
-    migrate(url)
-    engine, factory = session_factory_for(Settings(database_url=url, data_dir=tmp_path))
-    seed(factory)
-    with transaction(factory) as session:
-        for spec in (
-            {"name": "test/llama", "base_url": f"{llama.base_url}/v1", "served_name": "smollm2"},
-            {
-                "name": "test/fallback",
-                "base_url": f"{fault_upstream.base_url}/v1",
-                "served_name": "echo",
-                "input_cost_per_token": PRICE,
-                "output_cost_per_token": PRICE,
-            },
-        ):
-            service.add_deployment(
-                session, DeploymentIn.model_validate({"model": MODEL, "kind": "local", **spec})
-            )
-        _, admin = keys.create_key(session, "ops", admin=True)
-        _, user = keys.create_key(session, "app", policy={"privacy": "local_only"})
-        # Three fallback answers fit: each reserves ~$11 millionths and really costs $8.
-        budget = {"privacy": "local_only", "budget_usd_per_day": 0.00003}
-        _, budgeted = keys.create_key(session, "budgeted", policy=budget)
-    engine.dispose()
+    fallback = echo_deployment(
+        fault_upstream,
+        name="test/fallback",
+        model=MODEL,
+        input_cost_per_token=PRICE,
+        output_cost_per_token=PRICE,
+    )
+    local = {"name": "test/llama", "model": MODEL, "base_url": f"{llama.base_url}/v1"}
+    secrets = prepare_database(
+        url,
+        tmp_path,
+        [{**local, "served_name": "smollm2"}, fallback],
+        {
+            "app": {"privacy": "local_only"},
+            # Three fallback answers fit: each reserves ~$11 millionths and really costs $8.
+            "budgeted": {"privacy": "local_only", "budget_usd_per_day": 0.00003},
+        },
+        ("ops",),
+    )
     env = {
         "MODELYARD_DATABASE_URL": url,
         "MODELYARD_REDIS_URL": redis_server.url,
@@ -89,10 +81,8 @@ def topology(
     replicas: list[ServerProcess] = []
     try:
         for i in range(2):
-            port = free_port()
-            log = tmp_path / f"replica-{i}.log"
-            args = ["-m", "web", "serve", "--port", str(port)]
-            replicas.append(ServerProcess(args, port, "/readyz", log, env=env))
+            replicas.append(start_gateway(tmp_path, env, f"replica-{i}"))
+        user, admin, budgeted = secrets["app"], secrets["ops"], secrets["budgeted"]
         yield Topology(replicas, llama, url, user, admin, budgeted)
     finally:
         for replica in replicas:
