@@ -12,7 +12,7 @@ SYSTEM_PACKAGES := postgresql redis-server docker-compose
 BENCH_PACKAGES := nginx-light wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test check bench install system-packages migrate seed clean
+.PHONY: run test check bench install system-packages migrate seed clean vendor
 
 run: seed
 	$(BIN)/modelyard keys dev
@@ -59,6 +59,17 @@ migrate: install
 
 seed: migrate
 	$(BIN)/modelyard catalog seed
+
+# The pages' browser libraries, from npm at the versions web/frontend/package-lock.json pins,
+# copied with their licences into web/static/vendor (committed: serving needs no npm).
+VENDOR := web/static/vendor
+NODE_MODULES := web/frontend/node_modules
+vendor:
+	cd web/frontend && npm ci --no-audit --no-fund
+	cp $(NODE_MODULES)/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js
+	cp $(NODE_MODULES)/htmx.org/LICENSE $(VENDOR)/htmx.LICENSE
+	cp $(NODE_MODULES)/chart.js/dist/chart.umd.min.js $(VENDOR)/chart.umd.min.js
+	cp $(NODE_MODULES)/chart.js/LICENSE.md $(VENDOR)/chart.js.LICENSE.md
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -147,6 +147,8 @@ def summarise_usage(
 ) -> dict[str, Any]:
     by_model: dict[str, dict[str, Any]] = {}
     by_day: dict[str, Decimal] = {}
+    by_day_model: dict[tuple[str, str], Decimal] = {}
+    by_key: dict[str, Decimal] = {}
     tokens_in = tokens_out = 0
     total = Decimal(0)
     for row in rows:
@@ -166,6 +168,9 @@ def summarise_usage(
         entry["output_tokens"] += row.output_tokens
         entry["cost_usd"] += row.cost_usd
         by_day[row.day] = by_day.get(row.day, Decimal(0)) + row.cost_usd
+        by_day_model[row.day, name] = by_day_model.get((row.day, name), Decimal(0)) + row.cost_usd
+        key_name = row.key_name or "(deleted key)"
+        by_key[key_name] = by_key.get(key_name, Decimal(0)) + row.cost_usd
         tokens_in += row.input_tokens
         tokens_out += row.output_tokens
         total += row.cost_usd
@@ -179,6 +184,14 @@ def summarise_usage(
             for e in sorted(by_model.values(), key=lambda e: -e["cost_usd"])
         ],
         "by_day": [{"day": day, "cost_usd": float(cost)} for day, cost in sorted(by_day.items())],
+        "by_day_model": [
+            {"day": day, "model": model, "cost_usd": float(cost)}
+            for (day, model), cost in sorted(by_day_model.items())
+        ],
+        "by_key": [
+            {"key": name, "cost_usd": float(cost)}
+            for name, cost in sorted(by_key.items(), key=lambda item: -item[1])
+        ],
         "reference": None,
     }
     if reference:

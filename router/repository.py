@@ -27,10 +27,11 @@ def list_keys(session: Session) -> Sequence[ApiKey]:
 
 
 def usage_rows(session: Session, api_key_id: int | None, start: dt.date, end: dt.date) -> list[Any]:
-    """Requests, tokens and cost per model and day in [start, end), for one key or all."""
+    """Requests, tokens and cost per key, model and day in [start, end), for one key or all."""
     day = func.date(UsageRecord.created_at)
     query = (
         select(
+            ApiKey.name.label("key_name"),
             UsageRecord.model_name,
             func.cast(day, String).label("day"),
             func.count().label("requests"),
@@ -38,13 +39,15 @@ def usage_rows(session: Session, api_key_id: int | None, start: dt.date, end: dt
             func.coalesce(func.sum(UsageRecord.output_tokens), 0).label("output_tokens"),
             func.coalesce(func.sum(UsageRecord.cost_usd), 0).label("cost_usd"),
         )
+        .outerjoin(ApiKey, ApiKey.id == UsageRecord.api_key_id)
         .where(UsageRecord.created_at >= _start_of(start), UsageRecord.created_at < _start_of(end))
-        .group_by(UsageRecord.model_name, day)
+        .group_by(ApiKey.name, UsageRecord.model_name, day)
     )
     if api_key_id is not None:
         query = query.where(UsageRecord.api_key_id == api_key_id)
     return [
         SimpleNamespace(
+            key_name=row.key_name,
             model_name=row.model_name,
             day=str(row.day)[:10],
             requests=int(row.requests),

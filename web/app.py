@@ -35,7 +35,7 @@ from router.metrics import RouterMetrics
 from router.orm import ApiKey
 from router.quality import CatalogQualityEstimator, QualityEstimator
 from router.shared_ledger import SharedLedger
-from web import errors
+from web import errors, pages
 from web.fastpath import ChatCompletionsFastPath
 from web.settings import Settings
 
@@ -222,7 +222,7 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
     app.state.engine = engine
     app.state.snapshots = snapshots
     app.state.gateway = gateway
-    errors.install(app)
+    errors.install(app, pages.as_html_error)
     keys_cache = KeyCache(factory)
 
     def hub() -> CardSource:
@@ -233,6 +233,7 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
     app.include_router(catalog_endpoints.make_router(request_session, admin_key, snapshots, hub))
     app.include_router(router_endpoints.make_router(gateway, keys_cache, request_session))
     app.fast_path = ChatCompletionsFastPath(gateway, keys_cache)
+    pages.mount(app, request_session, snapshots, gateway, keys_cache)
 
     metrics.watch(lambda: len(health.cooling()), lambda: state.unavailable_events(ledger))
 

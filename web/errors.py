@@ -10,13 +10,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from adapters.errors import AdapterError
 from catalog import errors as catalog_errors
 from router import errors as router_errors
 from router.execute import ExecutionFailed
+from web.pages.queries import PageInputError
 
 log = logging.getLogger("modelyard")
 
@@ -117,6 +118,10 @@ def _http_error(path: str, exc: Exception) -> JSONResponse:
     return envelope(path, exc.status_code, code, str(exc.detail))
 
 
+def _page_input(path: str, exc: Exception) -> JSONResponse:
+    return envelope(path, 400, "invalid_input", str(exc))
+
+
 def _unexpected(path: str, exc: Exception) -> JSONResponse:
     # Log the trace for operators; the caller gets no internals.
     log.exception("unhandled error on %s", path, exc_info=exc)
@@ -131,6 +136,7 @@ HANDLERS: dict[type[Exception], Handler] = {
     AdapterError: _adapter_error,
     RequestValidationError: _validation_error,
     HTTPException: _http_error,
+    PageInputError: _page_input,
     Exception: _unexpected,
 }
 
@@ -141,10 +147,12 @@ def response_for(path: str, exc: Exception) -> JSONResponse:
     return handler(path, exc)
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, pages: Callable[[Request, JSONResponse], Response] | None = None) -> None:
+    """`pages` may turn the envelope into an HTML page for a browser (see web/pages)."""
     for cls, handler in HANDLERS.items():
 
-        def handle(request: Request, exc: Exception, handler: Handler = handler) -> JSONResponse:
-            return handler(request.url.path, exc)
+        def handle(request: Request, exc: Exception, handler: Handler = handler) -> Response:
+            response = handler(request.url.path, exc)
+            return pages(request, response) if pages is not None else response
 
         app.add_exception_handler(cls, handle)

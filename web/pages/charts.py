@@ -1,0 +1,91 @@
+"""What the pages' charts draw, computed here so it is tested without a browser: the
+catalog's cost-vs-quality points with their Pareto frontier, and spend series."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from catalog.snapshot import CatalogSnapshot, ModelView
+
+
+@dataclass(frozen=True)
+class CostQualityPoint:
+    model: str
+    name: str
+    usd_per_million: float  # the cheapest active deployment, blended (mean of in and out)
+    score: float
+    on_frontier: bool = False
+
+
+def cheapest_blended_price(model: ModelView) -> float | None:
+    prices = [
+        (d.input_cost_per_token + d.output_cost_per_token) / 2 * 1_000_000
+        for d in model.deployments
+        if d.status == "active"
+        and d.input_cost_per_token is not None
+        and d.output_cost_per_token is not None
+    ]
+    return min(prices) if prices else None
+
+
+def benchmarks_by_coverage(snapshot: CatalogSnapshot) -> list[tuple[str, int]]:
+    """Benchmarks with how many models report them, the best-covered first."""
+    counts = Counter(
+        benchmark
+        for model in snapshot.models.values()
+        for benchmark in {name for name, _score in model.scores}
+    )
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0].lower()))
+
+
+def pareto_frontier(points: Sequence[CostQualityPoint]) -> list[CostQualityPoint]:
+    """Every point, flagged when no other point is at least as cheap and scores higher, or
+    is cheaper and scores as well: the models worth choosing at some budget."""
+    order = sorted(points, key=lambda p: (p.usd_per_million, -p.score, p.model))
+    best = float("-inf")
+    frontier: set[str] = set()
+    for point in order:
+        if point.score > best:
+            frontier.add(point.model)
+            best = point.score
+    return [
+        CostQualityPoint(p.model, p.name, p.usd_per_million, p.score, p.model in frontier)
+        for p in order
+    ]
+
+
+def cost_quality(snapshot: CatalogSnapshot, benchmark: str) -> list[CostQualityPoint]:
+    """Models with both a price and a score on `benchmark` (their best published score)."""
+    points = []
+    wanted = benchmark.lower()
+    for model in snapshot.models.values():
+        scores = [score for name, score in model.scores if name.lower() == wanted]
+        price = cheapest_blended_price(model)
+        if scores and price is not None:
+            points.append(CostQualityPoint(model.hf_id, model.name, round(price, 6), max(scores)))
+    return pareto_frontier(points)
+
+
+def points_as_data(points: Iterable[CostQualityPoint]) -> list[dict[str, Any]]:
+    return [asdict(p) for p in points]
+
+
+def spend_series(usage: dict[str, Any]) -> dict[str, Any]:
+    """/api/usage's summary shaped for a stacked bar chart: one series per model over the
+    days, and one bar per key."""
+    days = [row["day"] for row in usage["by_day"]]
+    models = [row["model"] for row in usage["by_model"]]
+    cost = {(row["day"], row["model"]): row["cost_usd"] for row in usage["by_day_model"]}
+    return {
+        "days": days,
+        "series": [
+            {"label": model, "data": [round(cost.get((day, model), 0.0), 10) for day in days]}
+            for model in models
+        ],
+        "keys": [
+            {"label": row["key"], "cost_usd": row["cost_usd"]} for row in usage.get("by_key", [])
+        ],
+    }

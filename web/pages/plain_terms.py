@@ -1,0 +1,98 @@
+"""A licence's structured terms said in plain words, each with the clause that states it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from catalog.schemas import LicenseOut
+from catalog.terms import CommercialUse, OutputsUse, UserThresholdMeasure
+
+
+@dataclass(frozen=True)
+class PlainTerm:
+    term: str  # the structured term's name, as reasons and clauses name it
+    label: str
+    text: str
+    clause: str | None
+    unverified: bool
+
+
+def _commercial(lic: LicenseOut) -> str:
+    if lic.research_only:
+        return "Research only: no commercial use."
+    match lic.commercial_use:
+        case CommercialUse.ALLOWED:
+            return "Commercial use is allowed."
+        case CommercialUse.CONDITIONAL:
+            return f"Commercial use only if: {lic.commercial_condition or 'a stated condition'}."
+        case CommercialUse.FORBIDDEN:
+            return "Commercial use is not allowed."
+    return "The licence does not say clearly whether commercial use is allowed."
+
+
+def _users(lic: LicenseOut) -> str | None:
+    if lic.user_threshold is None:
+        return None
+    when = {
+        UserThresholdMeasure.AT_RELEASE: "in the calendar month before the licence's release",
+        UserThresholdMeasure.AT_ANY_TIME: "at any time",
+    }.get(lic.user_threshold_measure, "")
+    return (
+        f"Above {lic.user_threshold:,} monthly active users {when}, you need a separate "
+        "licence from the licensor."
+    ).replace("  ", " ")
+
+
+def _outputs(lic: LicenseOut) -> str:
+    match lic.outputs_to_improve_models:
+        case OutputsUse.ALLOWED:
+            return "Outputs may be used to train or improve other models."
+        case OutputsUse.ALLOWED_WITH_CONDITIONS:
+            text = f"Outputs may train other models only if: {lic.outputs_condition or '…'}."
+            if lic.outputs_same_family_exception:
+                text += " Models of the same family are the exception."
+            return text
+        case OutputsUse.FORBIDDEN:
+            text = "Outputs may not be used to train or improve other models."
+            if lic.outputs_same_family_exception:
+                text += " Except models of the same family."
+            return text
+    return "The licence does not say what outputs may be used for."
+
+
+def plain_terms(lic: LicenseOut) -> list[PlainTerm]:
+    unverified = set(lic.unverified_terms)
+    rows: list[tuple[str, str, str | None]] = [
+        ("commercial_use", "Commercial use", _commercial(lic)),
+        ("user_threshold", "User limit", _users(lic)),
+        ("hosting_condition", "Serving to others", lic.hosting_condition),
+        ("attribution_text", "Attribution", lic.attribution_text),
+        ("notice_text", "Notice", lic.notice_text),
+        (
+            "ship_license_copy",
+            "Licence copy",
+            "Ship a copy of the licence with the model or anything built on it."
+            if lic.ship_license_copy
+            else None,
+        ),
+        (
+            "redistribution_conditions",
+            "Redistribution",
+            " ".join(lic.redistribution_conditions) or None,
+        ),
+        ("derivative_terms", "Fine-tunes and derivatives", lic.derivative_terms),
+        ("outputs_to_improve_models", "Using outputs", _outputs(lic)),
+        (
+            "acceptable_use_policy",
+            "Acceptable use policy",
+            "Use must follow the licensor's acceptable use policy."
+            if lic.acceptable_use_policy
+            else None,
+        ),
+        ("naming_rule", "Naming", lic.naming_rule),
+    ]
+    return [
+        PlainTerm(term, label, text, lic.clauses.get(term), term in unverified)
+        for term, label, text in rows
+        if text
+    ]
