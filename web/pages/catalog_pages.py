@@ -9,14 +9,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from catalog import licensing
-from catalog import service
+from catalog import licensing, service
 from catalog.errors import CatalogError
 from catalog.schemas import (
     PROFILE_FIELDS,
     ComplianceCheckIn,
     ModelDetail,
     ModelFilters,
+    Reason,
     UsageProfile,
 )
 from catalog.snapshot import CatalogSnapshot, SnapshotCache
@@ -131,6 +131,7 @@ def make_router(session_dependency: Callable[..., Any], snapshots: SnapshotCache
         context = {
             "model": detail,
             "compliance": compliance,
+            "reasons": _distinct_reasons(compliance.reasons),
             "profile_words": describe_profile(profile),
             "profile_saved": saved_profile(request.cookies) is not None,
             "terms": {lid: plain_terms(lic) for lid, lic in licences.items()},
@@ -240,6 +241,19 @@ async def form_text(request: Request) -> str:
         return (await request.body()).decode("utf-8")
     except UnicodeDecodeError:
         raise PageInputError("the form was not valid UTF-8") from None
+
+
+def _distinct_reasons(reasons: list[Reason]) -> list[Reason]:
+    """A fine-tune and its base often give the same reason under the same licence: say it
+    once, naming the model it was first found on."""
+    seen: set[tuple[str, str, str | None]] = set()
+    distinct = []
+    for reason in reasons:
+        said = (reason.message, reason.license, reason.clause)
+        if said not in seen:
+            seen.add(said)
+            distinct.append(reason)
+    return distinct
 
 
 def _snippet(base_url: str, model: ModelDetail) -> str:

@@ -20,7 +20,7 @@ from router.gateway import Gateway
 from router.keys import KeyCache, KeyView
 from router.schemas import ChatCompletionIn, PrivacyRule, RouteControls, Strategy
 from web.pages import charts
-from web.pages.catalog_pages import form_text, is_htmx, local_path
+from web.pages.catalog_pages import form_text, local_path
 from web.pages.queries import (
     KEY_COOKIE,
     PageInputError,
@@ -192,6 +192,9 @@ def make_router(
                 session, None if every_key else key.id, first, last + dt.timedelta(days=1)
             )
             reference = query.reference or key.policy.reference_model
+            known = gateway.snapshot().find(reference) if reference else None
+            if known is not None:  # an alias shows as the model it names
+                values["reference"] = reference = known.hf_id
             usage = summarise_usage(rows, gateway, reference, first, last)
         except RouteError as exc:
             error = exc.message
