@@ -32,15 +32,19 @@ _CATALOG_TYPES = (
 )
 
 
-def _with_relations(query: Select[Model]) -> Select[Model]:
-    return query.options(
+def _with_relations(query: Select[Model], deployments: bool = True) -> Select[Model]:
+    """`deployments=False` for lists: their summaries read deployments from the catalog
+    snapshot, and loading thousands of rows per request was most of a list's time."""
+    relations = [
         selectinload(Model.aliases),
         selectinload(Model.licenses).selectinload(LicenseAssignment.license),
         selectinload(Model.parents).selectinload(ModelParent.parent),
         selectinload(Model.children).selectinload(ModelParent.child),
         selectinload(Model.scores),
-        selectinload(Model.deployments),
-    )
+    ]
+    if deployments:
+        relations.append(selectinload(Model.deployments))
+    return query.options(*relations)
 
 
 # --- licences -----------------------------------------------------------------------------------
@@ -125,7 +129,7 @@ def query_models(session: Session, filters: ModelFilters, today: dt.date) -> Seq
         if filters.min_score is not None:
             scored = scored.where(BenchmarkScore.score >= filters.min_score)
         query = query.where(Model.id.in_(scored))
-    return session.scalars(_with_relations(query.order_by(Model.hf_id))).all()
+    return session.scalars(_with_relations(query.order_by(Model.hf_id), deployments=False)).all()
 
 
 def all_models(session: Session) -> Sequence[Model]:

@@ -77,11 +77,14 @@ def deployment_view(deployment: Deployment) -> DeploymentOut:
     )
 
 
-def _cheapest(model: Model) -> float | None:
+def cheapest_usd_per_million(model: ModelView) -> float | None:
+    """The cheapest active deployment's blended price (mean of input and output), per million."""
     prices = [
-        p
+        round((d.input_cost_per_token + d.output_cost_per_token) / 2 * 1_000_000, 6)
         for d in model.deployments
-        if d.status == "active" and (p := blended_usd_per_million(d)) is not None
+        if d.status == "active"
+        and d.input_cost_per_token is not None
+        and d.output_cost_per_token is not None
     ]
     return min(prices) if prices else None
 
@@ -89,8 +92,8 @@ def _cheapest(model: Model) -> float | None:
 def model_summary(
     model: Model, snapshot: CatalogSnapshot, today: dt.date, use: UsageProfile | None = None
 ) -> ModelSummary:
-    kinds = {d.kind for d in model.deployments}
     view = snapshot.models[model.hf_id]
+    kinds = {d.kind for d in view.deployments}
     commercial = licensing.check_model(snapshot, view, UsageProfile(commercial=True, date=today))
     return ModelSummary(
         id=model.hf_id,
@@ -110,7 +113,7 @@ def model_summary(
         compliance=licensing.check_model(snapshot, view, use).verdict if use else None,
         has_local=bool(kinds & {DeploymentKind.LOCAL, DeploymentKind.EMBEDDED}),
         has_hosted=DeploymentKind.HOSTED in kinds,
-        cheapest_usd_per_million_tokens=_cheapest(model),
+        cheapest_usd_per_million_tokens=cheapest_usd_per_million(view),
         unverified_fields=model.unverified_fields,
     )
 

@@ -8,27 +8,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from catalog.snapshot import CatalogSnapshot, ModelView
+from catalog.service import cheapest_usd_per_million
+from catalog.snapshot import CatalogSnapshot
 
 
 @dataclass(frozen=True)
 class CostQualityPoint:
     model: str
     name: str
-    usd_per_million: float  # the cheapest active deployment, blended (mean of in and out)
+    usd_per_million: float  # the cheapest active deployment's blended price
     score: float
     on_frontier: bool = False
-
-
-def cheapest_blended_price(model: ModelView) -> float | None:
-    prices = [
-        (d.input_cost_per_token + d.output_cost_per_token) / 2 * 1_000_000
-        for d in model.deployments
-        if d.status == "active"
-        and d.input_cost_per_token is not None
-        and d.output_cost_per_token is not None
-    ]
-    return min(prices) if prices else None
 
 
 def benchmarks_by_coverage(snapshot: CatalogSnapshot) -> list[tuple[str, int]]:
@@ -63,9 +53,9 @@ def cost_quality(snapshot: CatalogSnapshot, benchmark: str) -> list[CostQualityP
     wanted = benchmark.lower()
     for model in snapshot.models.values():
         scores = [score for name, score in model.scores if name.lower() == wanted]
-        price = cheapest_blended_price(model)
+        price = cheapest_usd_per_million(model)
         if scores and price is not None:
-            points.append(CostQualityPoint(model.hf_id, model.name, round(price, 6), max(scores)))
+            points.append(CostQualityPoint(model.hf_id, model.name, price, max(scores)))
     return pareto_frontier(points)
 
 

@@ -60,7 +60,7 @@ class PlaygroundForm(_Form):
         )
         return ChatCompletionIn(
             model=self.model,
-            messages=[{"role": "user", "content": self.prompt}],  # type: ignore[list-item]
+            messages=[{"role": "user", "content": self.prompt}],
             max_tokens=self.max_tokens,
             stream=stream,
             route=RouteControls.model_validate(controls.model_dump(exclude_none=True)),
