@@ -5,9 +5,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the test suite uses for real: PostgreSQL and Redis servers, and
-# docker-compose to validate the compose file (no Docker engine runs here).
-SYSTEM_PACKAGES := postgresql redis-server docker-compose
+# Debian packages the test suite uses for real: PostgreSQL and Redis servers,
+# docker-compose to validate the compose file (no Docker engine runs here), and Chromium,
+# which Playwright drives for the page tests (no browser is downloaded).
+SYSTEM_PACKAGES := postgresql redis-server docker-compose chromium
 # The gateway benchmark's fixed-answer upstream and its load generator.
 BENCH_PACKAGES := nginx-light wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -82,6 +82,9 @@ async def chat(request: Request) -> Response:
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     if model == "auth" and request.headers.get("authorization") != f"Bearer {SECRET}":
         return error(401, "Incorrect API key provided")
+    if model == "leaky-auth":
+        # Some providers quote the key they were sent in their error message.
+        return error(401, f"Incorrect API key provided: {request.headers.get('authorization')}")
     if model == "rate-limit":
         return error(429, "Rate limit reached", {"Retry-After": "7"})
     if model == "server-error":
