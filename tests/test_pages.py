@@ -375,3 +375,45 @@ def test_a_hostile_model_card_renders_as_text(site: TestClient, secrets: dict[st
         assert "&lt;script&gt;alert(&#34;card&#34;)&lt;/script&gt;" in page.text or (
             "\\u003cscript\\u003e" in page.text
         ), path
+
+
+def test_a_licence_conflict_is_flagged(site: TestClient, secrets: dict[str, str]) -> None:
+    upload = {
+        "hf_id": "test/llama-2-7b-relicensed",
+        "name": "Relicensed Llama 2 upload",
+        "family": "llama-2",
+        "licenses": [{"license": "apache-2.0"}],
+        "parents": [{"model": "meta-llama/Llama-2-7b-hf", "relation": "quantized"}],
+    }
+    admin = {"authorization": f"Bearer {secrets['admin']}"}
+    assert site.post("/api/models", json=upload, headers=admin).status_code == 201
+    listed = site.get("/?q=relicensed", headers=HTML).text
+    assert ">conflict</span>" in listed
+    page = site.get("/models/test/llama-2-7b-relicensed", headers=HTML).text
+    assert "Licence conflict:" in page and "llama2" in page
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/?q=%00",
+        "/?q=" + "x" * 5000,
+        "/?page=999999999999",
+        "/?per_page=-1",
+        "/?sort=;drop table models",
+        "/?family=' OR 1=1 --",
+        "/?commercial=maybe",
+        "/models/..%2F..%2Fetc%2Fpasswd",
+        "/models/%00",
+        "/compare?m=%00&m=phi-2",
+        "/compare?benchmark=%00",
+        "/check?run=1&date=not-a-date",
+        "/check?run=1&derivative_name=%00",
+        "/spend?since=2026-13-45",
+    ],
+)
+def test_hostile_page_input_gets_a_clear_4xx(site: TestClient, path: str) -> None:
+    response = site.get(path, headers=HTML)
+    assert response.status_code in (200, 400, 404), (path, response.status_code)
+    assert "text/html" in response.headers["content-type"]
+    assert "Traceback" not in response.text and "internal" not in response.text.lower()

@@ -182,6 +182,23 @@ def test_every_form_control_has_a_label(desktop: Watched) -> None:
     assert unlabeled == []
 
 
+LOW_CONTRAST_TEXT = (Path(__file__).parent / "low_contrast_text.js").read_text()
+
+
+def test_text_contrast_meets_wcag_aa(desktop: Watched) -> None:
+    low = []
+    for path in (
+        "/",
+        "/models/meta-llama/Llama-2-7b-chat-hf",
+        "/check?commercial=true&run=1",
+        "/compare?m=phi-2&m=mistral-7b",
+        "/?min_params=lots",
+    ):
+        desktop.open(path)
+        low += [f"{path}: {item}" for item in desktop.page.evaluate(LOW_CONTRAST_TEXT)]
+    assert low == []
+
+
 def test_keyboard_reaches_the_content_first(desktop: Watched) -> None:
     desktop.open("/")
     desktop.page.keyboard.press("Tab")

@@ -92,7 +92,10 @@ def test_sustained_load_through_two_replicas(
         asyncio.run(drive(bases, key["soak"], 500))  # warm-up: pools, caches, first allocations
         time.sleep(1.0)
         before = [(rss_kib(p), open_files(p)) for p in pids]
-        latencies = asyncio.run(drive(bases, key["soak"], REQUESTS))
+        latencies = asyncio.run(drive(bases, key["soak"], REQUESTS // 2))
+        time.sleep(1.0)
+        halfway = [open_files(p) for p in pids]
+        latencies += asyncio.run(drive(bases, key["soak"], REQUESTS - REQUESTS // 2))
         time.sleep(1.0)
         after = [(rss_kib(p), open_files(p)) for p in pids]
         p50, p99 = (statistics.quantiles(latencies, n=100)[q] for q in (49, 98))
@@ -100,11 +103,15 @@ def test_sustained_load_through_two_replicas(
             f"\nsoak: {REQUESTS} requests ({CONCURRENCY} at a time, a third streamed) over two "
             f"replicas; p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms; "
             f"RSS KiB before/after {before[0][0]}/{after[0][0]} and {before[1][0]}/{after[1][0]}; "
-            f"open files {before[0][1]}/{after[0][1]} and {before[1][1]}/{after[1][1]}"
+            f"open files {before[0][1]}/{halfway[0]}/{after[0][1]} and "
+            f"{before[1][1]}/{halfway[1]}/{after[1][1]} (before/halfway/after)"
         )
-        for (rss0, fds0), (rss1, fds1) in zip(before, after, strict=True):
+        for (rss0, fds0), middle, (rss1, fds1) in zip(before, halfway, after, strict=True):
             assert rss1 < rss0 * 1.10, (rss0, rss1)
-            assert fds1 <= fds0 + 4, (fds0, fds1)  # no descriptor or connection leak
+            # Connection pools (Redis, upstream, database) may still grow a little towards
+            # the concurrency they see, then stop; a leak keeps growing with every request.
+            assert fds1 <= fds0 + CONCURRENCY, (fds0, fds1)
+            assert fds1 <= middle + 2, (fds0, middle, fds1)  # no descriptor or connection leak
         assert p99 < 2.0
         deadline = time.monotonic() + 10
         expected = 500 + REQUESTS
