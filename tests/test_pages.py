@@ -192,6 +192,10 @@ def test_saved_profile_expands_into_the_url(site: TestClient) -> None:
         assert "Qwen/Qwen2.5-7B-Instruct" in rows(allowed.text)
     finally:
         site.cookies.clear()
+    forged = site.post(
+        "/profile", data={"commercial": "true"}, headers={**HTML, "origin": "https://evil.example"}
+    )
+    assert forged.status_code == 403 and "set-cookie" not in forged.headers
     refused = site.post("/profile", data={"monthly_active_users": "-1"}, headers=HTML)
     assert refused.status_code == 400 and "monthly_active_users" in refused.text
     garbled = site.post(

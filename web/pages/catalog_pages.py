@@ -21,6 +21,7 @@ from catalog.schemas import (
 )
 from catalog.snapshot import CatalogSnapshot, SnapshotCache
 from web.pages import charts
+from web.pages.forms import form_text, is_htmx, local_path, same_origin
 from web.pages.plain_terms import plain_terms
 from web.pages.queries import (
     PROFILE_COOKIE,
@@ -49,17 +50,6 @@ SORTS = {
 
 def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
-
-
-def is_htmx(request: Request) -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
-def local_path(target: str | None, default: str = "/") -> str:
-    """Only a path on this site: a form's `next` never sends the visitor elsewhere."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return default
-    return target
 
 
 def make_router(session_dependency: Callable[..., Any], snapshots: SnapshotCache) -> APIRouter:
@@ -210,7 +200,7 @@ def make_router(session_dependency: Callable[..., Any], snapshots: SnapshotCache
         }
         return render(request, "check.html", context, 400 if error else 200)
 
-    @pages.post("/profile")
+    @pages.post("/profile", dependencies=[Depends(same_origin)])
     async def save_profile(request: Request) -> Response:
         """Keep the usage profile in a cookie: the catalog's "allowed for my use" and the
         model pages' verdicts use it."""
@@ -234,13 +224,6 @@ def make_router(session_dependency: Callable[..., Any], snapshots: SnapshotCache
         return response
 
     return pages
-
-
-async def form_text(request: Request) -> str:
-    try:
-        return (await request.body()).decode("utf-8")
-    except UnicodeDecodeError:
-        raise PageInputError("the form was not valid UTF-8") from None
 
 
 def _distinct_reasons(reasons: list[Reason]) -> list[Reason]:

@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 from catalog.schemas import UsageProfile
 from router import repository as repo
 from router.endpoints import SSE_HEADERS, summarise_usage
-from router.errors import Forbidden, RouteError, Unauthorized
+from router.errors import RouteError, Unauthorized
 from router.gateway import Gateway
 from router.keys import KeyCache, KeyView
 from router.schemas import ChatCompletionIn, PrivacyRule, RouteControls, Strategy
 from web.pages import charts
-from web.pages.catalog_pages import form_text, local_path
+from web.pages.forms import form_text, local_path, same_origin
 from web.pages.queries import (
     KEY_COOKIE,
     PageInputError,
@@ -51,6 +51,7 @@ class PlaygroundForm(_Form):
     apply_profile: bool = False
 
     def request(self, profile: UsageProfile | None, stream: bool) -> ChatCompletionIn:
+        # Fields left empty stay None, and None falls through to the key's policy.
         controls = RouteControls(
             strategy=self.strategy,
             min_quality=self.min_quality,
@@ -63,7 +64,7 @@ class PlaygroundForm(_Form):
             messages=[{"role": "user", "content": self.prompt}],
             max_tokens=self.max_tokens,
             stream=stream,
-            route=RouteControls.model_validate(controls.model_dump(exclude_none=True)),
+            route=controls,
         )
 
 
@@ -72,13 +73,6 @@ class SpendQuery(_Form):
     until: dt.date | None = None
     reference: str | None = Field(default=None, max_length=200)
     all_keys: bool = False
-
-
-def same_origin(request: Request) -> None:
-    """Defence in depth beside SameSite: a form posted from another site is refused."""
-    origin = request.headers.get("origin")
-    if origin and origin.rstrip("/") != str(request.base_url).rstrip("/"):
-        raise Forbidden("this form can only be sent from modelyard's own pages")
 
 
 def make_router(
