@@ -30,6 +30,7 @@ from web.pages.queries import (
     describe_profile,
     given,
     profile_fields,
+    profile_query,
     query_string,
     saved_profile,
     validate,
@@ -76,7 +77,7 @@ def make_router(session_dependency: Callable[..., Any], snapshots: SnapshotCache
         if values.pop("use", None) == "mine":
             # Expand "allowed for my use" into the profile's own fields, so the URL alone
             # shows the same list to whoever it is shared with.
-            mine = dict(parse_qsl(query_string(profile))) if profile else {}
+            mine = profile_query(profile) if profile else {}
             return RedirectResponse("/?" + urlencode({**values, **mine}), status_code=303)
         error = None
         try:
@@ -109,11 +110,9 @@ def make_router(session_dependency: Callable[..., Any], snapshots: SnapshotCache
         ref: str, request: Request, session: SessionDep, snapshot: SnapshotDep
     ) -> Response:
         detail = service.model_detail(service.get_model(session, ref), snapshot, _today())
-        profile = saved_profile(request.cookies) or UsageProfile(commercial=True)
-        view = snapshot.models[detail.id]
-        compliance = licensing.check_model(
-            snapshot, view, profile.model_copy(update={"date": _today()})
-        )
+        saved = saved_profile(request.cookies)
+        profile = saved or UsageProfile(commercial=True)  # the question most visitors have
+        compliance = licensing.check_model(snapshot, snapshot.models[detail.id], profile)
         licences = {
             lic.license: service.get_license(session, lic.license) for lic in compliance.licenses
         }
@@ -123,7 +122,7 @@ def make_router(session_dependency: Callable[..., Any], snapshots: SnapshotCache
             "compliance": compliance,
             "reasons": _distinct_reasons(compliance.reasons),
             "profile_words": describe_profile(profile),
-            "profile_saved": saved_profile(request.cookies) is not None,
+            "profile_saved": saved is not None,
             "terms": {lid: plain_terms(lic) for lid, lic in licences.items()},
             "licence_names": {lid: lic.name for lid, lic in licences.items()},
             "snippet": _snippet(base, detail),
@@ -195,7 +194,7 @@ def make_router(session_dependency: Callable[..., Any], snapshots: SnapshotCache
             "report": report,
             "profile_words": describe_profile(profile),
             "saved_words": describe_profile(saved) if saved else None,
-            "catalog_link": "/?" + query_string(profile) if report else None,
+            "catalog_link": "/?" + urlencode(profile_query(profile)) if report else None,
             "query": query_string(profile),
         }
         return render(request, "check.html", context, 400 if error else 200)

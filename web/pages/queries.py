@@ -55,6 +55,15 @@ def query_string(model: BaseModel, drop: Iterable[str] = ()) -> str:
     return urlencode(pairs)
 
 
+def profile_query(profile: UsageProfile) -> dict[str, str]:
+    """A profile as URL fields that apply it: `commercial` is always said, so even the
+    default (non-commercial) profile filters by licence."""
+    return {
+        "commercial": "true" if profile.commercial else "false",
+        **dict(parse_qsl(query_string(profile))),
+    }
+
+
 def profile_fields(values: Mapping[str, str]) -> dict[str, str]:
     return {name: value for name, value in values.items() if name in PROFILE_FIELDS}
 
