@@ -16,7 +16,6 @@ from catalog.schemas import (
     ComplianceCheckIn,
     ModelDetail,
     ModelFilters,
-    Reason,
     UsageProfile,
 )
 from catalog.snapshot import CatalogSnapshot, SnapshotCache
@@ -120,7 +119,6 @@ def make_router(session_dependency: Callable[..., Any], snapshots: SnapshotCache
         context = {
             "model": detail,
             "compliance": compliance,
-            "reasons": _distinct_reasons(compliance.reasons),
             "profile_words": describe_profile(profile),
             "profile_saved": saved is not None,
             "terms": {lid: plain_terms(lic) for lid, lic in licences.items()},
@@ -223,19 +221,6 @@ def make_router(session_dependency: Callable[..., Any], snapshots: SnapshotCache
         return response
 
     return pages
-
-
-def _distinct_reasons(reasons: list[Reason]) -> list[Reason]:
-    """A fine-tune and its base often give the same reason under the same licence: say it
-    once, naming the model it was first found on."""
-    seen: set[tuple[str, str, str | None]] = set()
-    distinct = []
-    for reason in reasons:
-        said = (reason.message, reason.license, reason.clause)
-        if said not in seen:
-            seen.add(said)
-            distinct.append(reason)
-    return distinct
 
 
 def _snippet(base_url: str, model: ModelDetail) -> str:

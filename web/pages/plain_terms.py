@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from catalog.schemas import LicenseOut
+from catalog.schemas import LicenseOut, Reason
 from catalog.terms import CommercialUse, OutputsUse, UserThresholdMeasure
 
 
@@ -96,3 +96,16 @@ def plain_terms(lic: LicenseOut) -> list[PlainTerm]:
         for term, label, text in rows
         if text
     ]
+
+
+def distinct_reasons(reasons: list[Reason]) -> list[Reason]:
+    """A fine-tune and its base often give the same reason under the same licence: say it
+    once, as first found."""
+    seen: set[tuple[str, str, str | None]] = set()
+    distinct = []
+    for reason in reasons:
+        said = (reason.message, reason.license, reason.clause)
+        if said not in seen:
+            seen.add(said)
+            distinct.append(reason)
+    return distinct

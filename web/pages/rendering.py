@@ -13,6 +13,8 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from web.pages.plain_terms import distinct_reasons
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -74,7 +76,11 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        count=human_count, tokens=human_tokens, usd=usd, json_data=html_json, title=str.title
+        count=human_count,
+        tokens=human_tokens,
+        usd=usd,
+        json_data=html_json,
+        distinct_reasons=distinct_reasons,
     )
     return env
 
