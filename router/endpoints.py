@@ -2,7 +2,6 @@
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -14,6 +13,7 @@ from router.errors import Forbidden, RouteError
 from router.gateway import Gateway
 from router.keys import KeyCache, KeyView
 from router.schemas import ChatCompletionIn, CompletionIn
+from router.usage import summarise_usage
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -137,91 +137,6 @@ def make_router(
             session, None if all_keys else key.id, first, last + dt.timedelta(days=1)
         )
         reference = reference or key.policy.reference_model
-        return summarise_usage(rows, gateway, reference, first, last)
+        return summarise_usage(rows, gateway.snapshot(), reference, first, last)
 
     return api
-
-
-def summarise_usage(
-    rows: list[Any], gateway: Gateway, reference: str | None, first: dt.date, last: dt.date
-) -> dict[str, Any]:
-    by_model: dict[str, dict[str, Any]] = {}
-    by_day: dict[str, Decimal] = {}
-    by_day_model: dict[tuple[str, str], Decimal] = {}
-    by_key: dict[str, Decimal] = {}
-    tokens_in = tokens_out = 0
-    total = Decimal(0)
-    for row in rows:
-        name = row.model_name or "(none)"
-        entry = by_model.setdefault(
-            name,
-            {
-                "model": name,
-                "requests": 0,
-                "input_tokens": 0,
-                "output_tokens": 0,
-                "cost_usd": Decimal(0),
-            },
-        )
-        entry["requests"] += row.requests
-        entry["input_tokens"] += row.input_tokens
-        entry["output_tokens"] += row.output_tokens
-        entry["cost_usd"] += row.cost_usd
-        by_day[row.day] = by_day.get(row.day, Decimal(0)) + row.cost_usd
-        by_day_model[row.day, name] = by_day_model.get((row.day, name), Decimal(0)) + row.cost_usd
-        key_name = row.key_name or "(deleted key)"
-        by_key[key_name] = by_key.get(key_name, Decimal(0)) + row.cost_usd
-        tokens_in += row.input_tokens
-        tokens_out += row.output_tokens
-        total += row.cost_usd
-    result: dict[str, Any] = {
-        "since": first.isoformat(),
-        "until": last.isoformat(),
-        "total_cost_usd": float(total),
-        "requests": sum(e["requests"] for e in by_model.values()),
-        "by_model": [
-            {**e, "cost_usd": float(e["cost_usd"])}
-            for e in sorted(by_model.values(), key=lambda e: -e["cost_usd"])
-        ],
-        "by_day": [{"day": day, "cost_usd": float(cost)} for day, cost in sorted(by_day.items())],
-        "by_day_model": [
-            {"day": day, "model": model, "cost_usd": float(cost)}
-            for (day, model), cost in sorted(by_day_model.items())
-        ],
-        "by_key": [
-            {"key": name, "cost_usd": float(cost)}
-            for name, cost in sorted(by_key.items(), key=lambda item: -item[1])
-        ],
-        "reference": None,
-    }
-    if reference:
-        model = gateway.snapshot().find(reference)
-        if model is None:
-            raise RouteError(
-                f"unknown reference model '{reference}'", "model_not_found", 404, param="reference"
-            )
-        priced = [
-            d
-            for d in model.deployments
-            if d.status == "active"
-            and d.input_cost_per_token is not None
-            and d.output_cost_per_token is not None
-        ]
-        if not priced:
-            raise RouteError(
-                f"the reference model {model.hf_id} has no priced deployment", param="reference"
-            )
-        cheapest = min(
-            priced, key=lambda d: (d.input_cost_per_token or 0) + (d.output_cost_per_token or 0)
-        )
-        would = tokens_in * (cheapest.input_cost_per_token or 0) + tokens_out * (
-            cheapest.output_cost_per_token or 0
-        )
-        result["reference"] = {
-            "model": model.hf_id,
-            "deployment": cheapest.name,
-            "would_cost_usd": round(would, 10),
-            "saving_usd": round(would - float(total), 10),
-            "saving_fraction": round(1 - float(total) / would, 4) if would else None,
-        }
-    return result

@@ -3,6 +3,7 @@ sign-in cookie, and that catalog text is always escaped. (tests/test_pages_brows
 the same pages in Chromium.)"""
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterator
 from decimal import Decimal
@@ -314,7 +315,11 @@ def test_spend_per_key_and_model(
     assert every.status_code == 200
     data = re.search(r'id="spend-data">(.*?)</script>', every.text)
     assert data is not None
-    assert '"label":"pages-admin"' in data.group(1) and '"label":"pages-user"' in data.group(1)
+    series = json.loads(data.group(1))
+    assert {s["label"] for s in series["by_key"]} >= {"pages-admin", "pages-user"}
+    assert series["spent"] == sorted(series["spent"])  # a running total
+    assert series["reference"]["label"] == "meta-llama/Llama-2-70b-chat-hf"
+    assert len(series["reference"]["data"]) == len(series["days"]) == 3
     assert '<option value="meta-llama/Llama-2-70b-chat-hf" selected>' in every.text
     # A user key sees its own spend only, whatever it asks for.
     own = site.get("/spend?all_keys=true", headers={**HTML, **signed_in(site, secrets["user"])})

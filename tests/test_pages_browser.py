@@ -312,16 +312,18 @@ def test_charts_render(desktop: Watched, site: tuple[ServerProcess, str]) -> Non
     desktop.page.get_by_role("button", name="Show").click()
     desktop.page.wait_for_url(re.compile(r"all_keys=true"))
     assert int(desktop.page.locator("#spend-requests").inner_text()) >= 22  # 21 + ours
-    charted = desktop.page.evaluate(
-        "() => ['spend-days', 'spend-keys'].map(id => Chart.getChart(id).data)"
+    days, keys, saving = desktop.page.evaluate(
+        "() => ['spend-days', 'spend-keys', 'spend-saving-chart']"
+        ".map(id => Chart.getChart(id).data)"
     )
-    days, keys = charted
-    assert len(days["labels"]) == 7
+    assert len(days["labels"]) == 7 and keys["labels"] == days["labels"]
     assert {d["label"] for d in days["datasets"]} >= {
         "mistralai/Mistral-7B-Instruct-v0.2",
         "meta-llama/Llama-2-13b-chat-hf",
     }
-    assert sorted(keys["labels"]) == ["admin", "team-a"]
+    assert sorted(d["label"] for d in keys["datasets"]) == ["admin", "team-a"]
+    spent, at_reference = (d["data"] for d in saving["datasets"])
+    assert spent[-1] < at_reference[-1]  # the routed spend sits under the reference's
     assert "%" in desktop.page.locator("#spend-saving").inner_text()
     desktop.shot("spend")
     desktop.open("/compare?benchmark=MMLU")

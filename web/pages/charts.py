@@ -63,19 +63,45 @@ def points_as_data(points: Iterable[CostQualityPoint]) -> list[dict[str, Any]]:
     return [asdict(p) for p in points]
 
 
+def _stacked(
+    days: list[str], cells: dict[tuple[str, str], float], labels: list[str]
+) -> list[dict[str, Any]]:
+    return [
+        {"label": label, "data": [round(cells.get((day, label), 0.0), 10) for day in days]}
+        for label in labels
+    ]
+
+
+def _running(values: Iterable[float]) -> list[float]:
+    total, running = 0.0, []
+    for value in values:
+        total += value
+        running.append(round(total, 10))
+    return running
+
+
 def spend_series(usage: dict[str, Any]) -> dict[str, Any]:
-    """/api/usage's summary shaped for a stacked bar chart: one series per model over the
-    days, and one bar per key."""
+    """The usage summary shaped for the Spend page's charts: per day stacked by model and by
+    key, and the running total against what the reference model would have cost."""
     days = [row["day"] for row in usage["by_day"]]
-    models = [row["model"] for row in usage["by_model"]]
-    cost = {(row["day"], row["model"]): row["cost_usd"] for row in usage["by_day_model"]}
+    reference = usage.get("reference")
     return {
         "days": days,
-        "series": [
-            {"label": model, "data": [round(cost.get((day, model), 0.0), 10) for day in days]}
-            for model in models
-        ],
-        "keys": [
-            {"label": row["key"], "cost_usd": row["cost_usd"]} for row in usage.get("by_key", [])
-        ],
+        "by_model": _stacked(
+            days,
+            {(r["day"], r["model"]): r["cost_usd"] for r in usage["by_day_model"]},
+            [row["model"] for row in usage["by_model"]],
+        ),
+        "by_key": _stacked(
+            days,
+            {(r["day"], r["key"]): r["cost_usd"] for r in usage["by_day_key"]},
+            [row["key"] for row in usage["by_key"]],
+        ),
+        "spent": _running(row["cost_usd"] for row in usage["by_day"]),
+        "reference": {
+            "label": reference["model"],
+            "data": _running(row["would_cost_usd"] for row in reference["by_day"]),
+        }
+        if reference
+        else None,
     }

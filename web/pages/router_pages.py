@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session
 
 from catalog.schemas import UsageProfile
 from router import repository as repo
-from router.endpoints import SSE_HEADERS, summarise_usage
+from router.endpoints import SSE_HEADERS
 from router.errors import RouteError, Unauthorized
 from router.gateway import Gateway
 from router.keys import KeyCache, KeyView
 from router.schemas import ChatCompletionIn, PrivacyRule, RouteControls, Strategy
+from router.usage import summarise_usage
 from web.pages import charts
 from web.pages.forms import form_text, local_path, same_origin
 from web.pages.queries import (
@@ -189,7 +190,7 @@ def make_router(
             known = gateway.snapshot().find(reference) if reference else None
             if known is not None:  # an alias shows as the model it names
                 values["reference"] = reference = known.hf_id
-            usage = summarise_usage(rows, gateway, reference, first, last)
+            usage = summarise_usage(rows, gateway.snapshot(), reference, first, last)
         except RouteError as exc:
             error = exc.message
         except PageInputError as exc:

@@ -39,38 +39,45 @@
     });
   }
 
+  function stackedByDay(canvas, days, series, title) {
+    canvas.chart = new Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: days,
+        datasets: series.map((s, i) => ({ label: s.label, data: s.data, backgroundColor: palette[i % palette.length] })),
+      },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        scales: { x: { stacked: true }, y: { stacked: true, title: { display: true, text: "USD" } } },
+        plugins: { title: { display: true, text: title } },
+      },
+    });
+  }
+
   function spendCharts() {
     const data = readData("spend-data");
     if (!data) return;
-    const days = document.getElementById("spend-days");
-    if (days) {
-      days.chart = new Chart(days, {
-        type: "bar",
+    const byModel = document.getElementById("spend-days");
+    if (byModel) stackedByDay(byModel, data.days, data.by_model, "Spend per day, by model");
+    const byKey = document.getElementById("spend-keys");
+    if (byKey) stackedByDay(byKey, data.days, data.by_key, "Spend per day, by key");
+    const saving = document.getElementById("spend-saving-chart");
+    if (saving && data.reference) {
+      saving.chart = new Chart(saving, {
+        type: "line",
         data: {
-          labels: data.series.days,
-          datasets: data.series.series.map((s, i) => ({ label: s.label, data: s.data, backgroundColor: palette[i % palette.length] })),
+          labels: data.days,
+          datasets: [
+            { label: "Spent through modelyard", data: data.spent, borderColor: palette[2], backgroundColor: palette[2] },
+            { label: "The same tokens on " + data.reference.label, data: data.reference.data, borderColor: palette[1], backgroundColor: palette[1], borderDash: [6, 4] },
+          ],
         },
         options: {
           animation: false,
           maintainAspectRatio: false,
-          scales: { x: { stacked: true }, y: { stacked: true, title: { display: true, text: "USD" } } },
-          plugins: { title: { display: true, text: "Spend per day, by model" } },
-        },
-      });
-    }
-    const keys = document.getElementById("spend-keys");
-    if (keys) {
-      keys.chart = new Chart(keys, {
-        type: "bar",
-        data: {
-          labels: data.series.keys.map((k) => k.label),
-          datasets: [{ label: "USD", data: data.series.keys.map((k) => k.cost_usd), backgroundColor: palette[2] }],
-        },
-        options: {
-          animation: false,
-          maintainAspectRatio: false,
-          indexAxis: "y",
-          plugins: { title: { display: true, text: "Spend by key" }, legend: { display: false } },
+          scales: { y: { beginAtZero: true, title: { display: true, text: "USD, running total" } } },
+          plugins: { title: { display: true, text: "Saving against the reference model" } },
         },
       });
     }
