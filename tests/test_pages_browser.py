@@ -316,7 +316,7 @@ def test_charts_render(desktop: Watched, site: tuple[ServerProcess, str]) -> Non
         "() => ['spend-days', 'spend-keys', 'spend-saving-chart']"
         ".map(id => Chart.getChart(id).data)"
     )
-    assert len(days["labels"]) == 7 and keys["labels"] == days["labels"]
+    assert len(days["labels"]) == 31 and keys["labels"] == days["labels"]  # 30 days back
     assert {d["label"] for d in days["datasets"]} >= {
         "mistralai/Mistral-7B-Instruct-v0.2",
         "meta-llama/Llama-2-13b-chat-hf",

@@ -52,10 +52,11 @@ def test_the_reference_prices_each_days_tokens(snapshot: CatalogSnapshot) -> Non
     assert sum(d["would_cost_usd"] for d in ref["by_day"]) == pytest.approx(ref["would_cost_usd"])
     assert ref["saving_usd"] == pytest.approx(ref["would_cost_usd"] - 0.036)
     series = spend_series(usage)
-    assert series["spent"] == pytest.approx([0.03, 0.036])
+    assert len(series["days"]) == 30  # every day of the period, spent on or not
+    assert series["spent"][:4] == pytest.approx([0, 0.03, 0.036, 0.036])
     assert series["reference"]["data"][-1] == pytest.approx(ref["would_cost_usd"])
     assert [s["label"] for s in series["by_key"]] == ["beta", "alpha", "(deleted key)"]
-    assert series["by_model"][0]["data"] == pytest.approx([0.03, 0.0])
+    assert series["by_model"][0]["data"][:3] == pytest.approx([0, 0.03, 0.0])
 
 
 def test_an_unknown_or_unpriced_reference_is_a_clear_error(snapshot: CatalogSnapshot) -> None:

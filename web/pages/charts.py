@@ -3,6 +3,7 @@ catalog's cost-vs-quality points with their Pareto frontier, and spend series.""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -83,8 +84,12 @@ def _running(values: Iterable[float]) -> list[float]:
 def spend_series(usage: dict[str, Any]) -> dict[str, Any]:
     """The usage summary shaped for the Spend page's charts: per day stacked by model and by
     key, and the running total against what the reference model would have cost."""
-    days = [row["day"] for row in usage["by_day"]]
+    first, last = (dt.date.fromisoformat(usage[end]) for end in ("since", "until"))
+    # Every day of the period, spent on or not, so the time axis is true to time.
+    days = [(first + dt.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+    spent = {row["day"]: row["cost_usd"] for row in usage["by_day"]}
     reference = usage.get("reference")
+    would = {row["day"]: row["would_cost_usd"] for row in reference["by_day"]} if reference else {}
     return {
         "days": days,
         "by_model": _stacked(
@@ -97,10 +102,10 @@ def spend_series(usage: dict[str, Any]) -> dict[str, Any]:
             {(r["day"], r["key"]): r["cost_usd"] for r in usage["by_day_key"]},
             [row["key"] for row in usage["by_key"]],
         ),
-        "spent": _running(row["cost_usd"] for row in usage["by_day"]),
+        "spent": _running(spent.get(day, 0.0) for day in days),
         "reference": {
             "label": reference["model"],
-            "data": _running(row["would_cost_usd"] for row in reference["by_day"]),
+            "data": _running(would.get(day, 0.0) for day in days),
         }
         if reference
         else None,
