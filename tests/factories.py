@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
 from typing import Any
+
+from router.ledger import UsageEntry
 
 
 def model_body(**overrides: Any) -> dict[str, Any]:
@@ -32,3 +36,27 @@ def local_deployment_body(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def usage_entry(route_id: str, **overrides: Any) -> UsageEntry:
+    """A ledger record of one answered request."""
+    fields: dict[str, Any] = {
+        "route_id": route_id,
+        "api_key_id": None,
+        "model_id": None,
+        "model_name": "m",
+        "deployment_id": None,
+        "deployment_name": "d",
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "cost_usd": Decimal("0"),
+        "quality": 0.5,
+        "license_basis": "allowed: mit",
+        "attempts": 1,
+        "stream": False,
+        "latency_ms": 3,
+        "status": "ok",
+        "created_at": dt.datetime.now(dt.UTC),
+    }
+    fields.update(overrides)
+    return UsageEntry(**fields)

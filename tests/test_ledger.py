@@ -12,27 +12,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from router import repository as repo
 from router.ledger import Ledger, UsageEntry
+from tests.factories import usage_entry
 
 pytestmark = pytest.mark.anyio
 
 
 def entry(route_id: str, model: str, cost: str, day: dt.datetime | None = None) -> UsageEntry:
-    return UsageEntry(
-        route_id=route_id,
-        api_key_id=None,
-        model_id=None,
+    return usage_entry(
+        route_id,
         model_name=model,
-        deployment_id=None,
-        deployment_name="d",
-        input_tokens=10,
-        output_tokens=5,
         cost_usd=Decimal(cost),
-        quality=0.5,
-        license_basis="allowed: mit",
-        attempts=1,
-        stream=False,
-        latency_ms=3,
-        status="ok",
         created_at=day or dt.datetime.now(dt.UTC),
     )
 

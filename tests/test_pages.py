@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 
 from catalog.db import transaction
 from router import keys
-from router.ledger import UsageEntry, write_entries
+from router.ledger import write_entries
+from tests.factories import usage_entry
 from web.app import create_app, session_factory_for
 from web.pages.charts import CostQualityPoint, pareto_frontier
 from web.pages.rendering import html_json, human_count, human_tokens
@@ -277,31 +278,20 @@ def _history(settings: Settings) -> None:
 
         owners = {n: repository.key_by_name(session, n) for n in ("pages-admin", "pages-user")}
     now = dt.datetime.now(dt.UTC)
-    write_entries(
-        factory,
-        [
-            UsageEntry(
-                route_id=f"pages-{name}-{day}",
-                api_key_id=owner.id if owner else None,
-                model_id=None,
-                model_name="mistralai/Mistral-7B-Instruct-v0.2",
-                deployment_id=None,
-                deployment_name="hosted",
-                input_tokens=1000,
-                output_tokens=100,
-                cost_usd=Decimal("0.002"),
-                quality=0.5,
-                license_basis="allowed: apache-2.0",
-                attempts=1,
-                stream=False,
-                latency_ms=10,
-                status="ok",
-                created_at=now - dt.timedelta(days=day),
-            )
-            for name, owner in owners.items()
-            for day in range(3)
-        ],
-    )
+    entries = [
+        usage_entry(
+            f"pages-{name}-{day}",
+            api_key_id=owner.id if owner else None,
+            model_name="mistralai/Mistral-7B-Instruct-v0.2",
+            input_tokens=1000,
+            output_tokens=100,
+            cost_usd=Decimal("0.002"),
+            created_at=now - dt.timedelta(days=day),
+        )
+        for name, owner in owners.items()
+        for day in range(3)
+    ]
+    write_entries(factory, entries)
     engine.dispose()
 
 

@@ -55,7 +55,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProce
 def spent_last_week(url: str, folder: Path) -> None:
     """A week of priced requests by two keys, as the ledger would have written them."""
     from router import repository
-    from router.ledger import UsageEntry, write_entries
+    from router.ledger import write_entries
+    from tests.factories import usage_entry
     from web.app import session_factory_for
     from web.settings import Settings
 
@@ -64,22 +65,14 @@ def spent_last_week(url: str, folder: Path) -> None:
         key_ids = {n: repository.key_by_name(session, n).id for n in ("admin", "team-a")}  # type: ignore[union-attr]
     now = dt.datetime.now(dt.UTC)
     entries = [
-        UsageEntry(
-            route_id=f"history-{day}-{key}-{model}",
+        usage_entry(
+            f"history-{day}-{key}-{model}",
             api_key_id=key_ids[key],
-            model_id=None,
             model_name=model,
-            deployment_id=None,
             deployment_name=f"hosted/{model}",
             input_tokens=2000 * (day + 1),
             output_tokens=500 * (day + 1),
             cost_usd=Decimal(cost) * (day + 1),
-            quality=0.6,
-            license_basis="allowed: apache-2.0",
-            attempts=1,
-            stream=False,
-            latency_ms=40,
-            status="ok",
             created_at=now - dt.timedelta(days=day),
         )
         for day in range(7)
