@@ -317,6 +317,8 @@ def test_spend_per_key_and_model(
     assert mine is not None and "pages-admin" not in mine.group(1)
     backwards = site.get("/spend?since=2026-02-01&until=2026-01-01", headers={**HTML, **admin})
     assert backwards.status_code == 400 and "since is after until" in backwards.text
+    ages = site.get("/spend?since=1900-01-01", headers={**HTML, **admin})
+    assert ages.status_code == 400 and "at most 366 days" in ages.text
 
 
 def test_usage_api_breaks_spend_down_by_key_and_day(

@@ -44,9 +44,10 @@ def validate(model: type[ModelT], values: Mapping[str, Any]) -> ModelT:
         raise PageInputError(describe(exc)) from None
 
 
-def query_string(model: BaseModel, drop: Iterable[str] = ()) -> str:
-    """The fields the visitor set, as a query string (booleans as true/false)."""
-    values = model.model_dump(mode="json", exclude_defaults=True, exclude=set(drop))
+def query_string(model: BaseModel) -> str:
+    """The fields that differ from their defaults, as a query string (booleans as
+    true/false): the shortest URL that shows the same view."""
+    values = model.model_dump(mode="json", exclude_defaults=True)
     pairs = [
         (name, "true" if value is True else "false" if value is False else str(value))
         for name, value in values.items()

@@ -3,7 +3,6 @@ can say anything) always renders as text, never as markup."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from web.pages.plain_terms import distinct_reasons
+from web.pages.queries import KEY_COOKIE
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -96,10 +96,8 @@ def render(
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     page = ENVIRONMENT.get_template(template).render(
-        request=request,
         path=request.url.path,
-        signed_in=request.cookies.get("modelyard_key") is not None,
-        year=dt.date.today().year,
+        signed_in=request.cookies.get(KEY_COOKIE) is not None,
         **context,
     )
     return HTMLResponse(page, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})

@@ -32,7 +32,8 @@ from web.pages.queries import (
 )
 from web.pages.rendering import render
 
-SPEND_DAYS = 30
+SPEND_DAYS = 30  # the period shown when none is asked for
+MAX_SPEND_DAYS = 366  # the charts have a bar for every day
 
 
 class _Form(BaseModel):
@@ -182,6 +183,8 @@ def make_router(
             first = query.since or last - dt.timedelta(days=SPEND_DAYS)
             if first > last:
                 raise RouteError("since is after until", param="since")
+            if (last - first).days > MAX_SPEND_DAYS:
+                raise RouteError(f"show at most {MAX_SPEND_DAYS} days at a time", param="since")
             every_key = key.is_admin and query.all_keys
             rows = repo.usage_rows(
                 session, None if every_key else key.id, first, last + dt.timedelta(days=1)
