@@ -140,6 +140,7 @@ PAGES = {
     "signin": "/signin",
     "playground-signed-out": "/playground",
 }
+SIGNED_IN = {"playground": "/playground", "spend": "/spend?all_keys=true&reference=mistral-7b"}
 
 
 @pytest.mark.parametrize("width", ["desktop", "phone"])
@@ -147,17 +148,24 @@ def test_every_page_loads_without_console_errors(
     browser: Any, site: tuple[ServerProcess, str], width: str
 ) -> None:
     watched = Watched(browser, site[0].base_url, DESKTOP if width == "desktop" else PHONE)
+
+    def check(name: str, path: str) -> None:
+        response = watched.open(path)
+        assert response.status == 200, (path, response.status)
+        assert watched.page.locator("h1").count() == 1
+        # Readable on a phone: nothing wider than the screen but what scrolls inside a box.
+        overflow = watched.page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 1, (path, width, overflow)
+        watched.shot(f"{name}-{width}")
+
     try:
         for name, path in PAGES.items():
-            response = watched.open(path)
-            assert response.status == 200, (path, response.status)
-            assert watched.page.locator("h1").count() == 1
-            # Readable on a phone: nothing wider than the screen but what scrolls inside a box.
-            overflow = watched.page.evaluate(
-                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-            )
-            assert overflow <= 1, (path, width, overflow)
-            watched.shot(f"{name}-{width}")
+            check(name, path)
+        watched.sign_in(site[1])
+        for name, path in SIGNED_IN.items():
+            check(name, path)
         assert watched.problems == []
     finally:
         watched.context.close()

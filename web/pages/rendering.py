@@ -54,9 +54,10 @@ def usd(value: float | None, digits: int = 2) -> str:
         return "—"
     if value == 0:
         return "free"
-    if abs(value) < 0.01:
-        return f"${value:.6f}".rstrip("0")
-    return f"${value:,.{digits}f}"
+    sign, amount = ("-" if value < 0 else ""), abs(value)
+    if amount < 0.01:
+        return f"{sign}${amount:.6f}".rstrip("0")
+    return f"{sign}${amount:,.{digits}f}"
 
 
 def html_json(value: Any) -> Markup:
