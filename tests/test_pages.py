@@ -73,7 +73,12 @@ def test_numbers_read_the_way_people_say_them() -> None:
     assert human_count(7_241_748_480) == "7.2B" and human_count(135_000_000) == "135M"
     assert human_count(None) == "—" and human_count(512) == "512"
     assert human_tokens(32768) == "32k" and human_tokens(2000) == "2,000"
-    assert usd(-0.0259, 6) == "-$0.025900" and usd(-0.002) == "-$0.002" and usd(1234.5) == "$1,234.50" and usd(0) == "free"
+    assert (
+        usd(-0.0259, 6) == "-$0.025900"
+        and usd(-0.002) == "-$0.002"
+        and usd(1234.5) == "$1,234.50"
+        and usd(0) == "free"
+    )
 
 
 def test_json_for_a_script_tag_cannot_close_it() -> None:
