@@ -47,9 +47,13 @@ ALLOWED = (Verdict.ALLOWED, Verdict.ALLOWED_WITH_OBLIGATIONS)
 # --- prices -------------------------------------------------------------------------------------
 
 
+def _blend(input_cost_per_token: float, output_cost_per_token: float) -> float:
+    return round((input_cost_per_token + output_cost_per_token) / 2 * 1_000_000, 6)
+
+
 def blended_usd_per_million(deployment: Deployment) -> float | None:
     prices = token_prices(deployment)
-    return None if prices is None else round((prices[0] + prices[1]) / 2 * 1_000_000, 6)
+    return None if prices is None else _blend(*prices)
 
 
 # --- views --------------------------------------------------------------------------------------
@@ -80,7 +84,7 @@ def deployment_view(deployment: Deployment) -> DeploymentOut:
 def cheapest_usd_per_million(model: ModelView) -> float | None:
     """The cheapest active deployment's blended price (mean of input and output), per million."""
     prices = [
-        round((d.input_cost_per_token + d.output_cost_per_token) / 2 * 1_000_000, 6)
+        _blend(d.input_cost_per_token, d.output_cost_per_token)
         for d in model.deployments
         if d.status == "active"
         and d.input_cost_per_token is not None
