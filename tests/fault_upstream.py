@@ -1,8 +1,10 @@
 """A fault-injecting OpenAI-compatible upstream for tests, served by uvicorn on loopback.
 
 The request's `model` picks the behaviour: `echo` answers properly (`slow-echo` too, a word
-every 50 ms when streamed); the others fail in one specific way (rate limit, 500, context
-too long, malformed JSON, a stream cut or stalled…).
+every 50 ms when streamed); `agent` answers like a hosted model that calls tools, writes
+structured output, gives several choices and logprobs (tests/agent_upstream.py), and every
+request it gets is kept for GET /recorded; the others fail in one specific way (rate limit,
+500, context too long, malformed JSON, a stream cut or stalled…).
 
     python -m tests.fault_upstream PORT
 """
@@ -20,6 +22,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests import agent_upstream
 
 STATS = {"requests": 0, "disconnects": 0, "completed_streams": 0}
 SECRET = "sk-test-secret-4242"
@@ -78,6 +82,8 @@ async def chat(request: Request) -> Response:
     body = await request.json()
     model = body.get("model", "")
     stream = bool(body.get("stream"))
+    if model == "agent":
+        return agent_upstream.answer(body, dict(request.headers))
     last = body["messages"][-1]["content"]
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     if model == "auth" and request.headers.get("authorization") != f"Bearer {SECRET}":
@@ -133,6 +139,7 @@ app = Starlette(
     routes=[
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/stats", stats),
+        Route("/recorded", agent_upstream.recorded, methods=["GET", "DELETE"]),
     ]
 )
 
