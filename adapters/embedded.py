@@ -91,23 +91,24 @@ class EmbeddedEngine:
         return self._llama
 
     def _stop_strings(self, request: ChatRequest) -> list[str]:
-        return [s for s in [*request.stop, self._formatter.eos_token] if s]
+        return [s for s in [*request.stops(), self._formatter.eos_token] if s]
 
     def generate(self, request: ChatRequest, cancelled: threading.Event) -> Iterator[Piece]:
         """Token by token; stops at end of text, a stop string, max_tokens or cancellation."""
         from llama_cpp import llama_vocab_is_eog as is_end_of_generation
 
         llama = self._load()
-        messages = [m.model_dump(exclude_none=True) for m in request.messages]
+        messages = _template_messages(request)
         prompt = self._formatter(messages=messages).prompt
         tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
         room = self.n_ctx - len(tokens)
-        if room <= 0 or (request.max_tokens is not None and request.max_tokens > room):
+        wanted = request.completion_limit()
+        if room <= 0 or (wanted is not None and wanted > room):
             raise ContextTooLong(
                 f"the prompt has {len(tokens)} tokens and max_tokens asks for "
-                f"{request.max_tokens or 1}; this model's context window is {self.n_ctx}"
+                f"{wanted or 1}; this model's context window is {self.n_ctx}"
             )
-        limit = request.max_tokens or room
+        limit = wanted or room
         llama.set_seed(request.seed if request.seed is not None else secrets.randbelow(2**31))
         stops = self._stop_strings(request)
         eos = llama.token_eos()
@@ -203,6 +204,16 @@ class EmbeddedEngine:
             # model's destructor runs after the library's globals are gone and fails.
             self._llama.close()
             self._llama = None
+
+
+def _template_messages(request: ChatRequest) -> list[dict[str, str]]:
+    """The conversation as the model's chat template reads it: text only (the embedded
+    deployment declares no vision or tools), a developer's turn as the system's."""
+    return [
+        {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+        | ({"name": m.name} if m.name else {})
+        for m in request.messages
+    ]
 
 
 def _overlap(text: str, stop: str) -> int:

@@ -60,6 +60,7 @@ class RouteRequest:
     needs: frozenset[str]
     controls: RouteControls
     budget_usd: float | None = None  # what the key's budgets have left; None: no budget
+    extra_tokens: int = 0  # prompt tokens the text does not show: tool schemas, images
 
 
 class Candidate(NamedTuple):
@@ -289,7 +290,7 @@ def decide(
 ) -> Decision:
     controls = request.controls
     task = classify(request.prompt)
-    prompt_tokens = estimate_tokens(request.prompt, request.messages)
+    prompt_tokens = estimate_tokens(request.prompt, request.messages) + request.extra_tokens
     completion = request.max_tokens or DEFAULT_COMPLETION_TOKENS
     strategy = controls.strategy or "cheapest"
     if strategy == "balanced" and not controls.quality_value_usd:

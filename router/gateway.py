@@ -211,6 +211,7 @@ class Gateway:
             messages=len(body.messages),
             max_tokens=body.max_completion_tokens or body.max_tokens,
             needs=frozenset(body.needs()),
+            extra_tokens=body.extra_prompt_tokens(),
             controls=controls,
             budget_usd=budget_usd,
         )
@@ -282,7 +283,7 @@ class Gateway:
         decision = admission.decision
         try:
             candidate, answer, attempts = await self.executor.complete(
-                decision, body.adapter_request()
+                decision, body
             )
         except ExecutionFailed as exc:
             await self._record(
@@ -382,7 +383,7 @@ class Gateway:
         decision = admission.decision
         try:
             candidate, first, rest, attempts = await self.executor.open_stream(
-                decision, body.adapter_request()
+                decision, body
             )
         except ExecutionFailed as exc:
             await self._record(
