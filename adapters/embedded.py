@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import importlib.util
+import json
 import secrets
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -19,11 +21,84 @@ from pathlib import Path
 from typing import Any
 
 from adapters.base import Target
-from adapters.errors import AdapterError, ContextTooLong, ModelUnavailable, UpstreamUnavailable
-from adapters.schemas import ChatRequest, completion_id, now, usage
+from adapters.errors import (
+    AdapterError,
+    ContextTooLong,
+    ModelUnavailable,
+    UnsupportedParameter,
+    UpstreamBadRequest,
+    UpstreamUnavailable,
+)
+from adapters.schemas import (
+    NEED_PARAM,
+    ChatRequest,
+    JsonSchemaFormat,
+    completion_id,
+    now,
+    unsupported,
+    usage,
+)
 
 MAX_WAITING = 256  # requests queued behind the one generating; more are turned away
 DEFAULT_CONTEXT = 8192
+# What the embedded deployment does (catalog/capabilities.py records the same for routing):
+# grammar-constrained JSON, no tool-call format, no images, one choice, no logprobs.
+CAPABILITIES = frozenset({"json_mode", "json_schema"})
+# Parameters it honours; any other set to a value that matters is refused by name.
+TAKES = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "response_format",
+        "stream_options",
+        "user",  # the caller's own bookkeeping: nothing for a local model to do with it
+        "metadata",
+    }
+)
+
+
+def refusal(request: ChatRequest) -> UnsupportedParameter | None:
+    """Why the embedded model cannot answer this request as asked (None: it can)."""
+    lacking = sorted(request.needs() - CAPABILITIES)
+    if lacking:
+        return UnsupportedParameter(
+            NEED_PARAM[lacking[0]], f"the embedded model has no {lacking[0]} capability"
+        )
+    param = unsupported(request, TAKES)
+    if param is not None:
+        return UnsupportedParameter(param, "the embedded model cannot honour this parameter")
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _grammar(kind: str, schema: str | None) -> Any:
+    """llama.cpp's grammar for JSON, or for JSON valid under `schema` (built once per schema)."""
+    from llama_cpp import LlamaGrammar
+    from llama_cpp.llama_grammar import JSON_GBNF
+
+    try:
+        if schema is None:
+            return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+        return LlamaGrammar.from_json_schema(schema, verbose=False)
+    except (ValueError, RuntimeError, KeyError, TypeError) as exc:
+        raise UpstreamBadRequest(
+            f"response_format: the embedded model cannot build a grammar from this schema: {exc}"
+        ) from exc
+
+
+def grammar_for(request: ChatRequest) -> Any:
+    fmt = request.response_format
+    if fmt is None or fmt.type == "text":
+        return None
+    if isinstance(fmt, JsonSchemaFormat) and fmt.json_schema.json_schema is not None:
+        return _grammar("schema", json.dumps(fmt.json_schema.json_schema, sort_keys=True))
+    return _grammar("json", None)
 
 
 def locate_gguf(spec: str) -> Path:
@@ -109,7 +184,9 @@ class EmbeddedEngine:
                 f"{wanted or 1}; this model's context window is {self.n_ctx}"
             )
         limit = wanted or room
-        llama.set_seed(request.seed if request.seed is not None else secrets.randbelow(2**31))
+        seed = request.seed & 0x7FFFFFFF if request.seed is not None else secrets.randbelow(2**31)
+        llama.set_seed(seed)
+        grammar = grammar_for(request)
         stops = self._stop_strings(request)
         eos = llama.token_eos()
         generated: list[int] = []
@@ -120,7 +197,10 @@ class EmbeddedEngine:
             tokens,
             temp=0.8 if request.temperature is None else request.temperature,
             top_p=0.95 if request.top_p is None else request.top_p,
+            presence_penalty=request.presence_penalty or 0.0,
+            frequency_penalty=request.frequency_penalty or 0.0,
             reset=True,
+            grammar=grammar,
         ):
             if cancelled.is_set():
                 finish = "cancelled"
@@ -165,6 +245,9 @@ class EmbeddedEngine:
 
     async def pieces(self, request: ChatRequest) -> AsyncIterator[Piece]:
         """Pieces as the worker thread produces them; stopping early cancels generation."""
+        refused = refusal(request)
+        if refused is not None:
+            raise refused
         self._admit()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Piece | BaseException | None] = asyncio.Queue()

@@ -492,9 +492,12 @@ class ChatRequest(BaseModel):
     def openai_body(self, model: str, *, stream: bool) -> dict[str, Any]:
         """The request as an OpenAI-compatible server expects it: everything the client sent,
         unknown fields included, with the deployment's model name and our stream settings."""
-        body = self.model_dump(
+        dumped = self.model_dump(
             mode="json", by_alias=True, exclude_unset=True, exclude=_NOT_FORWARDED
         )
+        # A top-level null means "not given" in OpenAI's API; nested nulls (an assistant's
+        # content beside its tool calls) are kept as sent.
+        body = {k: v for k, v in dumped.items() if v is not None}
         body["model"] = model
         body["stream"] = stream
         if stream:
@@ -506,6 +509,47 @@ class ChatRequest(BaseModel):
 
 
 _NOT_FORWARDED = {"route"}
+
+# The request field that makes each capability needed: a refusal names it in `param`.
+NEED_PARAM = {
+    "tools": "tools",
+    "parallel_tools": "parallel_tool_calls",
+    "tool_choice": "tool_choice",
+    "json_mode": "response_format",
+    "json_schema": "response_format",
+    "vision": "messages",
+    "audio": "messages",
+    "files": "messages",
+    "logprobs": "logprobs",
+    "n": "n",
+}
+
+
+def _neutral(name: str, value: Any) -> bool:
+    """A value that asks nothing of the model (n=1, logprobs=false…): any deployment honours it."""
+    if value is None:
+        return True
+    if name == "n":
+        return bool(value == 1)
+    if name in ("logprobs", "parallel_tool_calls", "store"):
+        return value is False
+    if name in ("tools", "logit_bias", "metadata", "stop"):
+        return not value
+    if name == "response_format":
+        return getattr(value, "type", None) == "text"
+    return name == "tool_choice" and value in ("none", "auto")
+
+
+def unsupported(request: ChatRequest, takes: frozenset[str]) -> str | None:
+    """The first parameter the request sets, to a value that matters, that is not in `takes`."""
+    extras = request.model_extra or {}
+    for name in sorted(request.set_fields()):
+        if name in takes:
+            continue
+        value = extras[name] if name in extras else getattr(request, name, None)
+        if not _neutral(name, value):
+            return name
+    return None
 
 
 def _image_tokens(part: ImagePart) -> int:

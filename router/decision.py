@@ -243,13 +243,12 @@ def _judge_models(
     verdicts = licensing.checker(snapshot, request.controls.use or NO_USE)
     for i, model in chosen:
         code, detail = CANDIDATE, ""
-        missing = request.needs.difference(model.capabilities) if request.needs else None
+        # Capabilities are the deployments' (a server's tool parser, a provider's schema
+        # support), checked per deployment in decide().
         if allow is not None and model.hf_id not in allow:
             code, detail = NOT_IN_MODELS, "not among route.models"
         elif model.hf_id in deny:
             code, detail = EXCLUDED, "named in route.exclude"
-        elif missing:
-            code, detail = CAPABILITY, f"the model lacks {', '.join(sorted(missing))}"
         else:
             compliance = verdicts(model)
             if compliance.verdict not in ALLOWED:
@@ -341,6 +340,8 @@ def decide(
     if controls.privacy == "local_only":
         code[table.external] = PRIVACY
     code[table.disabled] = DISABLED
+    if request.needs:
+        code[table.lacking_any(request.needs)] = CAPABILITY
     by_model = facts.code[table.owner]
     code = np.where(by_model != CANDIDATE, by_model, code)
 
@@ -381,7 +382,9 @@ def decide(
             REASONS[why],
             _detail(
                 why,
-                facts.detail[m],
+                _missing(table.deployments[i], request.needs)
+                if why == CAPABILITY
+                else facts.detail[m],
                 needed,
                 float(table.window[i]),
                 float(cost[i]),
@@ -401,6 +404,11 @@ def decide(
         candidates=LazyList(len(ranked), candidate),
         excluded=LazyList(len(out), excluded),
     )
+
+
+def _missing(deployment: DeploymentView, needs: frozenset[str]) -> str:
+    lacks = sorted(needs - deployment.capabilities)
+    return f"the deployment lacks {', '.join(lacks)}"
 
 
 def _detail(

@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from adapters.errors import AdapterError
+from adapters.schemas import CAPABILITIES as CAPABILITY_ORDER
+from adapters.schemas import NEED_PARAM
 from catalog.snapshot import CatalogSnapshot, SnapshotCache
 from router.cache import InProcessCache, ResponseCache, cache_key
 from router.decision import Candidate, Decision, RouteRequest, decide, next_route_id
@@ -63,6 +65,14 @@ def controls_from_headers(headers: Mapping[str, str]) -> RouteControls:
         where = ".".join(str(p) for p in first["loc"])
         header = next((h for h, n in HEADER_FIELDS.items() if where.startswith(n)), where)
         raise RouteError(f"{header}: {first['msg']}", param=header) from exc
+
+
+def capability_param(decision: Decision, body: ChatCompletionIn | None) -> str | None:
+    """The request field no candidate could honour, when capabilities excluded them all."""
+    if body is None or not any(e.reason == "capability" for e in decision.excluded):
+        return None
+    needs = body.needs()
+    return next((NEED_PARAM[n] for n in CAPABILITY_ORDER if n in needs), None)
 
 
 def actual_cost(candidate: Candidate, usage: Mapping[str, Any] | None) -> Decimal:
@@ -155,7 +165,7 @@ class Gateway:
         """Plan, then pass the key's rate limits and reserve its budget, or refuse."""
         decision = await self.plan(body, controls, key)
         if not decision.candidates:
-            raise self.no_candidate(decision)
+            raise self.no_candidate(decision, body)
         limits = self.limits_for(key)
         tokens = decision.prompt_tokens + decision.completion_tokens
         rate = await self.limits.admit(key.id, limits, tokens) if limits.rated else None
@@ -175,7 +185,7 @@ class Gateway:
                 # Concurrent requests spent the budget since the plan: only what is free now.
                 decision = self.decide(body, controls, 0.0)
                 if not decision.candidates:
-                    raise self.no_candidate(decision)
+                    raise self.no_candidate(decision, body)
                 reserved = 0.0
         return Admission(decision, tokens, reserved, rate.headers if rate else {})
 
@@ -217,7 +227,7 @@ class Gateway:
         )
         return decide(request, self.snapshot(), self.estimator, self.executor.health.cooling())
 
-    def no_candidate(self, decision: Decision) -> RouteError:
+    def no_candidate(self, decision: Decision, body: ChatCompletionIn | None = None) -> RouteError:
         reasons = sorted({e.reason for e in decision.excluded})
         self.metrics.refusals.labels("budget" if "budget" in reasons else "no_candidate").inc()
         return RouteError(
@@ -226,6 +236,7 @@ class Gateway:
             "no_candidate",
             400,
             {"route_id": decision.route_id, "excluded": [e.as_dict() for e in decision.excluded]},
+            param=capability_param(decision, body),
         )
 
     async def _record(
@@ -437,7 +448,9 @@ class Gateway:
                         usage = chunk["usage"]
                     if chunk.get("choices"):
                         produced += sum(
-                            1 for c in chunk["choices"] if (c.get("delta") or {}).get("content")
+                            1
+                            for c in chunk["choices"]
+                            if (d := c.get("delta") or {}).get("content") or d.get("tool_calls")
                         )
                     data = render.chunk(chunk)
                     if data:

@@ -1,10 +1,10 @@
 """A fault-injecting OpenAI-compatible upstream for tests, served by uvicorn on loopback.
 
 The request's `model` picks the behaviour: `echo` answers properly (`slow-echo` too, a word
-every 50 ms when streamed); `tool-call` calls the request's first tool with {"city": "Paris"}
-and, once given the tool's result, answers with it (a scripted model for function calling);
-the others fail in one specific way (rate limit, 500, context too long, malformed JSON, a
-stream cut or stalled…). GET /requests returns the last bodies received, as sent.
+every 50 ms when streamed); `agent` answers like a hosted model that calls tools, writes
+structured output, gives several choices and logprobs (tests/agent_upstream.py), and every
+request it gets is kept for GET /recorded; the others fail in one specific way (rate limit,
+500, context too long, malformed JSON, a stream cut or stalled…).
 
     python -m tests.fault_upstream PORT
 """
@@ -23,9 +23,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests import agent_upstream
+
 STATS = {"requests": 0, "disconnects": 0, "completed_streams": 0}
-RECEIVED: list[dict[str, Any]] = []  # the last request bodies, newest last
-TOOL_ARGUMENTS = '{"city": "Paris"}'
 SECRET = "sk-test-secret-4242"
 
 
@@ -77,49 +77,13 @@ async def words_stream(
     STATS["completed_streams"] += 1
 
 
-def tool_call_answer(body: dict[str, Any], stream: bool) -> Response:
-    """A function-calling model, scripted: call the first tool, then report its result."""
-    last = body["messages"][-1]
-    if last["role"] == "tool":
-        text = f"the tool said: {last['content']}"
-        if stream:
-            events = words_stream("tool-call", text.split(), usage=True)
-            return StreamingResponse(events, media_type="text/event-stream")
-        return JSONResponse(completion("tool-call", text))
-    name = body["tools"][0]["function"]["name"]
-    call = {"id": "call_test1", "type": "function", "function": {"name": name}}
-    if not stream:
-        answer = completion("tool-call", "")
-        message = {"role": "assistant", "content": None, "tool_calls": [
-            {**call, "function": {"name": name, "arguments": TOOL_ARGUMENTS}}
-        ]}
-        answer["choices"][0].update(message=message, finish_reason="tool_calls")
-        return JSONResponse(answer)
-    return StreamingResponse(tool_call_stream(call), media_type="text/event-stream")
-
-
-async def tool_call_stream(call: dict[str, Any]) -> AsyncIterator[bytes]:
-    start = {"index": 0, **call, "function": {**call["function"], "arguments": ""}}
-    yield event("tool-call", {"role": "assistant", "content": None, "tool_calls": [start]})
-    half = len(TOOL_ARGUMENTS) // 2
-    for piece in (TOOL_ARGUMENTS[:half], TOOL_ARGUMENTS[half:]):
-        yield event("tool-call", {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
-    yield event("tool-call", {}, "tool_calls")
-    tail = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "choices": []}
-    counts = {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
-    yield f"data: {json.dumps({**tail, 'usage': counts})}\n\n".encode()
-    yield b"data: [DONE]\n\n"
-
-
 async def chat(request: Request) -> Response:
     STATS["requests"] += 1
     body = await request.json()
-    RECEIVED.append(body)
-    del RECEIVED[:-50]
     model = body.get("model", "")
     stream = bool(body.get("stream"))
-    if model == "tool-call":
-        return tool_call_answer(body, stream)
+    if model == "agent":
+        return agent_upstream.answer(body, dict(request.headers))
     last = body["messages"][-1]["content"]
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     if model == "auth" and request.headers.get("authorization") != f"Bearer {SECRET}":
@@ -171,15 +135,11 @@ async def stats(_request: Request) -> JSONResponse:
     return JSONResponse(STATS)
 
 
-async def received(_request: Request) -> JSONResponse:
-    return JSONResponse(RECEIVED)
-
-
 app = Starlette(
     routes=[
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/stats", stats),
-        Route("/requests", received),
+        Route("/recorded", agent_upstream.recorded, methods=["GET", "DELETE"]),
     ]
 )
 

@@ -106,7 +106,9 @@ def _execution_failed(path: str, exc: Exception) -> JSONResponse:
     last = exc.last
     status = last.status if last else 503
     details = {"attempts": [a.as_dict() for a in exc.attempts]}
-    response = envelope(path, status, last.code if last else "no_candidate", str(exc), details)
+    param = getattr(last, "param", None)  # an UnsupportedParameter names it
+    code = last.code if last else "no_candidate"
+    response = envelope(path, status, code, str(exc), details, param)
     if last is not None and getattr(last, "retry_after", None):
         response.headers["Retry-After"] = str(int(last.retry_after))  # type: ignore[attr-defined]
     return response
@@ -114,7 +116,7 @@ def _execution_failed(path: str, exc: Exception) -> JSONResponse:
 
 def _adapter_error(path: str, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AdapterError)
-    return envelope(path, exc.status, exc.code, exc.message)
+    return envelope(path, exc.status, exc.code, exc.message, None, getattr(exc, "param", None))
 
 
 def _field_path(loc: list[str]) -> list[str]:

@@ -1,7 +1,7 @@
 """stored Responses API answers (previous_response_id, GET/DELETE /v1/responses/{id})
 
 Revision ID: 0005_stored_responses
-Revises: 0002
+Revises: 0003_deployment_capabilities
 Create Date: 2026-11-29 20:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005_stored_responses"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003_deployment_capabilities"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
