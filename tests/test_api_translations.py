@@ -61,14 +61,36 @@ def test_responses_items_become_one_chat_conversation() -> None:
                     "role": "user",
                     "content": [
                         {"type": "input_text", "text": "weather? "},
-                        {"type": "input_image", "image_url": "https://x.test/a.png", "detail": "low"},
+                        {
+                            "type": "input_image",
+                            "image_url": "https://x.test/a.png",
+                            "detail": "low",
+                        },
                     ],
                 },
-                {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Let me look."}]},
-                {"type": "function_call", "call_id": "c1", "name": "weather", "arguments": '{"city":"Oslo"}'},
-                {"type": "function_call", "call_id": "c2", "name": "weather", "arguments": '{"city":"Rome"}'},
+                {
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": "Let me look."}],
+                },
+                {
+                    "type": "function_call",
+                    "call_id": "c1",
+                    "name": "weather",
+                    "arguments": '{"city":"Oslo"}',
+                },
+                {
+                    "type": "function_call",
+                    "call_id": "c2",
+                    "name": "weather",
+                    "arguments": '{"city":"Rome"}',
+                },
                 {"type": "function_call_output", "call_id": "c1", "output": "rain"},
-                {"type": "function_call_output", "call_id": "c2", "output": [{"type": "input_text", "text": "sun"}]},
+                {
+                    "type": "function_call_output",
+                    "call_id": "c2",
+                    "output": [{"type": "input_text", "text": "sun"}],
+                },
             ],
             "tools": [{"type": "function", "name": "weather", "parameters": WEATHER}],
             "tool_choice": {"type": "function", "name": "weather"},
@@ -94,7 +116,9 @@ def test_responses_text_format_and_reasoning_effort() -> None:
     chat = responses_chat(
         {
             "input": "x",
-            "text": {"format": {"type": "json_schema", "name": "out", "schema": schema, "strict": True}},
+            "text": {
+                "format": {"type": "json_schema", "name": "out", "schema": schema, "strict": True}
+            },
             "reasoning": {"effort": "low"},
         }
     )
@@ -102,7 +126,12 @@ def test_responses_text_format_and_reasoning_effort() -> None:
     assert chat.response_format.json_schema.json_schema == schema
     assert chat.response_format.json_schema.strict is True
     assert chat.reasoning_effort == "low"
-    assert responses_chat({"input": "x", "text": {"format": {"type": "json_object"}}}).response_format.type == "json_object"
+    assert (
+        responses_chat(
+            {"input": "x", "text": {"format": {"type": "json_object"}}}
+        ).response_format.type
+        == "json_object"
+    )
 
 
 def test_responses_history_comes_before_the_new_input() -> None:
@@ -148,7 +177,10 @@ def test_responses_refuses_items_by_name(item: dict[str, Any], named: str) -> No
 
 
 def test_responses_problems_found_by_the_canonical_request_are_named() -> None:
-    error = refusal(responses_chat, {"input": [{"type": "function_call_output", "call_id": "nope", "output": "x"}]})
+    error = refusal(
+        responses_chat,
+        {"input": [{"type": "function_call_output", "call_id": "nope", "output": "x"}]},
+    )
     assert "tool_call_id" in error.message
 
 
@@ -176,7 +208,12 @@ def test_chat_answer_as_a_response() -> None:
     )
     assert response["status"] == "completed" and response["model"] == "microsoft/phi-2"
     message, call = response["output"]
-    assert message["content"][0] == {"type": "output_text", "text": "ok", "annotations": [], "logprobs": []}
+    assert message["content"][0] == {
+        "type": "output_text",
+        "text": "ok",
+        "annotations": [],
+        "logprobs": [],
+    }
     assert (call["type"], call["call_id"], call["name"]) == ("function_call", "c9", "weather")
     assert response["usage"]["input_tokens"] == 7 and response["usage"]["total_tokens"] == 10
     assert responses.as_chat_message(response["output"]) == {
@@ -199,18 +236,36 @@ def sse(data: bytes) -> list[tuple[str, dict[str, Any]]]:
 
 
 def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-    return {"model": "microsoft/phi-2", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return {
+        "model": "microsoft/phi-2",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
 
 
 TEXT_THEN_CALL = [
     chunk({"role": "assistant", "content": ""}),
     chunk({"content": "Hel"}),
     chunk({"content": "lo"}),
-    chunk({"tool_calls": [{"index": 0, "id": "c1", "type": "function", "function": {"name": "weather", "arguments": ""}}]}),
+    chunk(
+        {
+            "tool_calls": [
+                {
+                    "index": 0,
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "weather", "arguments": ""},
+                }
+            ]
+        }
+    ),
     chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]}),
     chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"Oslo"}'}}]}),
     chunk({}, "tool_calls"),
-    {"model": "microsoft/phi-2", "choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 6}},
+    {
+        "model": "microsoft/phi-2",
+        "choices": [],
+        "usage": {"prompt_tokens": 4, "completion_tokens": 6},
+    },
 ]
 
 
@@ -265,26 +320,44 @@ def test_response_stream_failure_ends_with_response_failed() -> None:
 def test_messages_conversation_with_tools() -> None:
     chat = messages_chat(
         {
-            "system": [{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}],
+            "system": [
+                {"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}
+            ],
             "messages": [
                 {
                     "role": "user",
                     "content": [
                         {"type": "text", "text": "weather?"},
-                        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+                        {
+                            "type": "image",
+                            "source": {
+                                "type": "base64",
+                                "media_type": "image/png",
+                                "data": "iVBORw0KGgo=",
+                            },
+                        },
                     ],
                 },
                 {
                     "role": "assistant",
                     "content": [
                         {"type": "text", "text": "Looking."},
-                        {"type": "tool_use", "id": "t1", "name": "weather", "input": {"city": "Oslo"}},
+                        {
+                            "type": "tool_use",
+                            "id": "t1",
+                            "name": "weather",
+                            "input": {"city": "Oslo"},
+                        },
                     ],
                 },
                 {
                     "role": "user",
                     "content": [
-                        {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "rain"}]},
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": "t1",
+                            "content": [{"type": "text", "text": "rain"}],
+                        },
                         {"type": "text", "text": "and tomorrow?"},
                     ],
                 },
@@ -320,8 +393,21 @@ def test_messages_error_results_are_marked() -> None:
     chat = messages_chat(
         {
             "messages": [
-                {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}]},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "boom", "is_error": True}]},
+                {
+                    "role": "assistant",
+                    "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}],
+                },
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": "t",
+                            "content": "boom",
+                            "is_error": True,
+                        }
+                    ],
+                },
             ]
         }
     )
@@ -339,7 +425,10 @@ def test_messages_error_results_are_marked() -> None:
         ({"tools": [{"type": "bash_20250124", "name": "bash"}]}, "bash_20250124"),
         ({"stop_sequences": ["a", "b", "c", "d", "e"]}, "stop_sequences"),
         ({"messages": [{"role": "system", "content": "x"}]}, "system"),
-        ({"messages": [{"role": "user", "content": [{"type": "document", "source": {}}]}]}, "document"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "document", "source": {}}]}]},
+            "document",
+        ),
         ({"tool_choice": {"type": "sometimes"}}, "sometimes"),
     ],
 )
@@ -349,17 +438,30 @@ def test_messages_refuses_by_name(body: dict[str, Any], named: str) -> None:
 
 
 def test_messages_answer_out() -> None:
-    calls = [{"id": "c1", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Oslo"}'}}]
-    message = messages.from_chat(answer({"role": "assistant", "content": "ok", "tool_calls": calls}, "tool_calls"))
+    calls = [
+        {
+            "id": "c1",
+            "type": "function",
+            "function": {"name": "weather", "arguments": '{"city":"Oslo"}'},
+        }
+    ]
+    message = messages.from_chat(
+        answer({"role": "assistant", "content": "ok", "tool_calls": calls}, "tool_calls")
+    )
     assert message["type"] == "message" and message["stop_reason"] == "tool_use"
     assert message["content"] == [
         {"type": "text", "text": "ok"},
         {"type": "tool_use", "id": "c1", "name": "weather", "input": {"city": "Oslo"}},
     ]
     assert message["usage"]["input_tokens"] == 7 and message["usage"]["output_tokens"] == 3
-    assert messages.from_chat(answer({"role": "assistant", "content": "a"}, "length"))["stop_reason"] == "max_tokens"
+    assert (
+        messages.from_chat(answer({"role": "assistant", "content": "a"}, "length"))["stop_reason"]
+        == "max_tokens"
+    )
     bad = [{"id": "c2", "type": "function", "function": {"name": "f", "arguments": "{not json"}}]
-    kept = messages.from_chat(answer({"role": "assistant", "content": None, "tool_calls": bad}, "tool_calls"))
+    kept = messages.from_chat(
+        answer({"role": "assistant", "content": None, "tool_calls": bad}, "tool_calls")
+    )
     assert kept["content"][0]["input"] == {"_arguments": "{not json"}  # kept whole, not lost
 
 
@@ -395,4 +497,7 @@ def test_message_stream_failure_is_an_error_event() -> None:
     renderer = messages.MessageEvents()
     data = renderer.chunk(chunk({"content": "x"})) + renderer.failed(UpstreamUnavailable("cut"))
     name, last = sse(data)[-1]
-    assert name == "error" and last == {"type": "error", "error": {"type": "api_error", "message": "cut"}}
+    assert name == "error" and last == {
+        "type": "error",
+        "error": {"type": "api_error", "message": "cut"},
+    }

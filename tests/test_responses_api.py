@@ -26,9 +26,7 @@ class Target:
     keys: dict[str, str]
 
     def client(self, key: str = "app") -> OpenAI:
-        return OpenAI(
-            base_url=f"{self.server.base_url}/v1", api_key=self.keys[key], max_retries=0
-        )
+        return OpenAI(base_url=f"{self.server.base_url}/v1", api_key=self.keys[key], max_retries=0)
 
     def post(self, path: str, body: Any, key: str = "app") -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.keys[key]}"}
@@ -38,14 +36,24 @@ class Target:
         return int(httpx.get(f"{self.upstream.base_url}/stats").json()["requests"])
 
     def last_upstream_body(self) -> dict[str, Any]:
-        return dict(httpx.get(f"{self.upstream.base_url}/requests").json()[-1])
+        """What the recording `agent` upstream got last."""
+        return dict(httpx.get(f"{self.upstream.base_url}/recorded").json()[-1]["body"])
 
 
-TOOLS_DEPLOYMENT = {
-    "name": "test/mistral-tools",
-    "model": "mistral-7b-instruct",
-    "served_name": "tool-call",
-    "capabilities": ["tools", "parallel_tools", "tool_choice"],
+# The fault upstream's recording `agent` model (tests/agent_upstream.py), with every capability.
+AGENT = "mistral-7b-instruct"
+AGENT_DEPLOYMENT = {
+    "name": "test/agent",
+    "model": AGENT,
+    "served_name": "agent",
+    "capabilities": [
+        "tools",
+        "parallel_tools",
+        "tool_choice",
+        "json_mode",
+        "json_schema",
+        "vision",
+    ],
 }
 
 
@@ -59,7 +67,7 @@ def target(
     url = f"sqlite:///{folder / 'modelyard.db'}"
     deployments = [
         echo_deployment(fault_upstream, input_cost_per_token=1e-9, output_cost_per_token=2e-9),
-        {**TOOLS_DEPLOYMENT, "base_url": f"{fault_upstream.base_url}/v1"},
+        {**AGENT_DEPLOYMENT, "base_url": f"{fault_upstream.base_url}/v1"},
         {
             "name": "test/llama-server",
             "model": "HuggingFaceTB/SmolLM2-1.7B-Instruct",
@@ -84,12 +92,41 @@ def test_sdk_plain_response_is_routed_and_explained(target: Target) -> None:
     assert raw.headers["x-modelyard-deployment"] == "test/phi-2-echo"
     assert raw.headers["x-modelyard-route-id"].startswith("route-")
     assert float(raw.headers["x-modelyard-cost-usd"]) == pytest.approx(5e-9 + 2 * 2e-9)
+
+
+def test_the_model_gets_the_chat_request_the_input_became(target: Target) -> None:
+    target.client().responses.create(
+        model=AGENT,
+        instructions="answer briefly",
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "what is this?"},
+                    {"type": "input_image", "image_url": "https://example.test/cat.png"},
+                ],
+            }
+        ],
+        max_output_tokens=50,
+        temperature=0.2,
+        text={"format": {"type": "json_schema", "name": "out", "schema": {"type": "object"}}},
+    )
     sent = target.last_upstream_body()
     assert sent["messages"] == [
         {"role": "system", "content": "answer briefly"},
-        {"role": "user", "content": "ping"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url", "image_url": {"url": "https://example.test/cat.png"}},
+            ],
+        },
     ]
-    assert sent["max_completion_tokens"] == 50
+    assert sent["max_completion_tokens"] == 50 and sent["temperature"] == 0.2
+    assert sent["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "out", "schema": {"type": "object"}},
+    }
 
 
 def test_sdk_streaming_event_sequence(target: Target) -> None:
@@ -117,18 +154,18 @@ def test_sdk_streaming_event_sequence(target: Target) -> None:
 
 def test_stored_responses_continue_and_stay_with_their_key(target: Target) -> None:
     client = target.client()
-    first = client.responses.create(model="phi-2", input="one")
-    second = client.responses.create(model="phi-2", input="two", previous_response_id=first.id)
+    first = client.responses.create(model=AGENT, input="one")
+    second = client.responses.create(model=AGENT, input="two", previous_response_id=first.id)
     assert second.previous_response_id == first.id
-    assert [m["content"] for m in target.last_upstream_body()["messages"]] == [
-        "one",
-        "echo: one",
-        "two",
+    assert target.last_upstream_body()["messages"] == [
+        {"role": "user", "content": "one"},
+        {"role": "assistant", "content": "echo: one"},
+        {"role": "user", "content": "two"},
     ]
     third = client.responses.create(
-        model="phi-2", input="three", previous_response_id=second.id, stream=True
+        model=AGENT, input="three", previous_response_id=second.id, stream=True
     )
-    final = [e for e in third if e.type == "response.completed"][0].response
+    final = next(e for e in third if e.type == "response.completed").response
     assert len(target.last_upstream_body()["messages"]) == 5
     assert client.responses.retrieve(final.id).output_text.strip() == "echo: three"
     assert client.responses.retrieve(first.id).output_text == "echo: one"
@@ -138,16 +175,16 @@ def test_stored_responses_continue_and_stay_with_their_key(target: Target) -> No
     with pytest.raises(openai.NotFoundError):
         other.responses.retrieve(first.id)
     with pytest.raises(openai.NotFoundError):
-        other.responses.create(model="phi-2", input="x", previous_response_id=first.id)
+        other.responses.create(model=AGENT, input="x", previous_response_id=first.id)
     with pytest.raises(openai.NotFoundError):
-        client.responses.create(model="phi-2", input="x", previous_response_id="resp_unknown")
+        client.responses.create(model=AGENT, input="x", previous_response_id="resp_unknown")
     assert target.upstream_requests() == before  # nothing reached a model
 
     client.responses.delete(second.id)
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(second.id)
     with pytest.raises(openai.NotFoundError) as broken:  # the chain through it is gone
-        client.responses.create(model="phi-2", input="x", previous_response_id=final.id)
+        client.responses.create(model=AGENT, input="x", previous_response_id=final.id)
     assert second.id in str(broken.value)
 
 
@@ -173,23 +210,21 @@ WEATHER_TOOL = {
 
 def test_sdk_function_call_round_trip(target: Target) -> None:
     client = target.client()
-    response = client.responses.create(
-        model="mistral-7b-instruct", input="weather in Paris?", tools=[WEATHER_TOOL]
-    )
+    response = client.responses.create(model=AGENT, input="weather in Paris?", tools=[WEATHER_TOOL])
     call = response.output[0]
     assert call.type == "function_call" and call.name == "get_weather"
-    assert json.loads(call.arguments) == {"city": "Paris"}
+    assert json.loads(call.arguments) == {"city": "text"}
     sent = target.last_upstream_body()
     assert sent["tools"][0]["function"]["name"] == "get_weather"
     assert sent["tools"][0]["function"]["parameters"] == WEATHER_TOOL["parameters"]
 
     follow = client.responses.create(
-        model="mistral-7b-instruct",
+        model=AGENT,
         previous_response_id=response.id,
         input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}],
         tools=[WEATHER_TOOL],
     )
-    assert follow.output_text == "the tool said: sunny"
+    assert follow.output_text == "result: sunny"
     roles = [m["role"] for m in target.last_upstream_body()["messages"]]
     assert roles == ["user", "assistant", "tool"]
 
@@ -197,15 +232,17 @@ def test_sdk_function_call_round_trip(target: Target) -> None:
 def test_sdk_streamed_function_call(target: Target) -> None:
     events = list(
         target.client().responses.create(
-            model="mistral-7b-instruct", input="weather?", tools=[WEATHER_TOOL], stream=True
+            model=AGENT, input="weather?", tools=[WEATHER_TOOL], stream=True
         )
     )
     kinds = [e.type for e in events]
     assert "response.function_call_arguments.delta" in kinds
-    done = [e for e in events if e.type == "response.function_call_arguments.done"][0]
-    assert json.loads(done.arguments) == {"city": "Paris"}
+    done = next(e for e in events if e.type == "response.function_call_arguments.done")
+    assert json.loads(done.arguments) == {"city": "text"}
     final = events[-1].response
-    assert final.output[0].type == "function_call" and final.output[0].call_id == "call_test1"
+    assert (
+        final.output[0].type == "function_call" and final.output[0].call_id == "call_0_get_weather"
+    )
 
 
 def test_agents_sdk_runs_a_one_tool_agent(target: Target) -> None:
@@ -227,11 +264,13 @@ def test_agents_sdk_runs_a_one_tool_agent(target: Target) -> None:
         name="weather",
         instructions="Use the tool.",
         tools=[get_weather],
-        model=agents.OpenAIResponsesModel(model="mistral-7b-instruct", openai_client=client),
+        model=agents.OpenAIResponsesModel(model=AGENT, openai_client=client),
     )
-    result = agents.Runner.run_sync(agent, "weather in Paris?", run_config=agents.RunConfig(tracing_disabled=True))
-    assert seen == ["Paris"]
-    assert result.final_output == "the tool said: sunny in Paris"
+    result = agents.Runner.run_sync(
+        agent, "weather in Paris?", run_config=agents.RunConfig(tracing_disabled=True)
+    )
+    assert seen == ["text"]  # the scripted model fills arguments from the tool's schema
+    assert result.final_output.strip() == "result: sunny in text"
 
 
 def test_real_llama_server_streams_through_responses(target: Target) -> None:
@@ -254,7 +293,9 @@ def test_embedded_model_answers_through_responses(target: Target) -> None:
         input="What is the capital of France? Answer in one word.",
         max_output_tokens=10,
         temperature=0,
-        extra_body={"route": {"privacy": "local_only", "models": ["HuggingFaceTB/SmolLM2-135M-Instruct"]}},
+        extra_body={
+            "route": {"privacy": "local_only", "models": ["HuggingFaceTB/SmolLM2-135M-Instruct"]}
+        },
     )
     assert raw.headers["x-modelyard-deployment"] == "embedded/smollm2-135m-instruct"
     assert "Paris" in raw.parse().output_text
@@ -277,7 +318,10 @@ def test_dry_run_explains_the_decision(target: Target) -> None:
 @pytest.mark.parametrize(
     ("body", "named"),
     [
-        ({"model": "phi-2", "messages": [{"role": "user", "content": "x"}], "input": "x"}, "messages"),
+        (
+            {"model": "phi-2", "messages": [{"role": "user", "content": "x"}], "input": "x"},
+            "messages",
+        ),
         ({"model": "phi-2", "input": "x", "tools": [{"type": "web_search"}]}, "web_search"),
         ({"model": "phi-2", "input": "x", "max_tokens": 3}, "max_output_tokens"),
         ({"model": "phi-2", "input": [{"type": "reasoning"}]}, "reasoning"),

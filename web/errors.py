@@ -68,7 +68,9 @@ def envelope(
 ) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if path.startswith("/v1/messages"):
-        kind = ANTHROPIC_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+        kind = ANTHROPIC_TYPES.get(
+            status, "api_error" if status >= 500 else "invalid_request_error"
+        )
         error: dict[str, Any] = {"type": kind, "message": message, **(details or {})}
         return JSONResponse({"type": "error", "error": error}, status_code=status, headers=headers)
     if path.startswith("/v1"):

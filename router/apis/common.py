@@ -18,9 +18,7 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
 
-def refuse(
-    message: str, param: str | None = None, code: str = "invalid_request_error"
-) -> NoReturn:
+def refuse(message: str, param: str | None = None, code: str = "invalid_request_error") -> NoReturn:
     raise RouteError(message, code, 400, param=param)
 
 

@@ -157,7 +157,9 @@ def make_router(handlers: ApiHandlers) -> APIRouter:
     (which read the raw body again, as the fast path does) do the work."""
     api = APIRouter()
     Auth = Annotated[str | None, Header(description="Bearer <key>")]
-    ApiKey = Annotated[str | None, Header(alias="x-api-key", description="the key, Anthropic-style")]
+    ApiKey = Annotated[
+        str | None, Header(alias="x-api-key", description="the key, Anthropic-style")
+    ]
 
     @api.post("/v1/responses", tags=["openai"])
     async def create_response(

@@ -130,6 +130,7 @@ def _image(block: Mapping[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(source, dict):
         refuse(f"{where}.source must be an object", f"{where}.source")
     kind = source.get("type")
+    url: Any = None
     if kind == "base64":
         url = f"data:{source.get('media_type')};base64,{source.get('data')}"
     elif kind == "url":
@@ -372,7 +373,7 @@ class MessageEvents:
 
     def _start(self, model: str | None) -> bytes:
         self.started = True
-        message = {
+        message: dict[str, Any] = {
             "id": new_id("msg"),
             "type": "message",
             "role": "assistant",
@@ -421,7 +422,7 @@ class MessageEvents:
                 function = call.get("function") or {}
                 if index not in self.calls:
                     self.calls.add(index)
-                    block = {
+                    block: dict[str, Any] = {
                         "type": "tool_use",
                         "id": call.get("id") or new_id("toolu"),
                         "name": function.get("name") or "",

@@ -159,7 +159,10 @@ def _part(part: Any, where: str) -> dict[str, Any]:
         return {"type": "text", "text": part["text"]}
     if kind == "input_image":
         if part.get("file_id"):
-            refuse("images by file_id are not available here: send image_url", f"{where}.file_id")
+            refuse(
+                f"{where}: images by file_id are not available here: send image_url",
+                f"{where}.file_id",
+            )
         if not part.get("image_url"):
             refuse(f"{where} needs image_url", f"{where}.image_url")
         image: dict[str, Any] = {"url": part["image_url"]}
@@ -171,7 +174,7 @@ def _part(part: Any, where: str) -> dict[str, Any]:
         return {"type": "image_url", "image_url": image}
     if kind == "input_file":
         if not part.get("file_data"):
-            refuse("files by id or URL are not available here: send file_data", where)
+            refuse(f"{where}: files by id or URL are not available here: send file_data", where)
         file = {k: part[k] for k in ("file_data", "filename") if part.get(k) is not None}
         return {"type": "file", "file": file}
     if kind == "refusal":
@@ -244,9 +247,13 @@ def input_messages(items: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
                 }
             )
         elif kind == "item_reference":
-            refuse("item references are not available here: send the items", f"{where}.type")
+            refuse(
+                f"{where}: item references are not available here: send the items", f"{where}.type"
+            )
         elif kind == "reasoning":
-            refuse("reasoning items are not available here: none are ever made", f"{where}.type")
+            refuse(
+                f"{where}: reasoning items are not available here (none are made)", f"{where}.type"
+            )
         else:
             refuse(f"{where}: item type '{kind}' is not available here", f"{where}.type")
     return out
