@@ -24,8 +24,11 @@ def refuse(message: str, param: str | None = None, code: str = "invalid_request_
 
 def refuse_extras(extras: Mapping[str, Any] | None, foreign: Mapping[str, str], api: str) -> None:
     """Fields this API does not have: another API's (named with what to send instead) or
-    unknown ones. Nothing unknown is passed on, so nothing is silently dropped."""
-    for name in extras or {}:
+    unknown ones. Nothing unknown is passed on, so nothing is silently dropped; a null is
+    "not set" (SDKs send them), so there is nothing to drop."""
+    for name, value in (extras or {}).items():
+        if value is None:
+            continue
         if name in foreign:
             refuse(f"'{name}' is not a parameter of the {api}: {foreign[name]}", name)
         refuse(f"unknown parameter '{name}' for the {api}", name, "unknown_parameter")
