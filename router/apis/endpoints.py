@@ -152,14 +152,15 @@ class ApiHandlers:
         return {"/v1/responses": self.create_response, "/v1/messages": self.create_message}
 
 
+# Declared for the documentation: the handlers read the headers themselves.
+Auth = Annotated[str | None, Header(description="Bearer <key>")]
+ApiKey = Annotated[str | None, Header(alias="x-api-key", description="the key, Anthropic's way")]
+
+
 def make_router(handlers: ApiHandlers) -> APIRouter:
     """The declarations validate the body too, so the schema documents it; the handlers
     (which read the raw body again, as the fast path does) do the work."""
     api = APIRouter()
-    Auth = Annotated[str | None, Header(description="Bearer <key>")]
-    ApiKey = Annotated[
-        str | None, Header(alias="x-api-key", description="the key, Anthropic-style")
-    ]
 
     @api.post("/v1/responses", tags=["openai"])
     async def create_response(
