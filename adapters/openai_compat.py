@@ -148,19 +148,19 @@ class OpenAICompatibleAdapter:
 
     async def chat(self, request: ChatRequest) -> dict[str, Any]:
         body = json.dumps(request.openai_body(self.model, stream=False)).encode()
-        session = _pool().session
         with translated(self.timeouts):
             try:
                 async with asyncio.timeout(self.timeouts.total):
                     with map_aiohttp_exceptions():  # aiohttp's errors as httpx's, as in streams
-                        async with session.post(
-                            self.parsed_url,
-                            data=body,
-                            headers=self.json_headers,
-                            timeout=self.session_timeout,
-                        ) as response:
-                            status, headers = response.status, response.headers
-                            content = await response.read()
+                        try:
+                            status, headers, content = await self._post(body)
+                        except aiohttp.ClientOSError as exc:
+                            # A pooled connection found closing while the request was written
+                            # (seen after a stream on the same pool): the upstream got no
+                            # whole request, so sending it once more on a fresh one is safe.
+                            if "Can not write request body" not in str(exc):
+                                raise
+                            status, headers, content = await self._post(body)
             except TimeoutError as exc:
                 raise UpstreamTimeout(f"upstream took over {self.timeouts.total:g} s") from exc
         if status != 200:
@@ -170,6 +170,12 @@ class OpenAICompatibleAdapter:
         except ValueError as exc:
             raise MalformedResponse("upstream answered 200 with a body that is not JSON") from exc
         return _checked_completion(data)
+
+    async def _post(self, body: bytes) -> tuple[int, Mapping[str, str], bytes]:
+        async with _pool().session.post(
+            self.parsed_url, data=body, headers=self.json_headers, timeout=self.session_timeout
+        ) as response:
+            return response.status, response.headers, await response.read()
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
         """Server-sent events passed on as they arrive. Leaving early closes the upstream

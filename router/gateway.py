@@ -27,6 +27,7 @@ from router.ledger import Ledger, UsageEntry
 from router.limits import InProcessLimits, KeyLimits, Limits
 from router.quality import QualityEstimator
 from router.schemas import ChatCompletionIn, RouteControls, TeamBudget
+from router.stream_render import ChatEvents, StreamRenderer
 
 HEADER_FIELDS = {
     "x-route-min-quality": "min_quality",
@@ -377,10 +378,15 @@ class Gateway:
         return hit["answer"], headers
 
     async def stream(
-        self, body: ChatCompletionIn, headers: Mapping[str, str], key: KeyView
+        self,
+        body: ChatCompletionIn,
+        headers: Mapping[str, str],
+        key: KeyView,
+        renderer: StreamRenderer | None = None,
     ) -> tuple[AsyncIterator[bytes], dict[str, str]]:
-        """Server-sent events. Fallback happens before the first byte; after it, a failure ends
-        the stream with an error event and the ledger records a partial, priced request."""
+        """Server-sent events, chat.completion.chunk ones unless `renderer` makes another
+        API's. Fallback happens before the first byte; after it, a failure ends the stream
+        with an error event and the ledger records a partial, priced request."""
         started = time.perf_counter()
         admission = await self.admit(body, self.controls(body, headers, key), key)
         decision = admission.decision
@@ -401,7 +407,9 @@ class Gateway:
             await self.settle(key, admission, Decimal(0), None)  # nothing was spent
             raise
         routed = Routed(decision, candidate, attempts)
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        if renderer is None:
+            renderer = ChatEvents(bool(body.stream_options and body.stream_options.include_usage))
+        render = renderer
 
         async def events() -> AsyncIterator[bytes]:
             usage: dict[str, Any] | None = None
@@ -440,29 +448,19 @@ class Gateway:
                             for c in chunk["choices"]
                             if (d := c.get("delta") or {}).get("content") or d.get("tool_calls")
                         )
-                        if not include_usage:
-                            chunk.pop("usage", None)
-                        yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
-                    elif include_usage:
-                        yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
+                    data = render.chunk(chunk)
+                    if data:
+                        yield data
                     chunk = await anext(rest, None)
                 self.executor.health.succeeded(candidate.deployment.id)
-                # Recorded before [DONE]: a client that saw the end has a ledger record even
+                # Recorded before the end: a client that saw the end has a ledger record even
                 # if this replica dies the next instant.
                 await finish()
-                yield b"data: [DONE]\n\n"
+                yield await render.end(usage or {})
             except AdapterError as exc:
                 status, error = "partial", f"{exc.code}: {exc.message}"
                 self.executor.health.failed(candidate.deployment.id)
-                failure = {
-                    "error": {
-                        "message": exc.message,
-                        "type": "upstream_error",
-                        "param": None,
-                        "code": exc.code,
-                    }
-                }
-                yield b"data: " + json.dumps(failure).encode() + b"\n\n"
+                yield render.failed(exc)
             except BaseException:
                 status, error = "partial", "the client went away"
                 raise

@@ -1,4 +1,5 @@
-"""The router's tables: API keys with their routing policy, and the usage ledger."""
+"""The router's tables: API keys with their routing policy, the usage ledger, and stored
+Responses API answers."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalog.orm import Base
@@ -63,3 +64,21 @@ class UsageRecord(Base):
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class StoredResponse(Base):
+    """A Responses API answer kept for `previous_response_id` and GET /v1/responses/{id}.
+    `messages` are the chat messages it added to its conversation (its input, then its
+    output), so a conversation is the chain of its responses' messages. Only the key that
+    made it can read, continue or delete it."""
+
+    __tablename__ = "stored_responses"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
+    )
+    previous_response_id: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -61,7 +61,9 @@ def target(
 def check_envelope(path: str, status: int, body: Any) -> None:
     assert isinstance(body, dict) and isinstance(body.get("error"), dict), body
     error = body["error"]
-    if path.startswith("/v1"):
+    if path.startswith("/v1/messages"):  # Anthropic's envelope
+        assert body.get("type") == "error" and {"type", "message"} <= set(error), body
+    elif path.startswith("/v1"):
         assert {"message", "type", "param", "code"} <= set(error), error
     else:
         assert {"code", "message", "details"} <= set(error), error

@@ -24,6 +24,9 @@ from catalog.repository import track_catalog_changes
 from catalog.snapshot import SnapshotCache
 from router import endpoints as router_endpoints
 from router import keys
+from router.apis import endpoints as api_endpoints
+from router.apis.endpoints import ApiHandlers
+from router.apis.stored import ResponseStore
 from router.cache import InProcessCache, RedisCache, ResponseCache
 from router.execute import AdapterPool, Executor
 from router.gateway import Gateway
@@ -232,7 +235,9 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
 
     app.include_router(catalog_endpoints.make_router(request_session, admin_key, snapshots, hub))
     app.include_router(router_endpoints.make_router(gateway, keys_cache, request_session))
-    app.fast_path = ChatCompletionsFastPath(gateway, keys_cache)
+    api_handlers = ApiHandlers(gateway, keys_cache, ResponseStore(factory))
+    app.include_router(api_endpoints.make_router(api_handlers))
+    app.fast_path = ChatCompletionsFastPath(gateway, keys_cache, api_handlers.fast_routes())
     pages.mount(app, request_session, snapshots, gateway, keys_cache)
 
     metrics.watch(lambda: len(health.cooling()), lambda: state.unavailable_events(ledger))

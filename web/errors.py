@@ -1,6 +1,8 @@
 """Every error leaves in one envelope. Under /v1 it is OpenAI's,
-{"error": {"message", "type", "param", "code"}}, so SDKs raise their usual exceptions; under
-/api it is {"error": {"code", "message", "details"}}."""
+{"error": {"message", "type", "param", "code"}}, so SDKs raise their usual exceptions, except
+under /v1/messages (the Anthropic Messages API), where it is Anthropic's,
+{"type": "error", "error": {"type", "message"}}; under /api it is
+{"error": {"code", "message", "details"}}."""
 
 from __future__ import annotations
 
@@ -41,6 +43,21 @@ OPENAI_TYPES = {
 }
 
 
+# The Anthropic Messages API's error types by status (its clients raise by these).
+ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+}
+
+
 def envelope(
     path: str,
     status: int,
@@ -50,6 +67,12 @@ def envelope(
     param: str | None = None,
 ) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if path.startswith("/v1/messages"):
+        kind = ANTHROPIC_TYPES.get(
+            status, "api_error" if status >= 500 else "invalid_request_error"
+        )
+        error: dict[str, Any] = {"type": kind, "message": message, **(details or {})}
+        return JSONResponse({"type": "error", "error": error}, status_code=status, headers=headers)
     if path.startswith("/v1"):
         if status == 401:
             code = "invalid_api_key"

@@ -1,15 +1,20 @@
-"""POST /v1/chat/completions as raw ASGI, ahead of FastAPI.
+"""POST /v1/chat/completions (and the other APIs' POSTs that carry traffic: /v1/responses,
+/v1/messages) as raw ASGI, ahead of FastAPI.
 
 Profiled under load (wrk, 32 connections, a fixed-answer upstream), FastAPI's routing,
 dependency solving and middleware stack took half of the gateway's CPU. This path does the
 same work by hand: authenticate, validate the body with the same pydantic model, answer
-through the same `chat_response`, and render every error in the same envelope. Every other
-request goes to the FastAPI app unchanged (web/app.py's ModelyardApp dispatches).
+through the same `chat_response` (or the API's handler), and render every error in the same
+envelope as its path's. Every other request goes to the FastAPI app unchanged (web/app.py's
+ModelyardApp dispatches).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
@@ -48,31 +53,47 @@ async def read_body(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
+# Another POST served here: (raw body, headers) -> the answer; errors are raised.
+Handler = Callable[[bytes, Mapping[str, str]], Awaitable[Response]]
+
+
 class ChatCompletionsFastPath:
-    def __init__(self, gateway: Gateway, keys: KeyCache) -> None:
+    def __init__(
+        self, gateway: Gateway, keys: KeyCache, routes: Mapping[str, Handler] | None = None
+    ) -> None:
         self.gateway = gateway
         self.keys = keys
+        self.routes = dict(routes or {})
 
-    @staticmethod
-    def handles(scope: Scope) -> bool:
-        return bool(scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "POST")
+    def handles(self, scope: Scope) -> bool:
+        return bool(
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and (scope["path"] == PATH or scope["path"] in self.routes)
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
         try:
             headers = Headers(scope=scope)
-            key = await self.keys.authenticate(headers.get("authorization"))
-            body = ChatCompletionIn.model_validate_json(await read_body(receive, MAX_BODY_BYTES))
-            response = await chat_response(self.gateway, body, headers, key)
+            if path != PATH:
+                raw = await read_body(receive, MAX_BODY_BYTES)
+                response = await self.routes[path](raw, headers)
+            else:
+                key = await self.keys.authenticate(headers.get("authorization"))
+                raw = await read_body(receive, MAX_BODY_BYTES)
+                body = ChatCompletionIn.model_validate_json(raw)
+                response = await chat_response(self.gateway, body, headers, key)
         except ClientGone:
             return  # nobody to answer
         except BodyTooLarge:
             response = errors.envelope(
-                PATH, 413, "request_too_large", f"the body is over {MAX_BODY_BYTES} bytes"
+                path, 413, "request_too_large", f"the body is over {MAX_BODY_BYTES} bytes"
             )
         except ValidationError as exc:
             # FastAPI's shape: locations start at "body", so both paths name fields alike.
             problems = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
-            response = errors.response_for(PATH, RequestValidationError(problems))
+            response = errors.response_for(path, RequestValidationError(problems))
         except Exception as exc:
-            response = errors.response_for(PATH, exc)
+            response = errors.response_for(path, exc)
         await response(scope, receive, send)

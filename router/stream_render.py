@@ -1,0 +1,60 @@
+"""How a routed stream of chat.completion.chunk dicts becomes bytes on the wire.
+
+The gateway does the bookkeeping of a stream (fallback before the first byte, usage, ledger,
+limits, health) once; a renderer only turns chunks into one API's events. Chat completions
+pass chunks through as server-sent events; the Responses and Messages APIs translate them
+(router/apis/)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from adapters.errors import AdapterError
+
+
+class StreamRenderer(Protocol):
+    def chunk(self, chunk: dict[str, Any]) -> bytes:
+        """The bytes for one upstream chunk (b"" for none). Chunks carry the served model's
+        catalog id in `model`; the last one may carry only `usage`."""
+        ...
+
+    async def end(self, usage: Mapping[str, Any]) -> bytes:
+        """The closing bytes, once the ledger has the request. `usage` is the upstream's or,
+        for a stream without it, the gateway's estimate."""
+        ...
+
+    def failed(self, exc: AdapterError) -> bytes:
+        """The bytes that tell the client the upstream failed mid-stream."""
+        ...
+
+
+class ChatEvents:
+    """OpenAI's chat.completion.chunk server-sent events, ended by [DONE]."""
+
+    def __init__(self, include_usage: bool) -> None:
+        self.include_usage = include_usage
+
+    def chunk(self, chunk: dict[str, Any]) -> bytes:
+        if chunk.get("choices"):
+            if not self.include_usage:
+                chunk.pop("usage", None)
+            return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+        if self.include_usage:
+            return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+        return b""
+
+    async def end(self, usage: Mapping[str, Any]) -> bytes:
+        return b"data: [DONE]\n\n"
+
+    def failed(self, exc: AdapterError) -> bytes:
+        failure = {
+            "error": {
+                "message": exc.message,
+                "type": "upstream_error",
+                "param": None,
+                "code": exc.code,
+            }
+        }
+        return b"data: " + json.dumps(failure).encode() + b"\n\n"
