@@ -1,0 +1,113 @@
+"""Credentials: key formats of AI providers, clouds and developer platforms, JWTs,
+private-key blocks and passwords inside connection strings.
+
+The patterns are detect-secrets' own plugin patterns wherever it has one; the few formats it
+lacks (Anthropic, Google, Hugging Face, OpenAI's newer project keys, key=value passwords) are
+added here. Each pattern runs only when one of its literal markers is in the text; detect.py finds all
+markers of all detectors in one Aho-Corasick pass, so a text without any costs one pass.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from detect_secrets.plugins.aws import AWSKeyDetector
+from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
+from detect_secrets.plugins.basic_auth import BasicAuthDetector
+from detect_secrets.plugins.github_token import GitHubTokenDetector
+from detect_secrets.plugins.gitlab_token import GitLabTokenDetector
+from detect_secrets.plugins.jwt import JwtTokenDetector
+from detect_secrets.plugins.openai import OpenAIDetector
+from detect_secrets.plugins.private_key import PrivateKeyDetector
+from detect_secrets.plugins.pypi_token import PypiTokenDetector
+from detect_secrets.plugins.sendgrid import SendGridDetector
+from detect_secrets.plugins.slack import SlackDetector
+from detect_secrets.plugins.square_oauth import SquareOAuthDetector
+from detect_secrets.plugins.stripe import StripeDetector
+
+
+@dataclass(frozen=True)
+class KeyFormat:
+    label: str
+    markers: tuple[str, ...]  # literal text every match contains; the pattern runs only then
+    patterns: tuple[re.Pattern[str], ...]
+
+
+def _plugin(detector: type) -> tuple[re.Pattern[str], ...]:
+    return tuple(detector.denylist)  # type: ignore[attr-defined]
+
+
+# A private key's whole block, so redaction hides the body and not only the marker line.
+_KEY_BLOCK = re.compile(
+    r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----.*?(?:-----END \1-----|\Z)", re.S
+)
+
+FORMATS: tuple[KeyFormat, ...] = (
+    KeyFormat("private_key", ("PRIVATE KEY",), (_KEY_BLOCK, *_plugin(PrivateKeyDetector))),
+    KeyFormat("aws_access_key", ("AKIA", "ASIA", "ABIA", "ACCA", "A3T"), _plugin(AWSKeyDetector)),
+    KeyFormat("openai_key", ("T3BlbkFJ",), _plugin(OpenAIDetector)),
+    KeyFormat("openai_key", ("sk-proj-", "sk-svcacct-", "sk-admin-"),
+              (re.compile(r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{40,}"),)),
+    KeyFormat("anthropic_key", ("sk-ant-",), (re.compile(r"sk-ant-[a-z]+\d{2}-[A-Za-z0-9_\-]{80,}"),)),
+    KeyFormat("google_api_key", ("AIza",), (re.compile(r"AIza[0-9A-Za-z_\-]{35}"),)),
+    KeyFormat("huggingface_token", ("hf_",), (re.compile(r"\bhf_[A-Za-z0-9]{34,40}\b"),)),
+    KeyFormat("github_token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+              (*_plugin(GitHubTokenDetector), re.compile(r"github_pat_[A-Za-z0-9_]{70,}"))),
+    KeyFormat("gitlab_token", ("glpat-", "gldt-", "glrt-", "glcbt-", "glptt-", "GR1348941"),
+              _plugin(GitLabTokenDetector)),
+    KeyFormat("slack_token", ("xox", "hooks.slack.com"), _plugin(SlackDetector)),
+    KeyFormat("stripe_key", ("_live_",), _plugin(StripeDetector)),
+    KeyFormat("sendgrid_key", ("SG.",), _plugin(SendGridDetector)),
+    KeyFormat("pypi_token", ("pypi-",), _plugin(PypiTokenDetector)),
+    KeyFormat("square_token", ("sq0csp-",), _plugin(SquareOAuthDetector)),
+    KeyFormat("azure_storage_key", ("AccountKey=",), _plugin(AzureStorageKeyDetector)),
+    KeyFormat("jwt", ("eyJ",), _plugin(JwtTokenDetector)),
+    KeyFormat("connection_string_password", ("://",), _plugin(BasicAuthDetector)),
+    KeyFormat(
+        "password",
+        ("assword", "ASSWORD", "passwd", "pwd", "PWD", "Passwort", "passwort", "mot de passe",
+         "contraseña", "密码"),
+        (re.compile(
+            r"(?i)(?:password|passwd|pwd|passwort|mot de passe|contraseña|密码)"
+            r"[\"']?\s*(?:[:=]|:=|=>|\bis\b|ist|est|es|是|：)\s*[\"']?"
+            r"(?P<secret>[^\s\"',;<>{}]{6,})"
+        ),),
+    ),
+)
+
+# Values that stand for a password in documentation and templates: not a secret.
+_PLACEHOLDER = re.compile(
+    r"(?i)^(?:\*+|x+|\.+|<[^>]*>|\$\{?\w+\}?|\{\{.*\}\}|%\(?\w+\)?s?|changeme|password\d*|"
+    r"secret|your[_-]?\w*|example\w*|placeholder|redacted|\[redacted\]|null|none|true|false|"
+    r"required|optional|env|os\.environ.*|getenv.*)$"
+)
+
+
+MARKERS = frozenset(marker for key_format in FORMATS for marker in key_format.markers)
+
+
+def find_credentials(text: str, present: frozenset[str] | set[str]) -> Iterator[tuple[str, int, int]]:
+    """(label, start, end) of every credential in `text`; `present` are the MARKERS in it."""
+    for key_format in FORMATS:
+        if present.isdisjoint(key_format.markers):
+            continue
+        for pattern in key_format.patterns:
+            for match in pattern.finditer(text):
+                start, end = match.span()
+                if key_format.label == "jwt" and not JwtTokenDetector.is_formally_valid(
+                    match.group()
+                ):
+                    continue
+                if key_format.label == "connection_string_password":
+                    start, end = match.span(1)  # the password, not the scheme or the user
+                    if _PLACEHOLDER.match(match.group(1)):
+                        continue
+                if key_format.label == "password":
+                    start, end = match.span("secret")
+                    if _PLACEHOLDER.match(match.group("secret")):
+                        continue
+                if match.group().endswith("EXAMPLE"):
+                    continue  # AWS documents its formats with keys ending in EXAMPLE
+                yield key_format.label, start, end
