@@ -18,11 +18,14 @@ from adapters.errors import AdapterError
 from catalog.snapshot import CatalogSnapshot, SnapshotCache
 from router.cache import InProcessCache, ResponseCache, cache_key
 from router.decision import Candidate, Decision, RouteRequest, decide, next_route_id
-from router.errors import RouteError
+from router.errors import Forbidden, RouteError
 from router.execute import Attempt, ExecutionFailed, Executor
 from router.keys import KeyView
 from router.ledger import Ledger, UsageEntry
 from router.limits import InProcessLimits, KeyLimits, Limits
+from router.privacy import chat as private_chat
+from router.privacy.check import SCANNING_RULES
+from router.privacy.check import check as privacy_check
 from router.quality import QualityEstimator
 from router.schemas import ChatCompletionIn, RouteControls, TeamBudget
 
@@ -101,6 +104,7 @@ class Routed:
             "x-modelyard-quality": f"{c.quality:.3f}",
             "x-modelyard-license": f"{c.license_verdict.value}; {', '.join(c.licenses)}",
             "x-modelyard-attempts": str(len(self.attempts)),
+            **(self.decision.privacy.headers() if self.decision.privacy else {}),
         }
 
 
@@ -199,6 +203,13 @@ class Gateway:
             controls = controls_from_headers(headers).over(controls)
         if body.route is not None:
             controls = body.route.over(controls)
+        if controls.privacy == "redact" and not (
+            key.policy.allow_redact or key.policy.privacy == "redact"
+        ):
+            raise Forbidden(
+                f"key '{key.name}' may not ask for privacy 'redact': its policy needs "
+                "allow_redact: true (or privacy: redact)"
+            )
         return controls
 
     def decide(
@@ -212,11 +223,32 @@ class Gateway:
             needs=frozenset(body.needs()),
             controls=controls,
             budget_usd=budget_usd,
+            privacy=(
+                privacy_check(controls.privacy, private_chat.chat_texts(body))
+                if controls.privacy in SCANNING_RULES
+                else None
+            ),
         )
         return decide(request, self.snapshot(), self.estimator, self.executor.health.cooling())
 
     def no_candidate(self, decision: Decision) -> RouteError:
         reasons = sorted({e.reason for e in decision.excluded})
+        if decision.privacy is not None and decision.privacy.keeps_local:
+            # Never a silent hosted call: say what kept it local, never the text itself.
+            self.metrics.refusals.labels("privacy").inc()
+            return RouteError(
+                f"the request carries personal data or secrets ({decision.privacy.summary()}) "
+                "and no local or embedded deployment can serve it; nothing was sent to a hosted "
+                "provider (privacy: auto)"
+                + (f" (excluded for: {', '.join(reasons)})" if reasons else ""),
+                "privacy",
+                400,
+                {
+                    "route_id": decision.route_id,
+                    "privacy": decision.privacy.as_dict(),
+                    "excluded": [e.as_dict() for e in decision.excluded],
+                },
+            )
         self.metrics.refusals.labels("budget" if "budget" in reasons else "no_candidate").inc()
         return RouteError(
             "no deployment meets this request's constraints"
@@ -262,6 +294,7 @@ class Gateway:
                 latency_ms=int((time.perf_counter() - started) * 1000),
                 status=status,
                 error=error,
+                privacy_findings=decision.privacy.summary() if decision.privacy else None,
             )
         )
         return cost
@@ -279,10 +312,16 @@ class Gateway:
                 return await self._from_cache(key, hit, started)
         admission = await self.admit(body, controls, key)
         decision = admission.decision
+        prepare = self._redacting(decision)
         try:
-            candidate, answer, attempts = await self.executor.complete(
-                decision, body.adapter_request()
-            )
+            if prepare is None:
+                candidate, answer, attempts = await self.executor.complete(
+                    decision, body.adapter_request()
+                )
+            else:
+                candidate, answer, attempts = await self.executor.complete(
+                    decision, body.adapter_request(), prepare
+                )
         except ExecutionFailed as exc:
             await self._record(
                 key,
@@ -298,6 +337,9 @@ class Gateway:
             await self.settle(key, admission, Decimal(0), None)  # nothing was spent
             raise
         answer["model"] = candidate.model.hf_id
+        redacted = prepare is not None and private_chat.leaves_our_machines(candidate)
+        if redacted and prepare is not None:
+            private_chat.restore_answer(answer, prepare.redaction)
         cost = await self._record(
             key,
             decision,
@@ -310,12 +352,21 @@ class Gateway:
         )
         await self.settle(key, admission, cost, answer.get("usage"))
         routed = Routed(decision, candidate, attempts).headers(cost)
+        if redacted and prepare is not None:
+            routed["x-modelyard-redacted"] = str(prepare.redaction.count)
         if cached_as is not None and controls.cache_ttl_seconds:
             entry = {"answer": answer, "headers": routed}
             await self.cache.put(cached_as, entry, controls.cache_ttl_seconds)
             routed["x-modelyard-cache"] = "miss"
             self.metrics.cache.labels("miss").inc()
         return answer, {**routed, **admission.headers}
+
+    @staticmethod
+    def _redacting(decision: Decision) -> private_chat.RedactingPrepare | None:
+        """Under privacy redact with findings: what hosted deployments are sent instead."""
+        if decision.privacy is None or not decision.privacy.redacts:
+            return None
+        return private_chat.RedactingPrepare(decision.privacy.redaction())
 
     async def _add(self, entry: UsageEntry) -> None:
         """To the ledger, and to the metrics."""
@@ -374,10 +425,16 @@ class Gateway:
         started = time.perf_counter()
         admission = await self.admit(body, self.controls(body, headers, key), key)
         decision = admission.decision
+        prepare = self._redacting(decision)
         try:
-            candidate, first, rest, attempts = await self.executor.open_stream(
-                decision, body.adapter_request()
-            )
+            if prepare is None:
+                candidate, first, rest, attempts = await self.executor.open_stream(
+                    decision, body.adapter_request()
+                )
+            else:
+                candidate, first, rest, attempts = await self.executor.open_stream(
+                    decision, body.adapter_request(), prepare
+                )
         except ExecutionFailed as exc:
             await self._record(
                 key,
@@ -393,6 +450,10 @@ class Gateway:
             await self.settle(key, admission, Decimal(0), None)  # nothing was spent
             raise
         routed = Routed(decision, candidate, attempts)
+        redacted: dict[str, str] = {}
+        if prepare is not None and private_chat.leaves_our_machines(candidate):
+            first, rest = await private_chat.restore_stream(first, rest, prepare.redaction)
+            redacted["x-modelyard-redacted"] = str(prepare.redaction.count)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
         async def events() -> AsyncIterator[bytes]:
@@ -461,4 +522,4 @@ class Gateway:
                     await finish()
 
         estimate = Decimal(str(round(candidate.cost_usd, 12)))
-        return events(), {**routed.headers(estimate), **admission.headers}
+        return events(), {**routed.headers(estimate), **redacted, **admission.headers}

@@ -64,7 +64,13 @@ FORMATS: tuple[KeyFormat, ...] = (
     KeyFormat("square_token", ("sq0csp-",), _plugin(SquareOAuthDetector)),
     KeyFormat("azure_storage_key", ("AccountKey=",), _plugin(AzureStorageKeyDetector)),
     KeyFormat("jwt", ("eyJ",), _plugin(JwtTokenDetector)),
-    KeyFormat("connection_string_password", ("://",), _plugin(BasicAuthDetector)),
+    # detect-secrets' pattern leaves out passwords with reserved characters (`!`, `$`, …),
+    # which URLs carry unescaped in practice; the second pattern takes them too.
+    KeyFormat(
+        "connection_string_password",
+        ("://",),
+        (*_plugin(BasicAuthDetector), re.compile(r"://[^\s:/@]{1,64}:([^\s@/]{1,128})@")),
+    ),
     KeyFormat(
         "password",
         ("assword", "ASSWORD", "passwd", "pwd", "PWD", "Passwort", "passwort", "mot de passe",
