@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import importlib.util
+import json
 import secrets
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -19,11 +21,84 @@ from pathlib import Path
 from typing import Any
 
 from adapters.base import Target
-from adapters.errors import AdapterError, ContextTooLong, ModelUnavailable, UpstreamUnavailable
-from adapters.schemas import ChatRequest, completion_id, now, usage
+from adapters.errors import (
+    AdapterError,
+    ContextTooLong,
+    ModelUnavailable,
+    UnsupportedParameter,
+    UpstreamBadRequest,
+    UpstreamUnavailable,
+)
+from adapters.schemas import (
+    NEED_PARAM,
+    ChatRequest,
+    JsonSchemaFormat,
+    completion_id,
+    now,
+    unsupported,
+    usage,
+)
 
 MAX_WAITING = 256  # requests queued behind the one generating; more are turned away
 DEFAULT_CONTEXT = 8192
+# What the embedded deployment does (catalog/capabilities.py records the same for routing):
+# grammar-constrained JSON, no tool-call format, no images, one choice, no logprobs.
+CAPABILITIES = frozenset({"json_mode", "json_schema"})
+# Parameters it honours; any other set to a value that matters is refused by name.
+TAKES = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "response_format",
+        "stream_options",
+        "user",  # the caller's own bookkeeping: nothing for a local model to do with it
+        "metadata",
+    }
+)
+
+
+def refusal(request: ChatRequest) -> UnsupportedParameter | None:
+    """Why the embedded model cannot answer this request as asked (None: it can)."""
+    lacking = sorted(request.needs() - CAPABILITIES)
+    if lacking:
+        return UnsupportedParameter(
+            NEED_PARAM[lacking[0]], f"the embedded model has no {lacking[0]} capability"
+        )
+    param = unsupported(request, TAKES)
+    if param is not None:
+        return UnsupportedParameter(param, "the embedded model cannot honour this parameter")
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _grammar(kind: str, schema: str | None) -> Any:
+    """llama.cpp's grammar for JSON, or for JSON valid under `schema` (built once per schema)."""
+    from llama_cpp import LlamaGrammar
+    from llama_cpp.llama_grammar import JSON_GBNF
+
+    try:
+        if schema is None:
+            return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+        return LlamaGrammar.from_json_schema(schema, verbose=False)
+    except (ValueError, RuntimeError, KeyError, TypeError) as exc:
+        raise UpstreamBadRequest(
+            f"response_format: the embedded model cannot build a grammar from this schema: {exc}"
+        ) from exc
+
+
+def grammar_for(request: ChatRequest) -> Any:
+    fmt = request.response_format
+    if fmt is None or fmt.type == "text":
+        return None
+    if isinstance(fmt, JsonSchemaFormat) and fmt.json_schema.json_schema is not None:
+        return _grammar("schema", json.dumps(fmt.json_schema.json_schema, sort_keys=True))
+    return _grammar("json", None)
 
 
 def locate_gguf(spec: str) -> Path:
@@ -91,24 +166,27 @@ class EmbeddedEngine:
         return self._llama
 
     def _stop_strings(self, request: ChatRequest) -> list[str]:
-        return [s for s in [*request.stop, self._formatter.eos_token] if s]
+        return [s for s in [*request.stops(), self._formatter.eos_token] if s]
 
     def generate(self, request: ChatRequest, cancelled: threading.Event) -> Iterator[Piece]:
         """Token by token; stops at end of text, a stop string, max_tokens or cancellation."""
         from llama_cpp import llama_vocab_is_eog as is_end_of_generation
 
         llama = self._load()
-        messages = [m.model_dump(exclude_none=True) for m in request.messages]
+        messages = _template_messages(request)
         prompt = self._formatter(messages=messages).prompt
         tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
         room = self.n_ctx - len(tokens)
-        if room <= 0 or (request.max_tokens is not None and request.max_tokens > room):
+        wanted = request.completion_limit()
+        if room <= 0 or (wanted is not None and wanted > room):
             raise ContextTooLong(
                 f"the prompt has {len(tokens)} tokens and max_tokens asks for "
-                f"{request.max_tokens or 1}; this model's context window is {self.n_ctx}"
+                f"{wanted or 1}; this model's context window is {self.n_ctx}"
             )
-        limit = request.max_tokens or room
-        llama.set_seed(request.seed if request.seed is not None else secrets.randbelow(2**31))
+        limit = wanted or room
+        seed = request.seed & 0x7FFFFFFF if request.seed is not None else secrets.randbelow(2**31)
+        llama.set_seed(seed)
+        grammar = grammar_for(request)
         stops = self._stop_strings(request)
         eos = llama.token_eos()
         generated: list[int] = []
@@ -119,7 +197,10 @@ class EmbeddedEngine:
             tokens,
             temp=0.8 if request.temperature is None else request.temperature,
             top_p=0.95 if request.top_p is None else request.top_p,
+            presence_penalty=request.presence_penalty or 0.0,
+            frequency_penalty=request.frequency_penalty or 0.0,
             reset=True,
+            grammar=grammar,
         ):
             if cancelled.is_set():
                 finish = "cancelled"
@@ -164,6 +245,9 @@ class EmbeddedEngine:
 
     async def pieces(self, request: ChatRequest) -> AsyncIterator[Piece]:
         """Pieces as the worker thread produces them; stopping early cancels generation."""
+        refused = refusal(request)
+        if refused is not None:
+            raise refused
         self._admit()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Piece | BaseException | None] = asyncio.Queue()
@@ -203,6 +287,16 @@ class EmbeddedEngine:
             # model's destructor runs after the library's globals are gone and fails.
             self._llama.close()
             self._llama = None
+
+
+def _template_messages(request: ChatRequest) -> list[dict[str, str]]:
+    """The conversation as the model's chat template reads it: text only (the embedded
+    deployment declares no vision or tools), a developer's turn as the system's."""
+    return [
+        {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+        | ({"name": m.name} if m.name else {})
+        for m in request.messages
+    ]
 
 
 def _overlap(text: str, stop: str) -> int:

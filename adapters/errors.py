@@ -73,3 +73,15 @@ class ModelUnavailable(AdapterError):
 
     code = "model_unavailable"
     status = 503
+
+
+class UnsupportedParameter(UpstreamBadRequest):
+    """The deployment cannot honour a parameter the request set. Another deployment may (the
+    router falls back); if none can, the caller gets a 400 naming the parameter."""
+
+    code = "unsupported_parameter"
+    retryable = True
+
+    def __init__(self, param: str, why: str) -> None:
+        super().__init__(f"{param}: {why}")
+        self.param = param

@@ -19,10 +19,14 @@ from adapters.errors import (
     RateLimited,
     UpstreamBadRequest,
     UpstreamServerError,
+    UnsupportedParameter,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from adapters.schemas import ChatRequest
+from adapters.schemas import ChatRequest, unsupported
+
+# Set by the router for every request, never a provider parameter to check.
+ALWAYS_TAKEN = frozenset({"stream_options"})
 
 
 @functools.cache
@@ -86,9 +90,32 @@ def _connection_failure(exc: BaseException) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=1024)
+def provider_params(served_name: str) -> frozenset[str] | None:
+    """The OpenAI parameters litellm maps for this provider and model (None: it cannot say)."""
+    litellm = litellm_module()
+    try:
+        params = litellm.get_supported_openai_params(model=served_name)
+    except Exception:  # an unknown provider prefix: litellm raises its own BadRequestError
+        return None
+    return frozenset(params) if params is not None else None
+
+
 class HostedAdapter:
     def __init__(self, target: Target) -> None:
         self.target = target
+
+    def _refusal(self, request: ChatRequest) -> UnsupportedParameter | None:
+        """litellm's parameter table decides what the provider takes. drop_params is never
+        turned on: a parameter it cannot map is refused by name, not silently dropped."""
+        takes = provider_params(self.target.served_name)
+        if takes is None:
+            param = unsupported(request, ALWAYS_TAKEN)
+            why = "litellm cannot say which parameters this provider takes"
+        else:
+            param = unsupported(request, takes | ALWAYS_TAKEN)
+            why = f"litellm maps no such parameter for {self.target.served_name}"
+        return UnsupportedParameter(param, why) if param is not None else None
 
     def _arguments(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = request.openai_body(self.target.served_name, stream=stream)
@@ -102,6 +129,9 @@ class HostedAdapter:
 
     async def chat(self, request: ChatRequest) -> dict[str, Any]:
         litellm = litellm_module()
+        refused = self._refusal(request)
+        if refused is not None:
+            raise refused
         try:
             async with asyncio.timeout(self.target.timeouts.total):
                 response = await litellm.acompletion(**self._arguments(request, stream=False))
@@ -116,6 +146,9 @@ class HostedAdapter:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
         litellm = litellm_module()
+        refused = self._refusal(request)
+        if refused is not None:
+            raise refused
         try:
             async with asyncio.timeout(self.target.timeouts.total):
                 response = await litellm.acompletion(**self._arguments(request, stream=True))

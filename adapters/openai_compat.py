@@ -201,7 +201,7 @@ class _Tally:
     Such a usage is marked `estimated`."""
 
     def __init__(self, request: ChatRequest) -> None:
-        self.prompt_chars = sum(len(m.content) for m in request.messages)
+        self.prompt_chars = len(request.prompt_text())
         self.completion_events = 0
         self.usage_seen = False
         self.last_id = ""
@@ -211,8 +211,10 @@ class _Tally:
         if chunk.get("usage"):
             self.usage_seen = True
         for choice in chunk.get("choices") or []:
-            if isinstance(choice, dict) and (choice.get("delta") or {}).get("content"):
-                self.completion_events += 1
+            if isinstance(choice, dict):
+                delta = choice.get("delta") or {}
+                if delta.get("content") or delta.get("tool_calls"):
+                    self.completion_events += 1
 
     def usage_chunk(self, model: str) -> dict[str, Any]:
         prompt = max(1, -(-self.prompt_chars // 4))

@@ -324,6 +324,17 @@ def _given(values: dict[str, Any]) -> dict[str, Any]:
 
 
 PriceOption = Annotated[float | None, typer.Option(help="USD per token")]
+CapabilitiesOption = Annotated[
+    str | None,
+    typer.Option(
+        help="What a local server does, comma-separated: tools, parallel_tools, tool_choice, "
+        "json_mode, json_schema, vision, audio, files, logprobs, n ('' for none)"
+    ),
+]
+
+
+def _capability_list(text: str | None) -> list[str] | None:
+    return [c.strip() for c in text.split(",") if c.strip()] if text is not None else None
 
 
 @deployments_app.command("add")
@@ -348,6 +359,7 @@ def add_deployment(
     region: str | None = None,
     privacy: Privacy | None = None,
     max_context: int | None = None,
+    capabilities: CapabilitiesOption = None,
 ) -> None:
     """Register a deployment: your own model server, a hosted provider, or the embedded model."""
     spec = _validated(
@@ -367,6 +379,7 @@ def add_deployment(
                 "region": region,
                 "privacy": privacy,
                 "max_context": max_context,
+                "capabilities": _capability_list(capabilities),
             }
         ),
     )
@@ -405,6 +418,7 @@ def update_deployment(
     privacy: Privacy | None = None,
     max_context: int | None = None,
     status: DeploymentStatus | None = None,
+    capabilities: CapabilitiesOption = None,
 ) -> None:
     """Change a deployment; the result is validated as a whole."""
     patch = _validated(
@@ -421,6 +435,7 @@ def update_deployment(
                 "privacy": privacy,
                 "max_context": max_context,
                 "status": status,
+                "capabilities": _capability_list(capabilities),
             }
         ),
     )

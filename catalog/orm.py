@@ -249,6 +249,8 @@ class Deployment(Base):
     status: Mapped[DeploymentStatus] = mapped_column(
         _enum(DeploymentStatus), default=DeploymentStatus.ACTIVE
     )
+    # tools, json_schema, vision… (catalog/capabilities.py): what a routed request may need.
+    capabilities: Mapped[list[str]] = mapped_column(default=list)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=_now, onupdate=_now

@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from catalog.capabilities import DeploymentCapability
 from catalog.terms import (
     CommercialUse,
     DatePrecision,
@@ -273,6 +274,9 @@ class DeploymentIn(_Strict):
     privacy: Privacy | None = None
     max_context: Tokens | None = None
     status: DeploymentStatus = DeploymentStatus.ACTIVE
+    # What the server does with tools, response_format, images… (local deployments declare
+    # them; hosted ones take litellm's model map, the embedded model's are known).
+    capabilities: list[DeploymentCapability] | None = None
 
     @model_validator(mode="after")
     def _kind_fits(self) -> DeploymentIn:
@@ -289,6 +293,11 @@ class DeploymentIn(_Strict):
             raise ValueError("give both input_cost_per_token and output_cost_per_token, or neither")
         if self.price == "litellm" and explicit[0] is not None:
             raise ValueError("price: litellm and explicit per-token prices exclude each other")
+        if self.capabilities is not None and self.kind != DeploymentKind.LOCAL:
+            raise ValueError(
+                "capabilities are declared for local deployments only; hosted ones come from "
+                "litellm's model map and the embedded model's are known"
+            )
         return self
 
 
@@ -303,6 +312,7 @@ class DeploymentPatch(_Strict):
     privacy: Privacy | None = None
     max_context: Tokens | None = None
     status: DeploymentStatus | None = None
+    capabilities: list[DeploymentCapability] | None = None
 
 
 # --- what leaves --------------------------------------------------------------------------------
@@ -390,6 +400,9 @@ class DeploymentOut(BaseModel):
     privacy: Privacy
     max_context: int | None
     status: DeploymentStatus
+    capabilities: list[str] = Field(
+        default_factory=list, description="What the deployment does with a chat request."
+    )
 
 
 class ModelSummary(BaseModel):

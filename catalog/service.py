@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from catalog import licensing
+from catalog import capabilities, licensing
 from catalog import repository as repo
 from catalog.errors import Conflict, InvalidInput, NotFound
 from catalog.orm import (
@@ -78,6 +78,7 @@ def deployment_view(deployment: Deployment) -> DeploymentOut:
         privacy=deployment.privacy,
         max_context=deployment.max_context,
         status=deployment.status,
+        capabilities=list(deployment.capabilities or []),
     )
 
 
@@ -405,6 +406,15 @@ def add_model(session: Session, spec: ModelIn) -> Model:
 # --- writes: deployments ------------------------------------------------------------------------
 
 
+def deployment_capabilities(spec: DeploymentIn) -> list[str]:
+    """Declared for local servers; from litellm's model map for hosted; known for embedded."""
+    if spec.kind == DeploymentKind.HOSTED:
+        return capabilities.hosted_capabilities(spec.served_name)
+    if spec.kind == DeploymentKind.EMBEDDED:
+        return list(capabilities.EMBEDDED)
+    return capabilities.ordered(spec.capabilities or [])
+
+
 def _deployment_values(
     spec: DeploymentIn, model: Model, price_lookup: PriceLookup
 ) -> dict[str, Any]:
@@ -431,6 +441,7 @@ def _deployment_values(
         "privacy": spec.privacy or (Privacy.EXTERNAL if kind == "hosted" else Privacy.LOCAL),
         "max_context": spec.max_context,
         "status": spec.status,
+        "capabilities": deployment_capabilities(spec),
     }
     if spec.input_cost_per_token is not None:
         values["price_source"] = PriceSource.MANUAL
@@ -537,6 +548,11 @@ def update_deployment(
         "privacy": deployment.privacy,
         "max_context": deployment.max_context,
         "status": deployment.status,
+        **(
+            {"capabilities": deployment.capabilities}
+            if deployment.kind == DeploymentKind.LOCAL
+            else {}
+        ),
         **(price_changes or _current_price(deployment)),
         **{k: v for k, v in changes.items() if k not in _PRICE_FIELDS},
     }

@@ -123,6 +123,7 @@ class DeploymentView:
     privacy: Privacy
     max_context: int | None
     status: DeploymentStatus
+    capabilities: frozenset[str] = frozenset()  # tools, json_schema, vision… (catalog/capabilities)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +185,7 @@ def _deployment_view(row: Deployment) -> DeploymentView:
         privacy=Privacy(row.privacy),
         max_context=row.max_context,
         status=DeploymentStatus(row.status),
+        capabilities=frozenset(row.capabilities or ()),
     )
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from catalog.snapshot import CatalogSnapshot
-from router.schemas import ChatCompletionIn, RouteControls
+from router.schemas import ChatCompletionIn, Message, RouteControls, TextPart
 
 log = logging.getLogger("modelyard.cache")
 
@@ -27,22 +27,49 @@ def cache_key(
     """The same question asked the same way gives the same key: the model named by id or by
     alias, text given as a string or as parts, and field order make no difference."""
     model = snapshot.find(body.model)
-    stops = [body.stop] if isinstance(body.stop, str) else (body.stop or [])
     normal = {
         "key": key_id,
         "model": model.hf_id if model else body.model.lower(),
-        "messages": [[m.role, m.text(), m.name] for m in body.messages],
-        "temperature": body.temperature,
-        "top_p": body.top_p,
-        "max_tokens": body.max_completion_tokens or body.max_tokens,
-        "stop": stops,
-        "seed": body.seed,
-        "tools": body.tools,
-        "response_format": body.response_format,
+        "messages": [_message(m) for m in body.messages],
+        "max_tokens": body.completion_limit(),
+        "stop": body.stops(),
+        # Every other parameter that reaches the model (tools, response_format, logprobs, n,
+        # penalties, unknown extras…) as sent; bookkeeping that cannot change the answer is out.
+        "params": body.model_dump(
+            mode="json", by_alias=True, exclude_unset=True, exclude_none=True, exclude=_NOT_PARAMS
+        ),
         "route": controls.model_dump(mode="json", exclude={"cache_ttl_seconds"}, exclude_none=True),
     }
     raw = json.dumps(normal, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(raw.encode()).hexdigest()
+
+
+_NOT_PARAMS = {
+    "model",
+    "messages",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "stream",
+    "stream_options",
+    "route",
+    "user",
+    "metadata",
+}
+
+
+def _message(m: Message) -> list[Any]:
+    """Text given as a string or as text parts is the same text; anything else as sent."""
+    content: Any = m.content
+    if isinstance(content, list):
+        if all(isinstance(p, TextPart) and not p.model_extra for p in content):
+            content = m.text()
+        else:
+            content = [p.model_dump(mode="json", exclude_unset=True) for p in content]
+    rest = m.model_dump(
+        mode="json", exclude_unset=True, exclude_none=True, exclude={"role", "content", "name"}
+    )
+    return [m.role, content, m.name, rest]
 
 
 class ResponseCache(Protocol):

@@ -62,6 +62,7 @@ class RouteRequest:
     controls: RouteControls
     budget_usd: float | None = None  # what the key's budgets have left; None: no budget
     privacy: PrivacyCheck | None = None  # what privacy auto/redact found in the request
+    extra_tokens: int = 0  # prompt tokens the text does not show: tool schemas, images
 
 
 class Candidate(NamedTuple):
@@ -247,13 +248,12 @@ def _judge_models(
     verdicts = licensing.checker(snapshot, request.controls.use or NO_USE)
     for i, model in chosen:
         code, detail = CANDIDATE, ""
-        missing = request.needs.difference(model.capabilities) if request.needs else None
+        # Capabilities are the deployments' (a server's tool parser, a provider's schema
+        # support), checked per deployment in decide().
         if allow is not None and model.hf_id not in allow:
             code, detail = NOT_IN_MODELS, "not among route.models"
         elif model.hf_id in deny:
             code, detail = EXCLUDED, "named in route.exclude"
-        elif missing:
-            code, detail = CAPABILITY, f"the model lacks {', '.join(sorted(missing))}"
         else:
             compliance = verdicts(model)
             if compliance.verdict not in ALLOWED:
@@ -294,7 +294,7 @@ def decide(
 ) -> Decision:
     controls = request.controls
     task = classify(request.prompt)
-    prompt_tokens = estimate_tokens(request.prompt, request.messages)
+    prompt_tokens = estimate_tokens(request.prompt, request.messages) + request.extra_tokens
     completion = request.max_tokens or DEFAULT_COMPLETION_TOKENS
     strategy = controls.strategy or "cheapest"
     if strategy == "balanced" and not controls.quality_value_usd:
@@ -346,6 +346,8 @@ def decide(
     if controls.privacy == "local_only" or stays_local:
         code[table.external] = PRIVACY
     code[table.disabled] = DISABLED
+    if request.needs:
+        code[table.lacking_any(request.needs)] = CAPABILITY
     by_model = facts.code[table.owner]
     code = np.where(by_model != CANDIDATE, by_model, code)
 
@@ -393,7 +395,9 @@ def decide(
             REASONS[why],
             _detail(
                 why,
-                facts.detail[m],
+                _missing(table.deployments[i], request.needs)
+                if why == CAPABILITY
+                else facts.detail[m],
                 needed,
                 float(table.window[i]),
                 float(cost[i]),
@@ -414,6 +418,11 @@ def decide(
         excluded=LazyList(len(out), excluded),
         privacy=request.privacy,
     )
+
+
+def _missing(deployment: DeploymentView, needs: frozenset[str]) -> str:
+    lacks = sorted(needs - deployment.capabilities)
+    return f"the deployment lacks {', '.join(lacks)}"
 
 
 def _detail(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from adapters.schemas import CAPABILITIES
 from catalog.snapshot import CatalogSnapshot, DeploymentView, ModelView
 from catalog.terms import DeploymentKind, DeploymentStatus, Privacy
 
@@ -46,9 +47,24 @@ class DeploymentTable:
     unpriced: Ints
     disabled: Ints
     external: Ints  # prompts leave our machines
+    # Per capability (tools, json_schema, …), the positions of deployments WITHOUT it: a
+    # request's needs exclude their union.
+    lacking: dict[str, Ints]
 
     def __len__(self) -> int:
         return len(self.deployments)
+
+    def lacking_any(self, needs: frozenset[str]) -> Ints:
+        """Positions of deployments missing at least one of `needs`."""
+        if len(needs) == 1:
+            return self.lacking.get(next(iter(needs)), _everyone(len(self)))
+        parts = [self.lacking.get(need, _everyone(len(self))) for need in needs]
+        return np.unique(np.concatenate(parts)) if parts else _positions(())
+
+
+def _everyone(size: int) -> Ints:
+    # A capability no deployment declares (an unknown name can only come from code).
+    return np.arange(size, dtype=np.int64)
 
 
 def _window(deployment: DeploymentView, model: ModelView) -> float:
@@ -83,6 +99,10 @@ def build_table(snapshot: CatalogSnapshot) -> DeploymentTable:
         unpriced=_positions(not p for p in priced),
         disabled=_positions(d.status is not DeploymentStatus.ACTIVE for _, d, _ in rows),
         external=_positions(d.privacy is not Privacy.LOCAL for _, d, _ in rows),
+        lacking={
+            capability: _positions(capability not in d.capabilities for _, d, _ in rows)
+            for capability in CAPABILITIES
+        },
     )
 
 

@@ -12,15 +12,11 @@ from router import repository as repo
 from router.errors import Forbidden, RouteError
 from router.gateway import Gateway
 from router.keys import KeyCache, KeyView
+from router.model_cards import base_card, model_card
 from router.schemas import ChatCompletionIn, CompletionIn
 from router.usage import summarise_usage
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-def _model_card(hf_id: str, created: int) -> dict[str, Any]:
-    owner = hf_id.split("/", 1)[0] if "/" in hf_id else "modelyard"
-    return {"id": hf_id, "object": "model", "created": created, "owned_by": owner}
 
 
 def _as_text_completion(answer: dict[str, Any]) -> dict[str, Any]:
@@ -91,26 +87,25 @@ def make_router(
         snapshot = gateway.snapshot()
         created = int(snapshot.built_at.timestamp())
         routable = sorted(
-            m.hf_id
-            for m in snapshot.models.values()
-            if any(d.status == "active" for d in m.deployments)
+            (m for m in snapshot.models.values() if any(d.status == "active" for d in m.deployments)),
+            key=lambda m: m.hf_id,
         )
         return {
             "object": "list",
-            "data": [_model_card("auto", created)] + [_model_card(m, created) for m in routable],
+            "data": [base_card("auto", created)] + [model_card(m, created) for m in routable],
         }
 
     @api.get("/v1/models/{model_id:path}", tags=["openai"])
     async def get_model(model_id: str, key: Caller) -> dict[str, Any]:
         snapshot = gateway.snapshot()
         if model_id == "auto":
-            return _model_card("auto", int(snapshot.built_at.timestamp()))
+            return base_card("auto", int(snapshot.built_at.timestamp()))
         model = snapshot.find(model_id)
         if model is None:
             raise RouteError(
                 f"The model '{model_id}' does not exist", "model_not_found", 404, param="model"
             )
-        return _model_card(model.hf_id, int(snapshot.built_at.timestamp()))
+        return model_card(model, int(snapshot.built_at.timestamp()))
 
     @api.get("/api/usage", tags=["usage"])
     def usage(

@@ -24,7 +24,7 @@ log = logging.getLogger("modelyard.router")
 Prepare = Callable[[Candidate, ChatRequest], ChatRequest]
 
 
-def _as_is(_candidate: Candidate, request: ChatRequest) -> ChatRequest:
+def keep_request(_candidate: Candidate, request: ChatRequest) -> ChatRequest:
     return request
 
 
@@ -103,7 +103,7 @@ class Executor:
         )
 
     async def complete(
-        self, decision: Decision, request: ChatRequest, prepare: Prepare = _as_is
+        self, decision: Decision, request: ChatRequest, prepare: Prepare = keep_request
     ) -> tuple[Candidate, dict[str, Any], list[Attempt]]:
         attempts: list[Attempt] = []
         last: AdapterError | None = None
@@ -123,7 +123,7 @@ class Executor:
         raise ExecutionFailed(attempts, last)
 
     async def open_stream(
-        self, decision: Decision, request: ChatRequest, prepare: Prepare = _as_is
+        self, decision: Decision, request: ChatRequest, prepare: Prepare = keep_request
     ) -> tuple[Candidate, dict[str, Any], AsyncIterator[dict[str, Any]], list[Attempt]]:
         """The first chunk from the first candidate that produces one, and the rest to come."""
         attempts: list[Attempt] = []

@@ -15,11 +15,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from adapters.errors import AdapterError
+from adapters.schemas import CAPABILITIES as CAPABILITY_ORDER
+from adapters.schemas import NEED_PARAM
 from catalog.snapshot import CatalogSnapshot, SnapshotCache
 from router.cache import InProcessCache, ResponseCache, cache_key
 from router.decision import Candidate, Decision, RouteRequest, decide, next_route_id
 from router.errors import Forbidden, RouteError
-from router.execute import Attempt, ExecutionFailed, Executor
+from router.execute import Attempt, ExecutionFailed, Executor, keep_request
 from router.keys import KeyView
 from router.ledger import Ledger, UsageEntry
 from router.limits import InProcessLimits, KeyLimits, Limits
@@ -65,6 +67,14 @@ def controls_from_headers(headers: Mapping[str, str]) -> RouteControls:
         where = ".".join(str(p) for p in first["loc"])
         header = next((h for h, n in HEADER_FIELDS.items() if where.startswith(n)), where)
         raise RouteError(f"{header}: {first['msg']}", param=header) from exc
+
+
+def capability_param(decision: Decision, body: ChatCompletionIn | None) -> str | None:
+    """The request field no candidate could honour, when capabilities excluded them all."""
+    if body is None or not any(e.reason == "capability" for e in decision.excluded):
+        return None
+    needs = body.needs()
+    return next((NEED_PARAM[n] for n in CAPABILITY_ORDER if n in needs), None)
 
 
 def actual_cost(candidate: Candidate, usage: Mapping[str, Any] | None) -> Decimal:
@@ -158,7 +168,7 @@ class Gateway:
         """Plan, then pass the key's rate limits and reserve its budget, or refuse."""
         decision = await self.plan(body, controls, key)
         if not decision.candidates:
-            raise self.no_candidate(decision)
+            raise self.no_candidate(decision, body)
         limits = self.limits_for(key)
         tokens = decision.prompt_tokens + decision.completion_tokens
         rate = await self.limits.admit(key.id, limits, tokens) if limits.rated else None
@@ -178,7 +188,7 @@ class Gateway:
                 # Concurrent requests spent the budget since the plan: only what is free now.
                 decision = self.decide(body, controls, 0.0)
                 if not decision.candidates:
-                    raise self.no_candidate(decision)
+                    raise self.no_candidate(decision, body)
                 reserved = 0.0
         return Admission(decision, tokens, reserved, rate.headers if rate else {})
 
@@ -221,6 +231,7 @@ class Gateway:
             messages=len(body.messages),
             max_tokens=body.max_completion_tokens or body.max_tokens,
             needs=frozenset(body.needs()),
+            extra_tokens=body.extra_prompt_tokens(),
             controls=controls,
             budget_usd=budget_usd,
             privacy=(
@@ -231,7 +242,7 @@ class Gateway:
         )
         return decide(request, self.snapshot(), self.estimator, self.executor.health.cooling())
 
-    def no_candidate(self, decision: Decision) -> RouteError:
+    def no_candidate(self, decision: Decision, body: ChatCompletionIn | None = None) -> RouteError:
         reasons = sorted({e.reason for e in decision.excluded})
         if decision.privacy is not None and decision.privacy.keeps_local:
             # Never a silent hosted call: say what kept it local, never the text itself.
@@ -256,6 +267,7 @@ class Gateway:
             "no_candidate",
             400,
             {"route_id": decision.route_id, "excluded": [e.as_dict() for e in decision.excluded]},
+            param=capability_param(decision, body),
         )
 
     async def _record(
@@ -314,14 +326,9 @@ class Gateway:
         decision = admission.decision
         prepare = self._redacting(decision)
         try:
-            if prepare is None:
-                candidate, answer, attempts = await self.executor.complete(
-                    decision, body.adapter_request()
-                )
-            else:
-                candidate, answer, attempts = await self.executor.complete(
-                    decision, body.adapter_request(), prepare
-                )
+            candidate, answer, attempts = await self.executor.complete(
+                decision, body, prepare or keep_request
+            )
         except ExecutionFailed as exc:
             await self._record(
                 key,
@@ -427,14 +434,9 @@ class Gateway:
         decision = admission.decision
         prepare = self._redacting(decision)
         try:
-            if prepare is None:
-                candidate, first, rest, attempts = await self.executor.open_stream(
-                    decision, body.adapter_request()
-                )
-            else:
-                candidate, first, rest, attempts = await self.executor.open_stream(
-                    decision, body.adapter_request(), prepare
-                )
+            candidate, first, rest, attempts = await self.executor.open_stream(
+                decision, body, prepare or keep_request
+            )
         except ExecutionFailed as exc:
             await self._record(
                 key,
@@ -489,7 +491,9 @@ class Gateway:
                         usage = chunk["usage"]
                     if chunk.get("choices"):
                         produced += sum(
-                            1 for c in chunk["choices"] if (c.get("delta") or {}).get("content")
+                            1
+                            for c in chunk["choices"]
+                            if (d := c.get("delta") or {}).get("content") or d.get("tool_calls")
                         )
                         if not include_usage:
                             chunk.pop("usage", None)

@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from adapters.schemas import ChatRequest, Message
+from adapters.schemas import (  # re-exported: the canonical request's parts
+    ChatRequest,
+    Message,
+    Stops,
+    StreamOptions,
+    TextPart,
+)
 from catalog.schemas import UsageProfile
+
+__all__ = [
+    "ChatCompletionIn",
+    "ChatMessageIn",
+    "CompletionIn",
+    "KeyPolicy",
+    "Message",
+    "RouteControls",
+    "StreamOptions",
+    "TeamBudget",
+    "TextPart",
+]
 
 Strategy = Literal["cheapest", "fastest", "best", "balanced"]
 # "auto": anything personal or secret found in the request keeps it on local and embedded
@@ -80,89 +98,16 @@ class TeamBudget(BaseModel):
     budget_usd_per_month: float | None = Field(default=None, ge=0, le=10**8)
 
 
-class TextPart(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    type: Literal["text"]
-    text: str
+ChatMessageIn = Message  # the name this module used before the canonical request
 
 
-class ChatMessageIn(BaseModel):
-    model_config = ConfigDict(extra="allow")  # tool_call ids and the like pass unused
-
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart] | None = None
-    name: str | None = Field(default=None, max_length=64)
-
-    def text(self) -> str:
-        if isinstance(self.content, list):
-            return "".join(part.text for part in self.content)
-        return self.content or ""
-
-
-def _at_most_four(value: str | list[str] | None) -> str | list[str] | None:
-    if isinstance(value, list) and len(value) > 4:
-        raise ValueError("at most 4 stop sequences")
-    return value
-
-
-Stops = Annotated[str | list[str] | None, AfterValidator(_at_most_four)]
-
-
-class StreamOptions(BaseModel):
-    include_usage: bool = False
-
-
-class ChatCompletionIn(BaseModel):
-    """OpenAI's request. Parameters the router cannot honour are refused, not ignored;
-    unknown extras (sent by newer SDKs) pass unused."""
-
-    model_config = ConfigDict(extra="allow")
+class ChatCompletionIn(ChatRequest):
+    """OpenAI's request, as the router takes it: the canonical request (adapters/schemas.py,
+    every field typed and forwarded or refused by name) plus the `route` controls. The same
+    object reaches the adapter; there is no second, smaller copy."""
 
     model: str = Field(min_length=1, max_length=200)
-    messages: list[ChatMessageIn] = Field(min_length=1, max_length=10_000)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
-    max_completion_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
-    stop: Stops = None
-    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    n: int = Field(default=1, ge=1, le=1)
-    tools: list[dict[str, Any]] | None = None
-    response_format: dict[str, Any] | None = None
     route: RouteControls | None = None
-
-    def needs(self) -> set[str]:
-        """Capabilities the request asks of a model."""
-        needs = set()
-        if self.tools:
-            needs.add("tools")
-        if self.response_format and self.response_format.get("type") in (
-            "json_object",
-            "json_schema",
-        ):
-            needs.add("json_mode")
-        return needs
-
-    def prompt_text(self) -> str:
-        return "\n".join(m.text() for m in self.messages)
-
-    def adapter_request(self) -> ChatRequest:
-        roles = {"developer": "system"}
-        stops = [self.stop] if isinstance(self.stop, str) else (self.stop or [])
-        return ChatRequest(
-            messages=[
-                Message(role=roles.get(m.role, m.role), content=m.text(), name=m.name)
-                for m in self.messages
-            ],
-            temperature=self.temperature,
-            top_p=self.top_p,
-            max_tokens=self.max_completion_tokens or self.max_tokens,
-            stop=stops,
-            seed=self.seed,
-        )
 
 
 class CompletionIn(BaseModel):
@@ -184,15 +129,15 @@ class CompletionIn(BaseModel):
 
     def as_chat(self) -> ChatCompletionIn:
         prompt = self.prompt if isinstance(self.prompt, str) else "".join(self.prompt)
+        given = self.model_dump(
+            include={"temperature", "top_p", "max_tokens", "stop", "seed", "stream_options"},
+            exclude_none=True,
+        )
+        # Only what the client set: the canonical request forwards every field that is set.
         return ChatCompletionIn(
             model=self.model,
-            messages=[ChatMessageIn(role="user", content=prompt)],
-            temperature=self.temperature,
-            top_p=self.top_p,
-            max_tokens=self.max_tokens,
-            stop=self.stop,
-            seed=self.seed,
+            messages=[Message(role="user", content=prompt)],
             stream=self.stream,
-            stream_options=self.stream_options,
             route=self.route,
+            **given,
         )

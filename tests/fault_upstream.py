@@ -2,8 +2,10 @@
 
 The request's `model` picks the behaviour: `echo` answers properly (`slow-echo` too, a word
 every 50 ms when streamed; `echo-pieces` streams its answer three characters at a time, so a
-word can arrive split over chunks); the others fail in one specific way (rate limit, 500, context
-too long, malformed JSON, a stream cut or stalled…).
+word can arrive split over chunks); `agent` answers like a hosted model that calls tools, writes
+structured output, gives several choices and logprobs (tests/agent_upstream.py), and every
+request it gets is kept for GET /recorded; the others fail in one specific way (rate limit,
+500, context too long, malformed JSON, a stream cut or stalled…).
 
 Requests to `/<tag>/v1/chat/completions` are answered the same way and recorded: `GET
 /recorded/<tag>` returns every body received under that tag, as it arrived, so a test can
@@ -25,6 +27,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests import agent_upstream
 
 STATS = {"requests": 0, "disconnects": 0, "completed_streams": 0}
 RECORDED: dict[str, list[Any]] = {}
@@ -99,6 +103,8 @@ async def chat(request: Request) -> Response:
         RECORDED.setdefault(request.path_params["tag"], []).append(body)
     model = body.get("model", "")
     stream = bool(body.get("stream"))
+    if model == "agent":
+        return agent_upstream.answer(body, dict(request.headers))
     last = body["messages"][-1]["content"]
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     if model == "auth" and request.headers.get("authorization") != f"Bearer {SECRET}":
@@ -162,6 +168,7 @@ app = Starlette(
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/{tag}/v1/chat/completions", chat, methods=["POST"]),
         Route("/stats", stats),
+        Route("/recorded", agent_upstream.recorded, methods=["GET", "DELETE"]),
         Route("/recorded/{tag}", recorded),
     ]
 )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
 
 from adapters.base import Target
 from adapters.embedded import EmbeddedAdapter, locate_gguf
-from adapters.errors import ContextTooLong, ModelUnavailable
+from adapters.errors import ContextTooLong, ModelUnavailable, UnsupportedParameter
 from adapters.schemas import ChatRequest
 from tests.conftest import SMOLLM2
 
@@ -131,3 +132,63 @@ async def test_prompt_longer_than_the_context_is_refused(adapter: EmbeddedAdapte
 def test_bad_model_locations_are_clear_errors(spec: str) -> None:
     with pytest.raises(ModelUnavailable):
         locate_gguf(spec)
+
+
+# --- structured output: grammar-constrained JSON -------------------------------------------------
+
+PERSON = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 20},
+        "age": {"type": "integer"},
+        "likes_cats": {"type": "boolean"},
+    },
+    "required": ["name", "age", "likes_cats"],
+    "additionalProperties": False,
+}
+
+
+async def test_json_schema_answers_are_valid_under_the_schema(adapter: EmbeddedAdapter) -> None:
+    import jsonschema
+
+    fmt = {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON}}
+    for seed in (1, 2, 3):
+        result = await adapter.chat(
+            ask("Ada Lovelace was 36. Describe her.", response_format=fmt, seed=seed, max_tokens=80)
+        )
+        content = result["choices"][0]["message"]["content"]
+        jsonschema.validate(json.loads(content), PERSON)  # a 135M model, and still valid
+    text, _ = await collect(adapter, ask("Describe Ada.", response_format=fmt, max_tokens=80))
+    jsonschema.validate(json.loads(text), PERSON)
+
+
+async def test_json_object_answers_are_json(adapter: EmbeddedAdapter) -> None:
+    fmt = {"type": "json_object"}
+    result = await adapter.chat(ask("List two colours as JSON.", response_format=fmt, seed=5))
+    assert isinstance(json.loads(result["choices"][0]["message"]["content"]), dict | list)
+
+
+@pytest.mark.parametrize(
+    ("options", "param"),
+    [
+        ({"logit_bias": {"42": 5}}, "logit_bias"),
+        ({"n": 2}, "n"),
+        ({"logprobs": True}, "logprobs"),
+        ({"prediction": {"type": "content", "content": "x"}}, "prediction"),
+        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+    ],
+)
+async def test_what_it_cannot_honour_is_refused_by_name(
+    adapter: EmbeddedAdapter, options: dict[str, Any], param: str
+) -> None:
+    with pytest.raises(UnsupportedParameter) as refused:
+        await adapter.chat(ask("hi", **options))
+    assert refused.value.param == param
+    assert refused.value.status == 400 and refused.value.retryable
+
+
+def test_the_catalog_records_what_the_adapter_does() -> None:
+    from adapters import embedded
+    from catalog import capabilities
+
+    assert set(capabilities.EMBEDDED) == embedded.CAPABILITIES

@@ -255,7 +255,7 @@ def test_route_headers(gateway: Gateway) -> None:
             "max_tokens",
         ),
         (
-            {"model": "auto", "messages": [{"role": "user", "content": "x"}], "n": 3},
+            {"model": "auto", "messages": [{"role": "user", "content": "x"}], "n": 200},
             openai.BadRequestError,
             "n",
         ),

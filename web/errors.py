@@ -85,7 +85,9 @@ def _execution_failed(path: str, exc: Exception) -> JSONResponse:
     last = exc.last
     status = last.status if last else 503
     details = {"attempts": [a.as_dict() for a in exc.attempts]}
-    response = envelope(path, status, last.code if last else "no_candidate", str(exc), details)
+    param = getattr(last, "param", None)  # an UnsupportedParameter names it
+    code = last.code if last else "no_candidate"
+    response = envelope(path, status, code, str(exc), details, param)
     if last is not None and getattr(last, "retry_after", None):
         response.headers["Retry-After"] = str(int(last.retry_after))  # type: ignore[attr-defined]
     return response
@@ -93,7 +95,18 @@ def _execution_failed(path: str, exc: Exception) -> JSONResponse:
 
 def _adapter_error(path: str, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AdapterError)
-    return envelope(path, exc.status, exc.code, exc.message)
+    return envelope(path, exc.status, exc.code, exc.message, None, getattr(exc, "param", None))
+
+
+def _field_path(loc: list[str]) -> list[str]:
+    """A location without pydantic's union branch labels (`str`, `list[...]`,
+    `function-after[...]`) and without a tagged union's tag repeated before its field."""
+    path: list[str] = []
+    for part in loc:
+        if "[" in part or part in ("str", "int", "float", "bool", "dict", "list", "none"):
+            continue
+        path.append(part)
+    return [p for i, p in enumerate(path) if i == 0 or not (p == path[i - 1] and i >= 2)]
 
 
 def _validation_error(path: str, exc: Exception) -> JSONResponse:
@@ -102,6 +115,11 @@ def _validation_error(path: str, exc: Exception) -> JSONResponse:
         {"loc": [str(p) for p in err.get("loc", ())], "message": str(err.get("msg", ""))}
         for err in exc.errors()
     ]
+    for problem in problems:
+        problem["loc"] = _field_path(problem["loc"])
+    # A value that fits no branch of a union fails every branch: the deepest error is the one
+    # that says what is wrong (a bad image URL, not "content is not a string").
+    problems.sort(key=lambda p: -len(p["loc"]))
     summary = "; ".join(f"{'.'.join(p['loc'])}: {p['message']}" for p in problems)
     first = problems[0]["loc"] if problems else []
     param = ".".join(first[1:]) if len(first) > 1 else None

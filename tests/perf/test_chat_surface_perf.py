@@ -1,0 +1,291 @@
+"""What the whole chat request costs the gateway, printed for the closing note (`make bench`);
+nothing here asserts a time.
+
+- Plain requests and requests with 10 tools and a json_schema response format, each against a
+  direct call to the same fixed-answer nginx upstream (wrk: req/s at 32 connections, median
+  at 1 connection). With MODELYARD_BENCH_BASELINE=<git revision>, that revision's gateway is
+  measured in the same run on the same plain request, for a before/after figure.
+- Streaming: time to the first content chunk, routed against direct, and chunks per second
+  relayed, from an nginx upstream that answers a fixed stream of 1,000 chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Iterator
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import free_port, prepare_database
+from tests.perf.test_router_perf import COMPLETION, _wrk
+from tests.servers import REPO, ServerProcess
+
+pytestmark = pytest.mark.slow
+CHUNKS = 1000
+
+NGINX_CONF = """
+daemon off;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location /json/ {{
+            default_type application/json;
+            return 200 '{completion}';
+        }}
+        location /sse/ {{
+            default_type text/event-stream;
+            alias {root}/stream.txt;
+            error_page 405 =200 $uri;
+        }}
+    }}
+}}
+"""
+
+
+def _stream_body() -> str:
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        data = {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "bench",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        return f"data: {json.dumps(data)}\n\n"
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    events += [chunk({"content": f"w{i} "}) for i in range(CHUNKS)]
+    events.append(chunk({}, "stop"))
+    usage = {"prompt_tokens": 5, "completion_tokens": CHUNKS, "total_tokens": CHUNKS + 5}
+    tail = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "choices": []}
+    events.append(f"data: {json.dumps({**tail, 'usage': usage})}\n\n")
+    return "".join(events) + "data: [DONE]\n\n"
+
+
+def _tools_body() -> dict[str, Any]:
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": f"tool_{i}",
+                "description": f"Tool number {i}, which looks something up.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "query": {"type": "string", "description": "what to look up"},
+                        "limit": {"type": "integer", "minimum": 1, "maximum": 50},
+                        "mode": {"type": "string", "enum": ["fast", "exact"]},
+                    },
+                    "required": ["query"],
+                    "additionalProperties": False,
+                },
+            },
+        }
+        for i in range(10)
+    ]
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string"}, "confidence": {"type": "number"}},
+        "required": ["answer", "confidence"],
+        "additionalProperties": False,
+    }
+    return {
+        "model": "phi-2",
+        "messages": [{"role": "user", "content": "ping"}],
+        "tools": tools,
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "reply", "schema": schema, "strict": True},
+        },
+        "route": {"privacy": "local_only"},
+    }
+
+
+def _script(path: Path, body: dict[str, Any]) -> Path:
+    path.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = [[{json.dumps(body)}]]\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        'wrk.headers["Authorization"] = "Bearer " .. os.getenv("MODELYARD_KEY")\n'
+    )
+    return path
+
+
+def _baseline_tree(revision: str, folder: Path) -> Path:
+    archive = subprocess.run(
+        ["git", "archive", revision], cwd=REPO, capture_output=True, check=True
+    ).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return folder
+
+
+def _serve(cwd: Path, url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**os.environ, "MODELYARD_DATABASE_URL": url, "MODELYARD_LOG_LEVEL": "warning"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "web", "serve", "--port", str(port)],
+        cwd=cwd,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(base + "/readyz", timeout=1)
+            return process, base
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(log.read_text()[-2000:])
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Iterator[str]:
+    if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()) or not shutil.which("wrk"):
+        pytest.fail("the benchmark needs nginx and wrk: `make bench` installs them")
+    port = free_port()
+    (tmp_path / "stream.txt").write_text(_stream_body())
+    (tmp_path / "nginx.conf").write_text(
+        NGINX_CONF.format(root=tmp_path, port=port, completion=json.dumps(COMPLETION))
+    )
+    process = subprocess.Popen(["/usr/sbin/nginx", "-c", str(tmp_path / "nginx.conf")])
+    time.sleep(0.5)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_whole_requests_and_streams(tmp_path: Path, nginx: str) -> None:
+    url = f"sqlite:///{tmp_path / 'modelyard.db'}"
+    every = ["tools", "parallel_tools", "tool_choice", "json_mode", "json_schema"]
+    key = prepare_database(
+        url,
+        tmp_path,
+        [
+            {"name": "bench/json", "model": "phi-2", "base_url": f"{nginx}/json/v1",
+             "served_name": "bench", "capabilities": every},
+            {"name": "bench/sse", "model": "mistral-7b-instruct",
+             "base_url": f"{nginx}/sse/v1", "served_name": "bench"},
+        ],
+        {"bench": {}},
+    )["bench"]  # fmt: skip
+    gateway = ServerProcess(
+        ["-m", "web", "serve", "--port", str(port := free_port())],
+        port,
+        "/readyz",
+        tmp_path / "gateway.log",
+        env={"MODELYARD_DATABASE_URL": url, "MODELYARD_LOG_LEVEL": "warning"},
+    )
+    plain = {
+        "model": "phi-2",
+        "messages": [{"role": "user", "content": "ping"}],
+        "route": {"privacy": "local_only"},
+    }
+    plain_lua = _script(tmp_path / "plain.lua", plain)
+    tools_lua = _script(tmp_path / "tools.lua", _tools_body())
+    direct = f"{nginx}/json/v1/chat/completions"
+    routed = f"{gateway.base_url}/v1/chat/completions"
+    baseline = os.environ.get("MODELYARD_BENCH_BASELINE")
+    old: subprocess.Popen[bytes] | None = None
+    try:
+        _wrk(routed, key, 32, 3, tools_lua)  # warm-up (and the schema checks' cache)
+        direct_rate, _ = _wrk(direct, key, 32, 10, plain_lua)
+        plain_rate, _ = _wrk(routed, key, 32, 10, plain_lua)
+        tools_rate, _ = _wrk(routed, key, 32, 10, tools_lua)
+        _, direct_ms = _wrk(direct, key, 1, 10, plain_lua)
+        _, plain_ms = _wrk(routed, key, 1, 10, plain_lua)
+        _, tools_ms = _wrk(routed, key, 1, 10, tools_lua)
+        print(
+            f"\nwhole request, nginx direct {direct_rate:.0f} req/s / {direct_ms:.3f} ms median:"
+            f"\n  plain     {plain_rate:.0f} req/s at 32 conn, {plain_ms:.3f} ms at 1 conn "
+            f"(+{plain_ms - direct_ms:.3f} ms)"
+            f"\n  10 tools + json_schema  {tools_rate:.0f} req/s, {tools_ms:.3f} ms "
+            f"(+{tools_ms - direct_ms:.3f} ms; +{tools_ms - plain_ms:.3f} ms over plain)"
+        )
+        if baseline:
+            tree = _baseline_tree(baseline, tmp_path / "baseline")
+            old, old_base = _serve(tree, url, tmp_path / "baseline.log")
+            old_url = f"{old_base}/v1/chat/completions"
+            _wrk(old_url, key, 32, 3, plain_lua)
+            old_rate, _ = _wrk(old_url, key, 32, 10, plain_lua)
+            again_rate, _ = _wrk(routed, key, 32, 10, plain_lua)
+            _, old_ms = _wrk(old_url, key, 1, 10, plain_lua)
+            print(
+                f"  baseline {baseline}: plain {old_rate:.0f} req/s, {old_ms:.3f} ms; this "
+                f"branch again {again_rate:.0f} req/s ({again_rate / old_rate - 1:+.1%})"
+            )
+        _streams(nginx, gateway.base_url, key)
+    finally:
+        gateway.stop()
+        if old is not None:
+            old.terminate()
+            old.wait(timeout=10)
+
+
+def _first_and_rate(client: httpx.Client, url: str, body: dict[str, Any]) -> tuple[float, float]:
+    """Seconds to the first content chunk, and content chunks per second over the stream."""
+    start = time.perf_counter()
+    first = 0.0
+    count = 0
+    with client.stream("POST", url, json=body) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: {") and '"content": "w' in line:
+                if not count:
+                    first = time.perf_counter() - start
+                count += 1
+    total = time.perf_counter() - start
+    assert count == CHUNKS, count
+    return first, count / (total - first) if total > first else float("inf")
+
+
+def _streams(nginx: str, gateway: str, key: str) -> None:
+    body = {
+        "model": "mistral-7b-instruct",
+        "messages": [{"role": "user", "content": "ping"}],
+        "stream": True,
+        "route": {"privacy": "local_only"},
+    }
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(headers=headers, timeout=60) as client:
+        results: dict[str, list[tuple[float, float]]] = {"direct": [], "routed": []}
+        targets = {
+            "direct": f"{nginx}/sse/v1/chat/completions",
+            "routed": f"{gateway}/v1/chat/completions",
+        }
+        for _ in range(3):  # warm-up
+            _first_and_rate(client, targets["routed"], body)
+        for _ in range(40):
+            for name, url in targets.items():
+                results[name].append(_first_and_rate(client, url, body))
+    first = {n: statistics.median(r[0] for r in rs) * 1000 for n, rs in results.items()}
+    rate = {n: statistics.median(r[1] for r in rs) for n, rs in results.items()}
+    print(
+        f"\nstreaming {CHUNKS} chunks: first content chunk {first['routed']:.3f} ms routed vs "
+        f"{first['direct']:.3f} ms direct (+{first['routed'] - first['direct']:.3f} ms); "
+        f"{rate['routed']:.0f} chunks/s relayed vs {rate['direct']:.0f} read direct "
+        f"({rate['routed'] / rate['direct']:.0%})"
+    )
