@@ -108,8 +108,13 @@ async def restore_stream(
         return chunk
 
     async def following() -> AsyncIterator[dict[str, Any]]:
-        async for chunk in rest:
-            yield restored(chunk)
+        try:
+            async for chunk in rest:
+                yield restored(chunk)
+        finally:  # a client gone mid-stream closes this; the upstream's stream closes too
+            close = getattr(rest, "aclose", None)
+            if close is not None:
+                await close()
         indexes = sorted({i for i in content} | {i for i, _ in arguments})
         tail = []
         for index in indexes:  # the upstream ended without a finish_reason

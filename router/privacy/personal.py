@@ -87,6 +87,11 @@ _PHONE_WORDS = re.compile(
     r"rufnummer|\bnummer|téléphone|portable|\bappel|teléfono|telefono|móvil|movil|llam|"
     r"电话|手机|联系|致电|\bph\b|\bmob\b|\bnum)"
 )
+# Labels of numbers that are not phone numbers, in the five languages.
+_OTHER_LABELS = re.compile(
+    r"(?i)(?:ticket|order|invoice|ref|\bid\b|\bno\.|#|build|version|\bv\d|serial|sku|"
+    r"account|bestell|rechnung|auftrag|commande|facture|pedido|factura|订单|编号|发票)"
+)
 _IP_WORDS = re.compile(
     r"(?i)(?:\bip\b|\bips\b|ip-adresse|adresse ip|dirección ip|ip地址|\baddr|\bhost|\bclient|"
     r"\bremote|\bsrc\b|\bdst\b|\bsource\b|\bfrom\b|\bvon\b|\bde\b|\bdesde\b|\bpeer|"
@@ -97,6 +102,7 @@ _TAX_ID_WORDS = re.compile(
 )
 _SSN_WORDS = re.compile(r"(?i)(?:\bssn\b|social security|sozialversicherung)")
 _VERSION_WORDS = re.compile(r"(?i)(?:\bv|version|release|\bver\.?|build)\s*$")
+_IMEI_WORDS = re.compile(r"(?i)\bimei\b")
 _ISBN_WORDS = re.compile(r"(?i)isbn[\s:-]*(?:1[03])?[\s:-]*$")
 
 # Card numbers: 13 to 19 digits whose first digits belong to a card network.
@@ -118,6 +124,15 @@ def _before(text: str, start: int, span: int = 40) -> str:
 
 def _digits(raw: str) -> str:
     return "".join(c for c in raw if c.isdigit())
+
+
+def _said_to_be_phone(before: str) -> bool:
+    """The words before a number call it a phone number, and no other label (ticket,
+    order, build…) stands between them and the number."""
+    last = None
+    for last in _PHONE_WORDS.finditer(before):
+        pass
+    return last is not None and _OTHER_LABELS.search(before, last.end()) is None
 
 
 def _fictional_phone(number: phonenumbers.PhoneNumber) -> bool:
@@ -165,7 +180,7 @@ def _phone(text: str, start: int, end: int) -> tuple[int, int] | None:
     shaped = _US_PHONE_SHAPE.fullmatch(raw) is not None or (
         digits.startswith("0") and len(digits) >= 9 and any(not c.isdigit() for c in raw)
     )
-    if not shaped and not _PHONE_WORDS.search(_before(text, lead)):
+    if not shaped and not _said_to_be_phone(_before(text, lead)):
         if not (len(digits) == 11 and digits[0] == "1" and digits[1] in "3456789"):
             return None  # a Chinese mobile number is recognisable by itself
     for region in _PHONE_REGIONS:
@@ -173,8 +188,10 @@ def _phone(text: str, start: int, end: int) -> tuple[int, int] | None:
             number = phonenumbers.parse(raw, region)
         except phonenumbers.NumberParseException:
             continue
+        if _fictional_phone(number):
+            return None  # reserved for drama in one plan: not someone's in another
         if phonenumbers.is_valid_number(number):
-            return None if _fictional_phone(number) else (lead, end)
+            return lead, end
     return None
 
 
@@ -373,7 +390,7 @@ def find_numbers(text: str, street: bool = False) -> Iterator[Hit]:
         if nino is not None:
             yield NATIONAL_ID, "uk_nino", nino.start(), nino.end()
             continue
-        if _card(raw):
+        if _card(raw) and not _IMEI_WORDS.search(_before(text, start, 12)):
             yield PAYMENT_CARD, "luhn", start, end
             continue
         if (national := _national_id(text, start, end)) is not None:
