@@ -10,7 +10,7 @@ markers of all detectors in one Aho-Corasick pass, so a text without any costs o
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from detect_secrets.plugins.aws import AWSKeyDetector
@@ -33,6 +33,9 @@ class KeyFormat:
     label: str
     markers: tuple[str, ...]  # literal text every match contains; the pattern runs only then
     patterns: tuple[re.Pattern[str], ...]
+    # How far a match may start before a marker and end after it: the patterns run only in
+    # that window around each marker, never over the whole text.
+    reach: tuple[int, int] = (48, 512)
 
 
 def _plugin(detector: type) -> tuple[re.Pattern[str], ...]:
@@ -45,7 +48,12 @@ _KEY_BLOCK = re.compile(
 )
 
 FORMATS: tuple[KeyFormat, ...] = (
-    KeyFormat("private_key", ("PRIVATE KEY",), (_KEY_BLOCK, *_plugin(PrivateKeyDetector))),
+    KeyFormat(
+        "private_key",
+        ("PRIVATE KEY", "PuTTY-User-Key-File-2"),
+        (_KEY_BLOCK, *_plugin(PrivateKeyDetector)),
+        reach=(64, 1 << 20),  # a key block runs to its END line, kilobytes later
+    ),
     KeyFormat("aws_access_key", ("AKIA", "ASIA", "ABIA", "ACCA", "A3T"), _plugin(AWSKeyDetector)),
     KeyFormat("openai_key", ("T3BlbkFJ",), _plugin(OpenAIDetector)),
     KeyFormat("openai_key", ("sk-proj-", "sk-svcacct-", "sk-admin-"),
@@ -94,26 +102,53 @@ _PLACEHOLDER = re.compile(
 MARKERS = frozenset(marker for key_format in FORMATS for marker in key_format.markers)
 
 
-def find_credentials(text: str, present: frozenset[str] | set[str]) -> Iterator[tuple[str, int, int]]:
-    """(label, start, end) of every credential in `text`; `present` are the MARKERS in it."""
+def _windows(positions: list[int], reach: tuple[int, int], size: int) -> list[tuple[int, int]]:
+    """Windows around the marker positions, merged where they overlap."""
+    merged: list[tuple[int, int]] = []
+    for position in sorted(positions):
+        start, end = max(0, position - reach[0]), min(size, position + reach[1])
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def find_credentials(
+    text: str, present: Mapping[str, list[int]]
+) -> Iterator[tuple[str, int, int]]:
+    """(label, start, end) of every credential in `text`; `present` maps the MARKERS found
+    in it to where they start."""
     for key_format in FORMATS:
-        if present.isdisjoint(key_format.markers):
+        positions = [p for marker in key_format.markers for p in present.get(marker, ())]
+        if not positions:
             continue
-        for pattern in key_format.patterns:
-            for match in pattern.finditer(text):
-                start, end = match.span()
-                if key_format.label == "jwt" and not JwtTokenDetector.is_formally_valid(
-                    match.group()
-                ):
+        seen: set[tuple[int, int]] = set()
+        for window_start, window_end in _windows(positions, key_format.reach, len(text)):
+            for label, start, end in _matches(key_format, text, window_start, window_end):
+                if (start, end) not in seen:
+                    seen.add((start, end))
+                    yield label, start, end
+
+
+def _matches(
+    key_format: KeyFormat, text: str, window_start: int, window_end: int
+) -> Iterator[tuple[str, int, int]]:
+    for pattern in key_format.patterns:
+        for match in pattern.finditer(text, window_start, window_end):
+            start, end = match.span()
+            if key_format.label == "jwt" and not JwtTokenDetector.is_formally_valid(
+                match.group()
+            ):
+                continue
+            if key_format.label == "connection_string_password":
+                start, end = match.span(1)  # the password, not the scheme or the user
+                if _PLACEHOLDER.match(match.group(1)):
                     continue
-                if key_format.label == "connection_string_password":
-                    start, end = match.span(1)  # the password, not the scheme or the user
-                    if _PLACEHOLDER.match(match.group(1)):
-                        continue
-                if key_format.label == "password":
-                    start, end = match.span("secret")
-                    if _PLACEHOLDER.match(match.group("secret")):
-                        continue
-                if match.group().endswith("EXAMPLE"):
-                    continue  # AWS documents its formats with keys ending in EXAMPLE
-                yield key_format.label, start, end
+            if key_format.label == "password":
+                start, end = match.span("secret")
+                if _PLACEHOLDER.match(match.group("secret")):
+                    continue
+            if match.group().endswith("EXAMPLE"):
+                continue  # AWS documents its formats with keys ending in EXAMPLE
+            yield key_format.label, start, end

@@ -16,9 +16,20 @@ from router.privacy.personal import (
     find_numbers,
 )
 
+# Every literal the detectors look for, in one automaton: credential prefixes, street
+# words, "@" and the Chinese address marker.
 _ALL_MARKERS = sorted(MARKERS | STREET_MARKERS | {"@", CN_ADDRESS_MARKER})
 # A DFA: a few hundred states for these markers, and the fastest scan of the three kinds.
 _AUTOMATON = AhoCorasick(_ALL_MARKERS, implementation=Implementation.DFA)
+
+
+def _markers(text: str) -> dict[str, list[int]]:
+    """Where each marker starts."""
+    present: dict[str, list[int]] = {}
+    for index, start, _end in _AUTOMATON.find_matches_as_indexes(text, overlapping=True):
+        present.setdefault(_ALL_MARKERS[index], []).append(start)
+    return present
+
 
 # Where two findings overlap, the first kind listed wins: a number inside a token is part
 # of the token, a phone-like postal code part of the address.
@@ -35,7 +46,7 @@ _PRIORITY = {
 
 
 def _scan_one(index: int, text: str) -> list[Finding]:
-    present = set(_AUTOMATON.find_matches_as_strings(text, overlapping=True))
+    present = _markers(text)
     found: list[Finding] = []
     if present:
         found.extend(
@@ -43,7 +54,7 @@ def _scan_one(index: int, text: str) -> list[Finding]:
         )
         if "@" in present:
             found.extend(Finding(k, label, index, s, e) for k, label, s, e in find_emails(text))
-    street = not present.isdisjoint(STREET_MARKERS)
+    street = not STREET_MARKERS.isdisjoint(present)
     found.extend(Finding(k, label, index, s, e) for k, label, s, e in find_numbers(text, street))
     if len(found) < 2:
         return found

@@ -22,6 +22,7 @@ from stdnum.es import dni, nie
 from stdnum.fr import nir
 from stdnum.us import ssn
 
+from router.privacy.context import Context
 from router.privacy.findings import (
     EMAIL,
     IBAN,
@@ -82,16 +83,6 @@ _US_PHONE_SHAPE = re.compile(r"(?:\(\d{3}\) ?|\d{3}[\-. ])\d{3}[\-. ]\d{4}")
 
 # Words that say what a number is, within a few words before it (English, German, French,
 # Spanish, Chinese).
-_PHONE_WORDS = re.compile(
-    r"(?i)(?:\btel\b|\btél\b|phone|mobile|\bcell|\bcall\b|\bfax\b|whatsapp|sms|\bhandy|telefon|"
-    r"rufnummer|\bnummer|téléphone|portable|\bappel|teléfono|telefono|móvil|movil|llam|"
-    r"电话|手机|联系|致电|\bph\b|\bmob\b|\bnum)"
-)
-# Labels of numbers that are not phone numbers, in the five languages.
-_OTHER_LABELS = re.compile(
-    r"(?i)(?:ticket|order|invoice|ref|\bid\b|\bno\.|#|build|version|\bv\d|serial|sku|"
-    r"account|bestell|rechnung|auftrag|commande|facture|pedido|factura|订单|编号|发票)"
-)
 _IP_WORDS = re.compile(
     r"(?i)(?:\bip\b|\bips\b|ip-adresse|adresse ip|dirección ip|ip地址|\baddr|\bhost|\bclient|"
     r"\bremote|\bsrc\b|\bdst\b|\bsource\b|\bfrom\b|\bvon\b|\bde\b|\bdesde\b|\bpeer|"
@@ -122,17 +113,12 @@ def _before(text: str, start: int, span: int = 40) -> str:
     return text[max(0, start - span) : start]
 
 
+_SEPARATORS_OUT = str.maketrans("", "", " -./()")
+
+
 def _digits(raw: str) -> str:
-    return "".join(c for c in raw if c.isdigit())
-
-
-def _said_to_be_phone(before: str) -> bool:
-    """The words before a number call it a phone number, and no other label (ticket,
-    order, build…) stands between them and the number."""
-    last = None
-    for last in _PHONE_WORDS.finditer(before):
-        pass
-    return last is not None and _OTHER_LABELS.search(before, last.end()) is None
+    """The digits of a run (runs hold only digits and these separators)."""
+    return raw.translate(_SEPARATORS_OUT)
 
 
 def _fictional_phone(number: phonenumbers.PhoneNumber) -> bool:
@@ -151,7 +137,7 @@ def _fictional_phone(number: phonenumbers.PhoneNumber) -> bool:
     return False
 
 
-def _phone(text: str, start: int, end: int) -> tuple[int, int] | None:
+def _phone(text: str, start: int, end: int, context: Context) -> tuple[int, int] | None:
     """The phone number at this run of digits, if it is one."""
     lead = start
     if start > 0 and text[start - 1] == "+":
@@ -180,7 +166,7 @@ def _phone(text: str, start: int, end: int) -> tuple[int, int] | None:
     shaped = _US_PHONE_SHAPE.fullmatch(raw) is not None or (
         digits.startswith("0") and len(digits) >= 9 and any(not c.isdigit() for c in raw)
     )
-    if not shaped and not _said_to_be_phone(_before(text, lead)):
+    if not shaped and not context.called_phone(lead):
         if not (len(digits) == 11 and digits[0] == "1" and digits[1] in "3456789"):
             return None  # a Chinese mobile number is recognisable by itself
     for region in _PHONE_REGIONS:
@@ -206,15 +192,17 @@ def _card(raw: str) -> bool:
     )
 
 
+_LETTER_BEFORE = re.compile(r"[A-Z]")  # IBANs and NI numbers start with capitals
+# Digits in the national ids: SSN 9, NIE 7, DNI 8, Steuer-ID 11, NIR 15, Chinese id 17/18.
+_NATIONAL_ID_LENGTHS = frozenset({7, 8, 9, 11, 15, 17, 18})
+_IBAN_HEAD = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}")
+
+
 def _iban(text: str, start: int) -> tuple[int, int] | None:
     """An IBAN: two letters and two check digits, then up to 30 letters and digits in groups;
     the run of digits found is somewhere in it."""
-    for lead in range(max(0, start - 16), start - 1):
-        head = text[lead : lead + 4]
-        if not (
-            head[:2].isascii() and head[:2].isupper() and head[:2].isalpha() and head[2:].isdigit()
-        ) or (lead > 0 and text[lead - 1].isalnum()):
-            continue
+    for head in _IBAN_HEAD.finditer(text, max(0, start - 16), start + 2):
+        lead = head.start()
         end, count, stops = lead, 0, []
         while end < len(text) and count < 34:
             c = text[end]
@@ -366,37 +354,42 @@ def number_runs(text: str) -> Iterator[tuple[int, int]]:
 
 def find_numbers(text: str, street: bool = False) -> Iterator[Hit]:
     """Phones, cards, IBANs, national ids, IP addresses and postal addresses among the
-    text's runs of digits."""
+    text's runs of digits. Each validator runs only on runs of the lengths it can accept:
+    most runs (dates, amounts, counts) leave after a length test or two."""
     postcodes: list[tuple[int, int]] = []
+    context = Context(text)
     for start, end in number_runs(text):
         raw = text[start:end]
         digits = _digits(raw)
+        count = len(digits)
         if "." in raw and (found := _ip(text, start, end)):
             yield IP_ADDRESS, "ipv4", *found
             continue
-        if len(digits) == 5 and raw.isdigit():
+        if count == 5 and raw.isdigit():
             postcodes.append((start, end))
             continue
-        if len(digits) < 6:
+        if count < 6 or count > 34:
             continue
-        if _ISBN_WORDS.search(_before(text, start, 12)) or (
-            len(digits) in (10, 13) and "-" in raw and isbn.is_valid(raw)
+        if count in (10, 13) and (
+            _ISBN_WORDS.search(_before(text, start, 12))
+            or ("-" in raw and isbn.is_valid(raw))
         ):
             continue
-        if (found := _iban(text, start)) is not None:
-            yield IBAN, "iban", *found
-            continue
-        nino = _NINO.match(text, max(0, start - 3)) or _NINO.match(text, max(0, start - 2))
-        if nino is not None:
-            yield NATIONAL_ID, "uk_nino", nino.start(), nino.end()
-            continue
-        if _card(raw) and not _IMEI_WORDS.search(_before(text, start, 12)):
+        if start > 1 and _LETTER_BEFORE.search(text, max(0, start - 16), start):
+            if (found := _iban(text, start)) is not None:
+                yield IBAN, "iban", *found
+                continue
+            nino = _NINO.match(text, max(0, start - 3)) or _NINO.match(text, max(0, start - 2))
+            if nino is not None:
+                yield NATIONAL_ID, "uk_nino", nino.start(), nino.end()
+                continue
+        if 13 <= count <= 19 and _card(raw) and not _IMEI_WORDS.search(_before(text, start, 12)):
             yield PAYMENT_CARD, "luhn", start, end
             continue
-        if (national := _national_id(text, start, end)) is not None:
+        if count in _NATIONAL_ID_LENGTHS and (national := _national_id(text, start, end)):
             yield NATIONAL_ID, *national
             continue
-        if (phone := _phone(text, start, end)) is not None:
+        if 7 <= count <= 15 and (phone := _phone(text, start, end, context)) is not None:
             yield PHONE, "phone", *phone
     if street or CN_ADDRESS_MARKER in text:
         yield from find_addresses(text, postcodes, street)
