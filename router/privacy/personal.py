@@ -78,6 +78,8 @@ def find_emails(text: str) -> Iterator[Hit]:
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _SSN_SHAPE = re.compile(r"\d{3}-\d{2}-\d{4}")
 _CARD_SHAPE = re.compile(r"\d{4}(?:[ \-]?\d{2,7}){2,4}|\d{13,19}")
+# Dates (2026-11-29, 29.11.2026, 11/29/26): none of the kinds looks like one.
+_DATE = re.compile(r"\d{4}([./\-])\d{1,2}\1\d{1,2}|\d{1,2}([./\-])\d{1,2}\2\d{2,4}")
 _DATE_SHAPE = re.compile(r"\d{1,4}([./\-])\d{1,2}\1\d{2,4}")
 _US_PHONE_SHAPE = re.compile(r"(?:\(\d{3}\) ?|\d{3}[\-. ])\d{3}[\-. ]\d{4}")
 
@@ -368,7 +370,7 @@ def find_numbers(text: str, street: bool = False) -> Iterator[Hit]:
         if count == 5 and raw.isdigit():
             postcodes.append((start, end))
             continue
-        if count < 6 or count > 34:
+        if count < 6 or count > 34 or _DATE.fullmatch(raw):
             continue
         if count in (10, 13) and (
             _ISBN_WORDS.search(_before(text, start, 12))
