@@ -79,8 +79,11 @@ def test_each_labelled_prompt(case: dict[str, Any]) -> None:
         ("SSN 536-22-1234", "national_id", "536-22-1234"),
         ("NIE X1234567L", "national_id", "X1234567L"),
         ("login from 91.198.174.192 failed", "ip_address", "91.198.174.192"),
-        ("token ghp_R8f3kLm2Qp9Vx7Zt4Wb6Nc1Yd5Hs0Je2Gu3A end", "credential",
-         "ghp_R8f3kLm2Qp9Vx7Zt4Wb6Nc1Yd5Hs0Je2Gu3A"),
+        (
+            "token ghp_R8f3kLm2Qp9Vx7Zt4Wb6Nc1Yd5Hs0Je2Gu3A end",
+            "credential",
+            "ghp_R8f3kLm2Qp9Vx7Zt4Wb6Nc1Yd5Hs0Je2Gu3A",
+        ),
         ("mysql://root:Xy9!pQ2z@10.1.2.3/db", "credential", "Xy9!pQ2z"),
     ],
 )

@@ -40,9 +40,7 @@ class Setup:
     keys: dict[str, str]
 
     def client(self, key: str = "app") -> OpenAI:
-        return OpenAI(
-            base_url=f"{self.server.base_url}/v1", api_key=self.keys[key], max_retries=0
-        )
+        return OpenAI(base_url=f"{self.server.base_url}/v1", api_key=self.keys[key], max_retries=0)
 
     def hosted_bodies(self) -> list[Any]:
         answer = httpx.get(f"{self.upstream.base_url}/recorded/hosted", timeout=10).json()
@@ -51,7 +49,9 @@ class Setup:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory, fault_upstream: ServerProcess) -> Iterator[Setup]:
+def setup(
+    tmp_path_factory: pytest.TempPathFactory, fault_upstream: ServerProcess
+) -> Iterator[Setup]:
     folder = tmp_path_factory.mktemp("privacy")
     url = f"sqlite:///{folder / 'modelyard.db'}"
     keys = prepare_database(
@@ -109,7 +109,9 @@ def test_without_findings_the_hosted_deployment_answers(setup: Setup) -> None:
     assert raw.headers["x-modelyard-deployment"] == HOSTED
     assert raw.headers["x-modelyard-privacy"] == "auto"
     assert raw.headers["x-modelyard-privacy-findings"] == "none"
-    assert raw.parse().choices[0].message.content == "echo: Summarise our refund policy in one line."
+    assert (
+        raw.parse().choices[0].message.content == "echo: Summarise our refund policy in one line."
+    )
 
 
 def test_a_card_number_keeps_the_request_local(setup: Setup) -> None:

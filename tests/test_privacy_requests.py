@@ -81,9 +81,7 @@ def test_hosted_deployments_get_placeholders_local_ones_the_request(
     assert prepare(local, body) is body
     texts = dict(sent.texts())
     assert texts["messages.1.content.0.text"] == "Refund card <PAYMENT_CARD_1>."
-    assert json.loads(texts["messages.2.tool_calls.0.function.arguments"]) == {
-        "email": "<EMAIL_1>"
-    }
+    assert json.loads(texts["messages.2.tool_calls.0.function.arguments"]) == {"email": "<EMAIL_1>"}
     assert texts["messages.3.content"] == '{"phone": "<PHONE_1>", "plan": "pro"}'
     assert dict(body.texts())["messages.1.content.0.text"] == f"Refund card {CARD}."  # untouched
     assert sent.messages[1].content[1].type == "image_url"  # type: ignore[index,union-attr]
@@ -111,12 +109,24 @@ async def test_streamed_content_and_tool_arguments_are_restored() -> None:
     assert privacy is not None
     redaction = privacy.redaction()
     content = "Done: <PAYMENT_CARD_1> and <EMA"
-    chunks = [{"choices": [{"index": 0, "delta": {"content": content[i : i + 4]}}]}
-              for i in range(0, len(content), 4)]
+    chunks = [
+        {"choices": [{"index": 0, "delta": {"content": content[i : i + 4]}}]}
+        for i in range(0, len(content), 4)
+    ]
     arguments = '{"to": "<EMAIL_1>"}'
     chunks += [
-        {"choices": [{"index": 0, "delta": {"tool_calls": [
-            {"index": 0, "function": {"arguments": arguments[i : i + 5]}}]}}]}
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {
+                        "tool_calls": [
+                            {"index": 0, "function": {"arguments": arguments[i : i + 5]}}
+                        ]
+                    },
+                }
+            ]
+        }
         for i in range(0, len(arguments), 5)
     ]
     chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})

@@ -38,8 +38,11 @@ class PrivacyCheck:
 
     def explanation(self) -> str:
         if not self.findings:
-            return f"Nothing personal or secret found: any deployment may serve it (privacy: {self.rule})."
-        kinds = ", ".join(f"{k.replace('_', ' ')} ×{n}" for k, n in self.findings.counts().items())
+            return (
+                "Nothing personal or secret found: any deployment may serve it "
+                f"(privacy: {self.rule})."
+            )
+        kinds = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in self.findings.counts().items())
         if self.rule == "redact":
             return (
                 f"The request carries {kinds}. Hosted deployments get typed placeholders "
@@ -51,7 +54,8 @@ class PrivacyCheck:
         )
 
     def exclusion_detail(self) -> str:
-        return f"the request carries {self.findings.summary()}: it stays on our machines (privacy: auto)"
+        found = self.findings.summary()
+        return f"the request carries {found}: it stays on our machines (privacy: auto)"
 
     def headers(self) -> dict[str, str]:
         return {"x-modelyard-privacy": self.rule, "x-modelyard-privacy-findings": self.summary()}

@@ -4,21 +4,77 @@ whose own shape does not settle it."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ahocorasick_rs import AhoCorasick, Implementation
 
 # Within a few words before a number (English, German, French, Spanish, Chinese).
 PHONE_WORDS = (
-    "tel", "tél", "phone", "mobile", "cell", "call", "fax", "whatsapp", "sms", "handy",
-    "telefon", "rufnummer", "nummer", "téléphone", "portable", "appel", "appeler", "joindre",
-    "teléfono", "telefono", "móvil", "movil", "llamar", "llame", "número", "numero", "number",
-    "contact", "kontakt", "reach", "ring", "ph", "mob", "电话", "手机", "联系", "致电", "拨打",
+    "tel",
+    "tél",
+    "phone",
+    "mobile",
+    "cell",
+    "call",
+    "fax",
+    "whatsapp",
+    "sms",
+    "handy",
+    "telefon",
+    "rufnummer",
+    "nummer",
+    "téléphone",
+    "portable",
+    "appel",
+    "appeler",
+    "joindre",
+    "teléfono",
+    "telefono",
+    "móvil",
+    "movil",
+    "llamar",
+    "llame",
+    "número",
+    "numero",
+    "number",
+    "contact",
+    "kontakt",
+    "reach",
+    "ring",
+    "ph",
+    "mob",
+    "电话",
+    "手机",
+    "联系",
+    "致电",
+    "拨打",
 )
 # Labels of numbers that are not phone numbers: nearer to the number than a phone word,
 # they win ("Telephone hours 9-17, ticket 20261129-0042").
 OTHER_LABELS = (
-    "ticket", "order", "invoice", "ref", "id", "no.", "#", "build", "version", "serial",
-    "sku", "account", "bestell", "rechnung", "auftrag", "kunden", "commande", "facture",
-    "pedido", "factura", "订单", "编号", "发票",
+    "ticket",
+    "order",
+    "invoice",
+    "ref",
+    "id",
+    "no.",
+    "#",
+    "build",
+    "version",
+    "serial",
+    "sku",
+    "account",
+    "bestell",
+    "rechnung",
+    "auftrag",
+    "kunden",
+    "commande",
+    "facture",
+    "pedido",
+    "factura",
+    "订单",
+    "编号",
+    "发票",
 )
 # Words matched anywhere (inside longer words too); the rest only as whole words.
 _INSIDE_WORDS = {"phone", "telefon", "bestell", "rechnung", "auftrag", "kunden", "#", "no."}
@@ -45,8 +101,8 @@ class Context:
     number. The words are found only around the numbers that need asking, with one small
     automaton, so a text whose numbers are all dates and amounts never pays for them."""
 
-    _automaton: AhoCorasick | None = None
-    _roles: list[tuple[str, bool]] = []
+    _automaton: ClassVar[AhoCorasick | None] = None
+    _roles: ClassVar[list[tuple[str, bool]]] = []
 
     def __init__(self, text: str) -> None:
         self.text = text

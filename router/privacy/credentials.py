@@ -3,8 +3,8 @@ private-key blocks and passwords inside connection strings.
 
 The patterns are detect-secrets' own plugin patterns wherever it has one; the few formats it
 lacks (Anthropic, Google, Hugging Face, OpenAI's newer project keys, key=value passwords) are
-added here. Each pattern runs only when one of its literal markers is in the text; detect.py finds all
-markers of all detectors in one Aho-Corasick pass, so a text without any costs one pass.
+added here. Each pattern runs only around its literal markers; detect.py finds the markers
+of all detectors in one Aho-Corasick pass, so a text without any costs that one pass.
 """
 
 from __future__ import annotations
@@ -56,15 +56,26 @@ FORMATS: tuple[KeyFormat, ...] = (
     ),
     KeyFormat("aws_access_key", ("AKIA", "ASIA", "ABIA", "ACCA", "A3T"), _plugin(AWSKeyDetector)),
     KeyFormat("openai_key", ("T3BlbkFJ",), _plugin(OpenAIDetector)),
-    KeyFormat("openai_key", ("sk-proj-", "sk-svcacct-", "sk-admin-"),
-              (re.compile(r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{40,}"),)),
-    KeyFormat("anthropic_key", ("sk-ant-",), (re.compile(r"sk-ant-[a-z]+\d{2}-[A-Za-z0-9_\-]{80,}"),)),
+    KeyFormat(
+        "openai_key",
+        ("sk-proj-", "sk-svcacct-", "sk-admin-"),
+        (re.compile(r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{40,}"),),
+    ),
+    KeyFormat(
+        "anthropic_key", ("sk-ant-",), (re.compile(r"sk-ant-[a-z]+\d{2}-[A-Za-z0-9_\-]{80,}"),)
+    ),
     KeyFormat("google_api_key", ("AIza",), (re.compile(r"AIza[0-9A-Za-z_\-]{35}"),)),
     KeyFormat("huggingface_token", ("hf_",), (re.compile(r"\bhf_[A-Za-z0-9]{34,40}\b"),)),
-    KeyFormat("github_token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-              (*_plugin(GitHubTokenDetector), re.compile(r"github_pat_[A-Za-z0-9_]{70,}"))),
-    KeyFormat("gitlab_token", ("glpat-", "gldt-", "glrt-", "glcbt-", "glptt-", "GR1348941"),
-              _plugin(GitLabTokenDetector)),
+    KeyFormat(
+        "github_token",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        (*_plugin(GitHubTokenDetector), re.compile(r"github_pat_[A-Za-z0-9_]{70,}")),
+    ),
+    KeyFormat(
+        "gitlab_token",
+        ("glpat-", "gldt-", "glrt-", "glcbt-", "glptt-", "GR1348941"),
+        _plugin(GitLabTokenDetector),
+    ),
     KeyFormat("slack_token", ("xox", "hooks.slack.com"), _plugin(SlackDetector)),
     KeyFormat("stripe_key", ("_live_",), _plugin(StripeDetector)),
     KeyFormat("sendgrid_key", ("SG.",), _plugin(SendGridDetector)),
@@ -81,13 +92,25 @@ FORMATS: tuple[KeyFormat, ...] = (
     ),
     KeyFormat(
         "password",
-        ("assword", "ASSWORD", "passwd", "pwd", "PWD", "Passwort", "passwort", "mot de passe",
-         "contraseña", "密码"),
-        (re.compile(
-            r"(?i)(?:password|passwd|pwd|passwort|mot de passe|contraseña|密码)"
-            r"[\"']?\s*(?:[:=]|:=|=>|\bis\b|ist|est|es|是|：)\s*[\"']?"
-            r"(?P<secret>[^\s\"',;<>{}]{6,})"
-        ),),
+        (
+            "assword",
+            "ASSWORD",
+            "passwd",
+            "pwd",
+            "PWD",
+            "Passwort",
+            "passwort",
+            "mot de passe",
+            "contraseña",
+            "密码",
+        ),
+        (
+            re.compile(
+                r"(?i)(?:password|passwd|pwd|passwort|mot de passe|contraseña|密码)"
+                r"[\"']?\s*(?:[:=]|:=|=>|\bis\b|ist|est|es|是|\uff1a)\s*[\"']?"
+                r"(?P<secret>[^\s\"',;<>{}]{6,})"
+            ),
+        ),
     ),
 )
 
@@ -114,9 +137,7 @@ def _windows(positions: list[int], reach: tuple[int, int], size: int) -> list[tu
     return merged
 
 
-def find_credentials(
-    text: str, present: Mapping[str, list[int]]
-) -> Iterator[tuple[str, int, int]]:
+def find_credentials(text: str, present: Mapping[str, list[int]]) -> Iterator[tuple[str, int, int]]:
     """(label, start, end) of every credential in `text`; `present` maps the MARKERS found
     in it to where they start."""
     for key_format in FORMATS:
@@ -137,9 +158,7 @@ def _matches(
     for pattern in key_format.patterns:
         for match in pattern.finditer(text, window_start, window_end):
             start, end = match.span()
-            if key_format.label == "jwt" and not JwtTokenDetector.is_formally_valid(
-                match.group()
-            ):
+            if key_format.label == "jwt" and not JwtTokenDetector.is_formally_valid(match.group()):
                 continue
             if key_format.label == "connection_string_password":
                 start, end = match.span(1)  # the password, not the scheme or the user

@@ -50,7 +50,8 @@ def _scan_one(index: int, text: str) -> list[Finding]:
     found: list[Finding] = []
     if present:
         found.extend(
-            Finding(CREDENTIAL, label, index, s, e) for label, s, e in find_credentials(text, present)
+            Finding(CREDENTIAL, label, index, s, e)
+            for label, s, e in find_credentials(text, present)
         )
         if "@" in present:
             found.extend(Finding(k, label, index, s, e) for k, label, s, e in find_emails(text))

@@ -37,7 +37,9 @@ Hit = tuple[str, str, int, int]  # kind, label, start, end
 
 # --- e-mail --------------------------------------------------------------------------------
 
-_LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.!#$%&'*+/=?^_`{|}~-")
+_LOCAL_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.!#$%&'*+/=?^_`{|}~-"
+)
 _DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b")
 # Reserved for documentation and tests (RFC 2606, RFC 6761): never anyone's address.
 _RESERVED_DOMAINS = ("example.com", "example.org", "example.net", "example.edu")
@@ -105,7 +107,8 @@ _CARD_PREFIX = re.compile(
 
 # UK National Insurance numbers: two letters (HMRC's rules), six digits, A-D.
 _NINO = re.compile(
-    r"(?<![A-Za-z])(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"
+    r"(?<![A-Za-z])(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
+    r" ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"
 )
 
 _PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "CN", "IT", "NL", "CH", "AT", "BE", "CA")
@@ -123,20 +126,16 @@ def _digits(raw: str) -> str:
     return raw.translate(_SEPARATORS_OUT)
 
 
+_UK_DRAMA = ("7700900", "2079460", "1134960", "1632960")
+
+
 def _fictional_phone(number: phonenumbers.PhoneNumber) -> bool:
     """Numbers set aside for films and documentation: 555-0100 to 555-0199 in North America,
     Ofcom's drama ranges in the UK."""
     national = str(number.national_number)
-    if national[-7:-4] == "555" and national[-4:-2] == "01":
+    if national[-7:-4] == "555" and national[-4:-2] == "01":  # (201) 555-0123 and 555-0142
         return True
-    if number.country_code == 1 and national[3:6] == "555" and national[6:8] == "01":
-        return True
-    if number.country_code == 44 and (
-        national.startswith("7700900") or national.startswith("2079460")
-        or national.startswith("1134960") or national.startswith("1632960")
-    ):
-        return True
-    return False
+    return number.country_code == 44 and national.startswith(_UK_DRAMA)
 
 
 def _phone(text: str, start: int, end: int, context: Context) -> tuple[int, int] | None:
@@ -168,9 +167,10 @@ def _phone(text: str, start: int, end: int, context: Context) -> tuple[int, int]
     shaped = _US_PHONE_SHAPE.fullmatch(raw) is not None or (
         digits.startswith("0") and len(digits) >= 9 and any(not c.isdigit() for c in raw)
     )
-    if not shaped and not context.called_phone(lead):
-        if not (len(digits) == 11 and digits[0] == "1" and digits[1] in "3456789"):
-            return None  # a Chinese mobile number is recognisable by itself
+    # A Chinese mobile number (1[3-9] and nine digits) is recognisable by itself.
+    chinese_mobile = len(digits) == 11 and digits[0] == "1" and digits[1] in "3456789"
+    if not shaped and not chinese_mobile and not context.called_phone(lead):
+        return None
     for region in _PHONE_REGIONS:
         try:
             number = phonenumbers.parse(raw, region)
@@ -277,7 +277,8 @@ _STREET = re.compile(
     r"boulevard|blvd\.?|lane|drive|dr\.|way|court|place|square)\b"
     r"|\b[\w'.-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm)\s+\d{1,4}\s?[a-z]?\b"
     r"|\b\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?:rue|avenue|boulevard|bd|place|chemin|allée|impasse|quai)\b"
-    r"|\b(?:calle|c/|avenida|avda\.?|plaza|paseo|camino)\s+[\w'. -]{2,40}?,?\s+(?:n[º°o]\.?\s*)?\d{1,4}\b)"
+    r"|\b(?:calle|c/|avenida|avda\.?|plaza|paseo|camino)\s+[\w'. -]{2,40}?,?\s+"
+    r"(?:n[º°o]\.?\s*)?\d{1,4}\b)"
 )
 _UK_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b")
 _CN_ADDRESS = re.compile(r"[\u4e00-\u9fff]{2,12}(?:路|街|道|巷|大道)\d{1,5}号")
@@ -286,13 +287,62 @@ _CN_ADDRESS = re.compile(r"[\u4e00-\u9fff]{2,12}(?:路|街|道|巷|大道)\d{1,5
 # Words that name a street: with one of them in the text, postal codes are looked at.
 STREET_MARKERS = frozenset(
     {
-        "Street", "street", " St ", " St.", "Avenue", "avenue", " Ave", "Road", "road", " Rd",
-        "Boulevard", "boulevard", "Blvd", "Lane", "Drive", "Court", "Place", "Square",
-        "straße", "Straße", "strasse", "Strasse", "str.", "Str.", "weg ", "Weg ", "allee",
-        "Allee", "platz", "Platz", "gasse", "Gasse", "ring ", "damm ", "rue ", "Rue ",
-        "chemin", "Chemin", "allée", "Allée", "impasse", "Impasse", "quai ", "Quai ",
-        "calle", "Calle", "C/", "Avenida", "avenida", "Avda", "Plaza", "plaza", "Paseo",
-        "paseo", "Camino", "camino",
+        "Street",
+        "street",
+        " St ",
+        " St.",
+        "Avenue",
+        "avenue",
+        " Ave",
+        "Road",
+        "road",
+        " Rd",
+        "Boulevard",
+        "boulevard",
+        "Blvd",
+        "Lane",
+        "Drive",
+        "Court",
+        "Place",
+        "Square",
+        "straße",
+        "Straße",
+        "strasse",
+        "Strasse",
+        "str.",
+        "Str.",
+        "weg ",
+        "Weg ",
+        "allee",
+        "Allee",
+        "platz",
+        "Platz",
+        "gasse",
+        "Gasse",
+        "ring ",
+        "damm ",
+        "rue ",
+        "Rue ",
+        "chemin",
+        "Chemin",
+        "allée",
+        "Allée",
+        "impasse",
+        "Impasse",
+        "quai ",
+        "Quai ",
+        "calle",
+        "Calle",
+        "C/",
+        "Avenida",
+        "avenida",
+        "Avda",
+        "Plaza",
+        "plaza",
+        "Paseo",
+        "paseo",
+        "Camino",
+        "camino",
     }
 )
 CN_ADDRESS_MARKER = "号"
@@ -373,8 +423,7 @@ def find_numbers(text: str, street: bool = False) -> Iterator[Hit]:
         if count < 6 or count > 34 or _DATE.fullmatch(raw):
             continue
         if count in (10, 13) and (
-            _ISBN_WORDS.search(_before(text, start, 12))
-            or ("-" in raw and isbn.is_valid(raw))
+            _ISBN_WORDS.search(_before(text, start, 12)) or ("-" in raw and isbn.is_valid(raw))
         ):
             continue
         if start > 1 and _LETTER_BEFORE.search(text, max(0, start - 16), start):

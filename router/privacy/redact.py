@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from router.privacy.findings import KINDS, Findings
 
-_PLACEHOLDER = re.compile(r"<(?:%s)_\d{1,4}>" % "|".join(k.upper() for k in KINDS))
+_PLACEHOLDER = re.compile(r"<(?:{})_\d{{1,4}}>".format("|".join(k.upper() for k in KINDS)))
 # The longest placeholder: what a stream may have to hold back, at most.
 _LONGEST = max(len(k) for k in KINDS) + len("<_9999>")
 _PARTIAL = re.compile(r"<[A-Z_]*\d{0,4}\Z")

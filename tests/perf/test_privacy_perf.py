@@ -87,9 +87,7 @@ def test_privacy_auto_added_latency(snapshot: CatalogSnapshot, size: str) -> Non
     for _ in range(50):  # warm caches (licence verdicts, the deployment table)
         route("auto")()
     without, with_scan, added = _paired_added_us(route("auto"), route("any"), repeat)
-    scan_only = statistics.median(
-        _time_us(lambda: scan([text])) for _ in range(repeat)
-    )
+    scan_only = statistics.median(_time_us(lambda: scan([text])) for _ in range(repeat))
     print(
         f"\nprivacy auto, {size} ({len(text)} chars): decision {without:.1f} µs without the "
         f"scan, {with_scan:.1f} µs with it; added (median of paired differences) {added:.1f} µs; "
