@@ -175,7 +175,7 @@ def test_no_local_deployment_means_a_400_never_a_hosted_call(setup: Setup) -> No
     error = caught.value.body
     assert isinstance(error, dict)
     assert error["code"] == "privacy"
-    assert "national_id=1, payment_card=1" in error["message"]
+    assert "payment_card=1, national_id=1" in error["message"]
     assert "536-22" not in str(caught.value.response.text)
 
 

@@ -1,7 +1,7 @@
 """privacy findings in the usage ledger
 
 Revision ID: 0007_privacy_findings
-Revises: 0002
+Revises: 0003_deployment_capabilities (i15; the lead re-chains at merge)
 Create Date: 2026-11-29 21:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_privacy_findings"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003_deployment_capabilities"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
