@@ -71,14 +71,17 @@ def _paired_added_us(
 ) -> tuple[float, float, float]:
     """Median time without, median with, and median of the paired differences (µs)."""
     plain, scanned, added = [], [], []
-    for _ in range(repeat):
+    for i in range(repeat):
+        # Alternate which runs first, so that neither always meets warm (or cold) caches.
+        first, second = (without, with_scan) if i % 2 else (with_scan, without)
         start = clock()
-        without()
+        first()
         middle = clock()
-        with_scan()
+        second()
         end = clock()
-        plain.append((middle - start) * 1e6)
-        scanned.append((end - middle) * 1e6)
+        one, two = (middle - start) * 1e6, (end - middle) * 1e6
+        plain.append(one if i % 2 else two)
+        scanned.append(two if i % 2 else one)
         added.append(scanned[-1] - plain[-1])
     return statistics.median(plain), statistics.median(scanned), statistics.median(added)
 
