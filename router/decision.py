@@ -25,6 +25,7 @@ from catalog.snapshot import CatalogSnapshot, DeploymentView, ModelView
 from catalog.terms import Verdict
 from router.deployment_table import DeploymentTable, Floats, Ints, table_for
 from router.errors import RouteError
+from router.privacy.check import PrivacyCheck
 from router.quality import QualityEstimator, classify
 from router.schemas import RouteControls
 
@@ -60,6 +61,7 @@ class RouteRequest:
     needs: frozenset[str]
     controls: RouteControls
     budget_usd: float | None = None  # what the key's budgets have left; None: no budget
+    privacy: PrivacyCheck | None = None  # what privacy auto/redact found in the request
     extra_tokens: int = 0  # prompt tokens the text does not show: tool schemas, images
 
 
@@ -155,9 +157,12 @@ class Decision:
     strategy: str
     candidates: Sequence[Candidate]
     excluded: Sequence[Excluded]
+    privacy: PrivacyCheck | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        privacy = {"privacy": self.privacy.as_dict()} if self.privacy else {}
         return {
+            **privacy,
             "route_id": self.route_id,
             "task": self.task,
             "estimated_prompt_tokens": self.prompt_tokens,
@@ -337,7 +342,8 @@ def decide(
     if cooling:
         code[np.isin(table.ids, np.fromiter(cooling, dtype=np.int64))] = HEALTH
     code[table.window < needed] = WINDOW
-    if controls.privacy == "local_only":
+    stays_local = request.privacy is not None and request.privacy.keeps_local
+    if controls.privacy == "local_only" or stays_local:
         code[table.external] = PRIVACY
     code[table.disabled] = DISABLED
     if request.needs:
@@ -376,6 +382,13 @@ def decide(
         i = int(out[k])
         m = int(table.owner[i])
         why = int(code[i])
+        if why == PRIVACY and stays_local and request.privacy is not None:
+            return Excluded(
+                table.deployments[i].name,
+                table.models[m].hf_id,
+                REASONS[why],
+                request.privacy.exclusion_detail(),
+            )
         return Excluded(
             table.deployments[i].name,
             table.models[m].hf_id,
@@ -403,6 +416,7 @@ def decide(
         strategy=strategy,
         candidates=LazyList(len(ranked), candidate),
         excluded=LazyList(len(out), excluded),
+        privacy=request.privacy,
     )
 
 

@@ -19,6 +19,14 @@ from router.metrics import RouterMetrics
 
 log = logging.getLogger("modelyard.router")
 
+# What a candidate is sent, given the request: privacy redact sends hosted deployments a
+# request with placeholders, local ones the request as it came.
+Prepare = Callable[[Candidate, ChatRequest], ChatRequest]
+
+
+def keep_request(_candidate: Candidate, request: ChatRequest) -> ChatRequest:
+    return request
+
 
 @dataclass(frozen=True)
 class Attempt:
@@ -95,14 +103,14 @@ class Executor:
         )
 
     async def complete(
-        self, decision: Decision, request: ChatRequest
+        self, decision: Decision, request: ChatRequest, prepare: Prepare = keep_request
     ) -> tuple[Candidate, dict[str, Any], list[Attempt]]:
         attempts: list[Attempt] = []
         last: AdapterError | None = None
         for candidate in decision.candidates:
             try:
                 adapter = self.adapter_for(candidate.deployment)
-                answer = await adapter.chat(request)
+                answer = await adapter.chat(prepare(candidate, request))
             except AdapterError as exc:
                 self._failed(candidate, exc, attempts, decision.route_id)
                 last = exc
@@ -115,7 +123,7 @@ class Executor:
         raise ExecutionFailed(attempts, last)
 
     async def open_stream(
-        self, decision: Decision, request: ChatRequest
+        self, decision: Decision, request: ChatRequest, prepare: Prepare = keep_request
     ) -> tuple[Candidate, dict[str, Any], AsyncIterator[dict[str, Any]], list[Attempt]]:
         """The first chunk from the first candidate that produces one, and the rest to come."""
         attempts: list[Attempt] = []
@@ -123,7 +131,8 @@ class Executor:
         for candidate in decision.candidates:
             stream: AsyncIterator[dict[str, Any]] | None = None
             try:
-                stream = aiter(self.adapter_for(candidate.deployment).stream(request))
+                adapter = self.adapter_for(candidate.deployment)
+                stream = aiter(adapter.stream(prepare(candidate, request)))
                 first = await anext(stream)
             except StopAsyncIteration:
                 exc: AdapterError = AdapterError("the upstream sent an empty stream")

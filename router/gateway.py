@@ -20,11 +20,14 @@ from adapters.schemas import NEED_PARAM
 from catalog.snapshot import CatalogSnapshot, SnapshotCache
 from router.cache import InProcessCache, ResponseCache, cache_key
 from router.decision import Candidate, Decision, RouteRequest, decide, next_route_id
-from router.errors import RouteError
-from router.execute import Attempt, ExecutionFailed, Executor
+from router.errors import Forbidden, RouteError
+from router.execute import Attempt, ExecutionFailed, Executor, keep_request
 from router.keys import KeyView
 from router.ledger import Ledger, UsageEntry
 from router.limits import InProcessLimits, KeyLimits, Limits
+from router.privacy import chat as private_chat
+from router.privacy.check import SCANNING_RULES
+from router.privacy.check import check as privacy_check
 from router.quality import QualityEstimator
 from router.schemas import ChatCompletionIn, RouteControls, TeamBudget
 from router.stream_render import ChatEvents, StreamRenderer
@@ -112,6 +115,7 @@ class Routed:
             "x-modelyard-quality": f"{c.quality:.3f}",
             "x-modelyard-license": f"{c.license_verdict.value}; {', '.join(c.licenses)}",
             "x-modelyard-attempts": str(len(self.attempts)),
+            **(self.decision.privacy.headers() if self.decision.privacy else {}),
         }
 
 
@@ -210,6 +214,13 @@ class Gateway:
             controls = controls_from_headers(headers).over(controls)
         if body.route is not None:
             controls = body.route.over(controls)
+        if controls.privacy == "redact" and not (
+            key.policy.allow_redact or key.policy.privacy == "redact"
+        ):
+            raise Forbidden(
+                f"key '{key.name}' may not ask for privacy 'redact': its policy needs "
+                "allow_redact: true (or privacy: redact)"
+            )
         return controls
 
     def decide(
@@ -224,11 +235,32 @@ class Gateway:
             extra_tokens=body.extra_prompt_tokens(),
             controls=controls,
             budget_usd=budget_usd,
+            privacy=(
+                privacy_check(controls.privacy, private_chat.chat_texts(body))
+                if controls.privacy in SCANNING_RULES
+                else None
+            ),
         )
         return decide(request, self.snapshot(), self.estimator, self.executor.health.cooling())
 
     def no_candidate(self, decision: Decision, body: ChatCompletionIn | None = None) -> RouteError:
         reasons = sorted({e.reason for e in decision.excluded})
+        if decision.privacy is not None and decision.privacy.keeps_local:
+            # Never a silent hosted call: say what kept it local, never the text itself.
+            self.metrics.refusals.labels("privacy").inc()
+            return RouteError(
+                f"the request carries personal data or secrets ({decision.privacy.summary()}) "
+                "and no local or embedded deployment can serve it; nothing was sent to a hosted "
+                "provider (privacy: auto)"
+                + (f" (excluded for: {', '.join(reasons)})" if reasons else ""),
+                "privacy",
+                400,
+                {
+                    "route_id": decision.route_id,
+                    "privacy": decision.privacy.as_dict(),
+                    "excluded": [e.as_dict() for e in decision.excluded],
+                },
+            )
         self.metrics.refusals.labels("budget" if "budget" in reasons else "no_candidate").inc()
         return RouteError(
             "no deployment meets this request's constraints"
@@ -275,6 +307,7 @@ class Gateway:
                 latency_ms=int((time.perf_counter() - started) * 1000),
                 status=status,
                 error=error,
+                privacy_findings=decision.privacy.summary() if decision.privacy else None,
             )
         )
         return cost
@@ -292,8 +325,11 @@ class Gateway:
                 return await self._from_cache(key, hit, started)
         admission = await self.admit(body, controls, key)
         decision = admission.decision
+        prepare = self._redacting(decision)
         try:
-            candidate, answer, attempts = await self.executor.complete(decision, body)
+            candidate, answer, attempts = await self.executor.complete(
+                decision, body, prepare or keep_request
+            )
         except ExecutionFailed as exc:
             await self._record(
                 key,
@@ -309,6 +345,9 @@ class Gateway:
             await self.settle(key, admission, Decimal(0), None)  # nothing was spent
             raise
         answer["model"] = candidate.model.hf_id
+        redacted = prepare is not None and private_chat.leaves_our_machines(candidate)
+        if redacted and prepare is not None:
+            private_chat.restore_answer(answer, prepare.redaction)
         cost = await self._record(
             key,
             decision,
@@ -321,12 +360,21 @@ class Gateway:
         )
         await self.settle(key, admission, cost, answer.get("usage"))
         routed = Routed(decision, candidate, attempts).headers(cost)
+        if redacted and prepare is not None:
+            routed["x-modelyard-redacted"] = str(prepare.redaction.count)
         if cached_as is not None and controls.cache_ttl_seconds:
             entry = {"answer": answer, "headers": routed}
             await self.cache.put(cached_as, entry, controls.cache_ttl_seconds)
             routed["x-modelyard-cache"] = "miss"
             self.metrics.cache.labels("miss").inc()
         return answer, {**routed, **admission.headers}
+
+    @staticmethod
+    def _redacting(decision: Decision) -> private_chat.RedactingPrepare | None:
+        """Under privacy redact with findings: what hosted deployments are sent instead."""
+        if decision.privacy is None or not decision.privacy.redacts:
+            return None
+        return private_chat.RedactingPrepare(decision.privacy.redaction())
 
     async def _add(self, entry: UsageEntry) -> None:
         """To the ledger, and to the metrics."""
@@ -390,8 +438,11 @@ class Gateway:
         started = time.perf_counter()
         admission = await self.admit(body, self.controls(body, headers, key), key)
         decision = admission.decision
+        prepare = self._redacting(decision)
         try:
-            candidate, first, rest, attempts = await self.executor.open_stream(decision, body)
+            candidate, first, rest, attempts = await self.executor.open_stream(
+                decision, body, prepare or keep_request
+            )
         except ExecutionFailed as exc:
             await self._record(
                 key,
@@ -407,6 +458,10 @@ class Gateway:
             await self.settle(key, admission, Decimal(0), None)  # nothing was spent
             raise
         routed = Routed(decision, candidate, attempts)
+        redacted: dict[str, str] = {}
+        if prepare is not None and private_chat.leaves_our_machines(candidate):
+            first, rest = await private_chat.restore_stream(first, rest, prepare.redaction)
+            redacted["x-modelyard-redacted"] = str(prepare.redaction.count)
         if renderer is None:
             renderer = ChatEvents(bool(body.stream_options and body.stream_options.include_usage))
         render = renderer
@@ -469,4 +524,4 @@ class Gateway:
                     await finish()
 
         estimate = Decimal(str(round(candidate.cost_usd, 12)))
-        return events(), {**routed.headers(estimate), **admission.headers}
+        return events(), {**routed.headers(estimate), **redacted, **admission.headers}

@@ -40,6 +40,9 @@ class UsageEntry:
     latency_ms: int
     status: str  # ok, partial, failed
     error: str | None = None
+    # Under privacy auto/redact, the kinds found and their count ("email=1, iban=1" or
+    # "none"); never the text. None: the request was not scanned.
+    privacy_findings: str | None = None
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 

@@ -64,6 +64,8 @@ class UsageRecord(Base):
     latency_ms: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
+    # The kinds of personal data or secrets privacy auto/redact found ("email=1, iban=1").
+    privacy_findings: Mapped[str | None] = mapped_column(String(200))
 
 
 class StoredResponse(Base):

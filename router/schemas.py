@@ -28,7 +28,9 @@ __all__ = [
 ]
 
 Strategy = Literal["cheapest", "fastest", "best", "balanced"]
-PrivacyRule = Literal["any", "local_only"]
+# "auto": anything personal or secret found in the request keeps it on local and embedded
+# deployments; "redact": hosted deployments get typed placeholders instead (router/privacy/).
+PrivacyRule = Literal["any", "local_only", "auto", "redact"]
 
 
 class RouteControls(BaseModel):
@@ -82,6 +84,9 @@ class KeyPolicy(RouteControls):
     budget_usd_per_month: float | None = Field(default=None, ge=0, le=10**8)
     # The team whose budgets (MODELYARD_TEAM_BUDGETS) this key also spends from.
     team: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[\w.\-]+$")
+    # May this key's requests ask for `privacy: redact` (send placeholders to hosted
+    # deployments)? A key whose own policy says redact may, whatever this says.
+    allow_redact: bool | None = None
 
 
 class TeamBudget(BaseModel):

@@ -1,10 +1,15 @@
 """A fault-injecting OpenAI-compatible upstream for tests, served by uvicorn on loopback.
 
 The request's `model` picks the behaviour: `echo` answers properly (`slow-echo` too, a word
-every 50 ms when streamed); `agent` answers like a hosted model that calls tools, writes
+every 50 ms when streamed; `echo-pieces` streams its answer three characters at a time, so a
+word can arrive split over chunks); `agent` answers like a hosted model that calls tools, writes
 structured output, gives several choices and logprobs (tests/agent_upstream.py), and every
 request it gets is kept for GET /recorded; the others fail in one specific way (rate limit,
 500, context too long, malformed JSON, a stream cut or stalled…).
+
+Requests to `/<tag>/v1/chat/completions` are answered the same way and recorded: `GET
+/recorded/<tag>` returns every body received under that tag, as it arrived, so a test can
+see exactly what a deployment was sent (a hosted provider, say).
 
     python -m tests.fault_upstream PORT
 """
@@ -26,6 +31,7 @@ from starlette.routing import Route
 from tests import agent_upstream
 
 STATS = {"requests": 0, "disconnects": 0, "completed_streams": 0}
+RECORDED: dict[str, list[Any]] = {}
 SECRET = "sk-test-secret-4242"
 
 
@@ -77,9 +83,24 @@ async def words_stream(
     STATS["completed_streams"] += 1
 
 
+async def pieces_stream(model: str, text: str, *, usage: bool) -> AsyncIterator[bytes]:
+    yield event(model, {"role": "assistant", "content": ""})
+    for start in range(0, len(text), 3):
+        yield event(model, {"content": text[start : start + 3]})
+    yield event(model, {}, "stop")
+    if usage:
+        counts = {"prompt_tokens": 5, "completion_tokens": len(text.split())}
+        counts["total_tokens"] = sum(counts.values())
+        tail = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "choices": []}
+        yield f"data: {json.dumps({**tail, 'usage': counts})}\n\n".encode()
+    yield b"data: [DONE]\n\n"
+
+
 async def chat(request: Request) -> Response:
     STATS["requests"] += 1
     body = await request.json()
+    if "tag" in request.path_params:
+        RECORDED.setdefault(request.path_params["tag"], []).append(body)
     model = body.get("model", "")
     stream = bool(body.get("stream"))
     if model == "agent":
@@ -108,6 +129,9 @@ async def chat(request: Request) -> Response:
     if model in ("cut", "stall", "slow-stream"):
         return StreamingResponse(faulty_stream(request, model), media_type="text/event-stream")
     text = f"echo: {last}"
+    if stream and model == "echo-pieces":
+        pieces = pieces_stream(model, text, usage=include_usage)
+        return StreamingResponse(pieces, media_type="text/event-stream")
     if stream:
         delay = 0.05 if model == "slow-echo" else 0.0  # a complete stream that takes a while
         events = words_stream(model, text.split(), usage=include_usage, delay=delay)
@@ -135,11 +159,17 @@ async def stats(_request: Request) -> JSONResponse:
     return JSONResponse(STATS)
 
 
+async def recorded(request: Request) -> JSONResponse:
+    return JSONResponse(RECORDED.get(request.path_params["tag"], []))
+
+
 app = Starlette(
     routes=[
         Route("/v1/chat/completions", chat, methods=["POST"]),
+        Route("/{tag}/v1/chat/completions", chat, methods=["POST"]),
         Route("/stats", stats),
         Route("/recorded", agent_upstream.recorded, methods=["GET", "DELETE"]),
+        Route("/recorded/{tag}", recorded),
     ]
 )
 

@@ -277,6 +277,28 @@ def test_playground_streams_the_answer(site: TestClient, secrets: dict[str, str]
     assert body.rstrip().endswith("data: [DONE]")
 
 
+def test_playground_shows_what_privacy_auto_found(
+    site: TestClient, secrets: dict[str, str]
+) -> None:
+    prompt = "Refund card 4539 5787 6362 1486 and tell maria.gonzalez84@gmail.com"
+    form = {"prompt": prompt, "model": "auto", "privacy": "auto", "max_tokens": "8"}
+    cookie = signed_in(site, secrets["user"])
+    decided = site.post("/playground/decision", data=form, headers={**cookie, "HX-Request": "true"})
+    assert decided.status_code == 200
+    assert 'id="privacy"' in decided.text
+    assert "only deployments on our machines" in decided.text
+    assert "payment card" in decided.text and "email" in decided.text
+    assert "it stays on our machines (privacy: auto)" in decided.text  # each hosted exclusion
+    assert "4539" not in decided.text and "maria" not in decided.text
+    assert "embedded/smollm2-135m-instruct" in decided.text
+    clean = site.post(
+        "/playground/decision",
+        data={**form, "prompt": "Say hi"},
+        headers={**cookie, "HX-Request": "true"},
+    )
+    assert "Nothing personal or secret found" in clean.text
+
+
 def _history(settings: Settings) -> None:
     engine, factory = session_factory_for(settings)
     with factory() as session:

@@ -1,0 +1,173 @@
+"""Credentials: key formats of AI providers, clouds and developer platforms, JWTs,
+private-key blocks and passwords inside connection strings.
+
+The patterns are detect-secrets' own plugin patterns wherever it has one; the few formats it
+lacks (Anthropic, Google, Hugging Face, OpenAI's newer project keys, key=value passwords) are
+added here. Each pattern runs only around its literal markers; detect.py finds the markers
+of all detectors in one Aho-Corasick pass, so a text without any costs that one pass.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from detect_secrets.plugins.aws import AWSKeyDetector
+from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
+from detect_secrets.plugins.basic_auth import BasicAuthDetector
+from detect_secrets.plugins.github_token import GitHubTokenDetector
+from detect_secrets.plugins.gitlab_token import GitLabTokenDetector
+from detect_secrets.plugins.jwt import JwtTokenDetector
+from detect_secrets.plugins.openai import OpenAIDetector
+from detect_secrets.plugins.private_key import PrivateKeyDetector
+from detect_secrets.plugins.pypi_token import PypiTokenDetector
+from detect_secrets.plugins.sendgrid import SendGridDetector
+from detect_secrets.plugins.slack import SlackDetector
+from detect_secrets.plugins.square_oauth import SquareOAuthDetector
+from detect_secrets.plugins.stripe import StripeDetector
+
+
+@dataclass(frozen=True)
+class KeyFormat:
+    label: str
+    markers: tuple[str, ...]  # literal text every match contains; the pattern runs only then
+    patterns: tuple[re.Pattern[str], ...]
+    # How far a match may start before a marker and end after it: the patterns run only in
+    # that window around each marker, never over the whole text.
+    reach: tuple[int, int] = (48, 512)
+
+
+def _plugin(detector: type) -> tuple[re.Pattern[str], ...]:
+    return tuple(detector.denylist)  # type: ignore[attr-defined]
+
+
+# A private key's whole block, so redaction hides the body and not only the marker line.
+_KEY_BLOCK = re.compile(
+    r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----.*?(?:-----END \1-----|\Z)", re.S
+)
+
+FORMATS: tuple[KeyFormat, ...] = (
+    KeyFormat(
+        "private_key",
+        ("PRIVATE KEY", "PuTTY-User-Key-File-2"),
+        (_KEY_BLOCK, *_plugin(PrivateKeyDetector)),
+        reach=(64, 1 << 20),  # a key block runs to its END line, kilobytes later
+    ),
+    KeyFormat("aws_access_key", ("AKIA", "ASIA", "ABIA", "ACCA", "A3T"), _plugin(AWSKeyDetector)),
+    KeyFormat("openai_key", ("T3BlbkFJ",), _plugin(OpenAIDetector)),
+    KeyFormat(
+        "openai_key",
+        ("sk-proj-", "sk-svcacct-", "sk-admin-"),
+        (re.compile(r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{40,}"),),
+    ),
+    KeyFormat(
+        "anthropic_key", ("sk-ant-",), (re.compile(r"sk-ant-[a-z]+\d{2}-[A-Za-z0-9_\-]{80,}"),)
+    ),
+    KeyFormat("google_api_key", ("AIza",), (re.compile(r"AIza[0-9A-Za-z_\-]{35}"),)),
+    KeyFormat("huggingface_token", ("hf_",), (re.compile(r"\bhf_[A-Za-z0-9]{34,40}\b"),)),
+    KeyFormat(
+        "github_token",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        (*_plugin(GitHubTokenDetector), re.compile(r"github_pat_[A-Za-z0-9_]{70,}")),
+    ),
+    KeyFormat(
+        "gitlab_token",
+        ("glpat-", "gldt-", "glrt-", "glcbt-", "glptt-", "GR1348941"),
+        _plugin(GitLabTokenDetector),
+    ),
+    KeyFormat("slack_token", ("xox", "hooks.slack.com"), _plugin(SlackDetector)),
+    KeyFormat("stripe_key", ("_live_",), _plugin(StripeDetector)),
+    KeyFormat("sendgrid_key", ("SG.",), _plugin(SendGridDetector)),
+    KeyFormat("pypi_token", ("pypi-",), _plugin(PypiTokenDetector)),
+    KeyFormat("square_token", ("sq0csp-",), _plugin(SquareOAuthDetector)),
+    KeyFormat("azure_storage_key", ("AccountKey=",), _plugin(AzureStorageKeyDetector)),
+    KeyFormat("jwt", ("eyJ",), _plugin(JwtTokenDetector)),
+    # detect-secrets' pattern leaves out passwords with reserved characters (`!`, `$`, …),
+    # which URLs carry unescaped in practice; the second pattern takes them too.
+    KeyFormat(
+        "connection_string_password",
+        ("://",),
+        (*_plugin(BasicAuthDetector), re.compile(r"://[^\s:/@]{1,64}:([^\s@/]{1,128})@")),
+    ),
+    KeyFormat(
+        "password",
+        (
+            "assword",
+            "ASSWORD",
+            "passwd",
+            "pwd",
+            "PWD",
+            "Passwort",
+            "passwort",
+            "mot de passe",
+            "contraseña",
+            "密码",
+        ),
+        (
+            re.compile(
+                r"(?i)(?:password|passwd|pwd|passwort|mot de passe|contraseña|密码)"
+                r"[\"']?\s*(?:[:=]|:=|=>|\bis\b|ist|est|es|是|\uff1a)\s*[\"']?"
+                r"(?P<secret>[^\s\"',;<>{}]{6,})"
+            ),
+        ),
+    ),
+)
+
+# Values that stand for a password in documentation and templates: not a secret.
+_PLACEHOLDER = re.compile(
+    r"(?i)^(?:\*+|x+|\.+|<[^>]*>|\$\{?\w+\}?|\{\{.*\}\}|%\(?\w+\)?s?|changeme|password\d*|"
+    r"secret|your[_-]?\w*|example\w*|placeholder|redacted|\[redacted\]|null|none|true|false|"
+    r"required|optional|env|os\.environ.*|getenv.*)$"
+)
+
+
+MARKERS = frozenset(marker for key_format in FORMATS for marker in key_format.markers)
+
+
+def _windows(positions: list[int], reach: tuple[int, int], size: int) -> list[tuple[int, int]]:
+    """Windows around the marker positions, merged where they overlap."""
+    merged: list[tuple[int, int]] = []
+    for position in sorted(positions):
+        start, end = max(0, position - reach[0]), min(size, position + reach[1])
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def find_credentials(text: str, present: Mapping[str, list[int]]) -> Iterator[tuple[str, int, int]]:
+    """(label, start, end) of every credential in `text`; `present` maps the MARKERS found
+    in it to where they start."""
+    for key_format in FORMATS:
+        positions = [p for marker in key_format.markers for p in present.get(marker, ())]
+        if not positions:
+            continue
+        seen: set[tuple[int, int]] = set()
+        for window_start, window_end in _windows(positions, key_format.reach, len(text)):
+            for label, start, end in _matches(key_format, text, window_start, window_end):
+                if (start, end) not in seen:
+                    seen.add((start, end))
+                    yield label, start, end
+
+
+def _matches(
+    key_format: KeyFormat, text: str, window_start: int, window_end: int
+) -> Iterator[tuple[str, int, int]]:
+    for pattern in key_format.patterns:
+        for match in pattern.finditer(text, window_start, window_end):
+            start, end = match.span()
+            if key_format.label == "jwt" and not JwtTokenDetector.is_formally_valid(match.group()):
+                continue
+            if key_format.label == "connection_string_password":
+                start, end = match.span(1)  # the password, not the scheme or the user
+                if _PLACEHOLDER.match(match.group(1)):
+                    continue
+            if key_format.label == "password":
+                start, end = match.span("secret")
+                if _PLACEHOLDER.match(match.group("secret")):
+                    continue
+            if match.group().endswith("EXAMPLE"):
+                continue  # AWS documents its formats with keys ending in EXAMPLE
+            yield key_format.label, start, end

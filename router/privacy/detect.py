@@ -1,0 +1,75 @@
+"""The scan: one pass for literal markers, one for runs of digits, then the validators
+only where those found something; overlapping findings resolved."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ahocorasick_rs import AhoCorasick, Implementation
+
+from router.privacy.credentials import MARKERS, find_credentials
+from router.privacy.findings import CREDENTIAL, NOTHING, Finding, Findings
+from router.privacy.personal import (
+    CN_ADDRESS_MARKER,
+    STREET_MARKERS,
+    find_emails,
+    find_numbers,
+)
+
+# Every literal the detectors look for, in one automaton: credential prefixes, street
+# words, "@" and the Chinese address marker.
+_ALL_MARKERS = sorted(MARKERS | STREET_MARKERS | {"@", CN_ADDRESS_MARKER})
+# A DFA: a few hundred states for these markers, and the fastest scan of the three kinds.
+_AUTOMATON = AhoCorasick(_ALL_MARKERS, implementation=Implementation.DFA)
+
+
+def _markers(text: str) -> dict[str, list[int]]:
+    """Where each marker starts."""
+    present: dict[str, list[int]] = {}
+    for index, start, _end in _AUTOMATON.find_matches_as_indexes(text, overlapping=True):
+        present.setdefault(_ALL_MARKERS[index], []).append(start)
+    return present
+
+
+# Where two findings overlap, the first kind listed wins: a number inside a token is part
+# of the token, a phone-like postal code part of the address.
+_PRIORITY = {
+    "credential": 0,
+    "iban": 1,
+    "payment_card": 2,
+    "national_id": 3,
+    "email": 4,
+    "ip_address": 5,
+    "phone": 6,
+    "postal_address": 7,
+}
+
+
+def _scan_one(index: int, text: str) -> list[Finding]:
+    present = _markers(text)
+    found: list[Finding] = []
+    if present:
+        found.extend(
+            Finding(CREDENTIAL, label, index, s, e)
+            for label, s, e in find_credentials(text, present)
+        )
+        if "@" in present:
+            found.extend(Finding(k, label, index, s, e) for k, label, s, e in find_emails(text))
+    street = not STREET_MARKERS.isdisjoint(present)
+    found.extend(Finding(k, label, index, s, e) for k, label, s, e in find_numbers(text, street))
+    if len(found) < 2:
+        return found
+    kept: list[Finding] = []
+    for finding in sorted(found, key=lambda f: (_PRIORITY[f.kind], f.start)):
+        if all(finding.end <= k.start or finding.start >= k.end for k in kept):
+            kept.append(finding)
+    return sorted(kept, key=lambda f: f.start)
+
+
+def scan(texts: Iterable[str]) -> Findings:
+    """Every finding in `texts`, in order; `Finding.text` is the position in `texts`."""
+    found: list[Finding] = []
+    for index, text in enumerate(texts):
+        if text:
+            found.extend(_scan_one(index, text))
+    return Findings(found) if found else NOTHING
