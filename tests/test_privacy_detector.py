@@ -85,6 +85,9 @@ def test_each_labelled_prompt(case: dict[str, Any]) -> None:
             "ghp_R8f3kLm2Qp9Vx7Zt4Wb6Nc1Yd5Hs0Je2Gu3A",
         ),
         ("mysql://root:Xy9!pQ2z@10.1.2.3/db", "credential", "Xy9!pQ2z"),
+        # Spans stay right after characters of several bytes.
+        ("请致电客服\uff0c手机 13812345678\uff0c谢谢", "phone", "13812345678"),
+        ("Käse \u2013 Karte 5105 1051 0510 5100", "payment_card", "5105 1051 0510 5100"),
     ],
 )
 def test_spans_cover_exactly_the_value(text: str, kind: str, value: str) -> None:
