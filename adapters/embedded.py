@@ -79,8 +79,7 @@ def refusal(request: ChatRequest) -> UnsupportedParameter | None:
 @functools.lru_cache(maxsize=256)
 def _grammar(kind: str, schema: str | None) -> Any:
     """llama.cpp's grammar for JSON, or for JSON valid under `schema` (built once per schema)."""
-    from llama_cpp import LlamaGrammar
-    from llama_cpp.llama_grammar import JSON_GBNF
+    from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 
     try:
         if schema is None:

@@ -17,9 +17,9 @@ from adapters.errors import (
     ContextTooLong,
     MalformedResponse,
     RateLimited,
+    UnsupportedParameter,
     UpstreamBadRequest,
     UpstreamServerError,
-    UnsupportedParameter,
     UpstreamTimeout,
     UpstreamUnavailable,
 )

@@ -36,7 +36,8 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 MAX_N = 128
 MAX_TOP_LOGPROBS = 20
 MAX_TOOLS = 128
-MAX_DATA_URL_BYTES = 20 * 1024 * 1024  # an inline image or audio clip, base64 included
+# An inline image or audio clip, base64 included (a whole body may hold 16 MB).
+MAX_DATA_URL_BYTES = 8 * 1024 * 1024
 FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 # Capabilities a deployment may have; a request's `needs()` is a subset of these.
@@ -66,7 +67,7 @@ Capability = Literal[
 ]
 
 
-# --- JSON Schema checks, cached by the schema's text ----------------------------------------------
+# --- JSON Schema checks, cached by the schema's text ---------------------------------------------
 
 
 @functools.lru_cache(maxsize=4096)
@@ -94,7 +95,7 @@ def _valid_schema(value: dict[str, Any] | None) -> dict[str, Any] | None:
 JsonSchema = Annotated[dict[str, Any], AfterValidator(_valid_schema)]
 
 
-# --- message content parts -------------------------------------------------------------------------
+# --- message content parts -----------------------------------------------------------------------
 
 
 class _Part(BaseModel):
@@ -226,7 +227,7 @@ def _conversation_problem(messages: list[Message]) -> tuple[tuple[str | int, ...
     return None
 
 
-# --- tools, tool choice, response format ------------------------------------------------------------
+# --- tools, tool choice, response format ---------------------------------------------------------
 
 
 def _function_name(name: str) -> str:
@@ -390,7 +391,7 @@ class ChatRequest(BaseModel):
             raise ValueError("'required' needs tools")
         return value
 
-    # --- what the router reads ----------------------------------------------------------------------
+    # --- what the router reads -------------------------------------------------------------------
 
     def needs(self) -> set[str]:
         """The deployment capabilities this request cannot be answered without."""

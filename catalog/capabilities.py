@@ -11,6 +11,7 @@ with a tool parser and not behind a plain llama.cpp server. They come from three
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from catalog.errors import PriceUnknown
@@ -75,7 +76,7 @@ def _map_entry(served_name: str, table: dict[str, dict[str, Any]]) -> dict[str, 
 
 def hosted_capabilities(
     served_name: str, cost_map: dict[str, dict[str, Any]] | None = None
-) -> list[DeploymentCapability]:
+) -> list[str]:
     """What litellm's model map says the hosted model takes (none if it does not know it)."""
     try:
         table = litellm_cost_map() if cost_map is None else cost_map
@@ -89,7 +90,7 @@ def hosted_capabilities(
     return ordered(found)
 
 
-def ordered(capabilities: set[DeploymentCapability] | list[DeploymentCapability]) -> list[Any]:
+def ordered(capabilities: Iterable[str]) -> list[str]:
     """In the canonical order, without repeats (so equal sets store equally)."""
     given = set(capabilities)
     return [c for c in ALL if c in given]

@@ -87,7 +87,11 @@ def make_router(
         snapshot = gateway.snapshot()
         created = int(snapshot.built_at.timestamp())
         routable = sorted(
-            (m for m in snapshot.models.values() if any(d.status == "active" for d in m.deployments)),
+            (
+                m
+                for m in snapshot.models.values()
+                if any(d.status == "active" for d in m.deployments)
+            ),
             key=lambda m: m.hf_id,
         )
         return {

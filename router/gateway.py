@@ -293,9 +293,7 @@ class Gateway:
         admission = await self.admit(body, controls, key)
         decision = admission.decision
         try:
-            candidate, answer, attempts = await self.executor.complete(
-                decision, body
-            )
+            candidate, answer, attempts = await self.executor.complete(decision, body)
         except ExecutionFailed as exc:
             await self._record(
                 key,
@@ -393,9 +391,7 @@ class Gateway:
         admission = await self.admit(body, self.controls(body, headers, key), key)
         decision = admission.decision
         try:
-            candidate, first, rest, attempts = await self.executor.open_stream(
-                decision, body
-            )
+            candidate, first, rest, attempts = await self.executor.open_stream(decision, body)
         except ExecutionFailed as exc:
             await self._record(
                 key,

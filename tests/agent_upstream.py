@@ -187,18 +187,35 @@ def _stream(
     the arguments in fragments; text word by word (with its logprobs); a finish chunk; then
     the usage chunk when asked for."""
     for i in range(n):
-        yield _chunk(body, [{"index": i, "delta": {"role": "assistant", "content": None if calls else ""}, "finish_reason": None}])
+        yield _chunk(
+            body,
+            [
+                {
+                    "index": i,
+                    "delta": {"role": "assistant", "content": None if calls else ""},
+                    "finish_reason": None,
+                }
+            ],
+        )
         for k, call in enumerate(calls):
             head = {"index": k, "id": call["id"], "type": "function"}
             head["function"] = {"name": call["function"]["name"], "arguments": ""}
-            yield _chunk(body, [{"index": i, "delta": {"tool_calls": [head]}, "finish_reason": None}])
+            yield _chunk(
+                body, [{"index": i, "delta": {"tool_calls": [head]}, "finish_reason": None}]
+            )
             arguments = call["function"]["arguments"]
             half = len(arguments) // 2
             for fragment in (arguments[:half], arguments[half:]):
                 piece = {"index": k, "function": {"arguments": fragment}}
-                yield _chunk(body, [{"index": i, "delta": {"tool_calls": [piece]}, "finish_reason": None}])
+                yield _chunk(
+                    body, [{"index": i, "delta": {"tool_calls": [piece]}, "finish_reason": None}]
+                )
         for word in (text or "").split():
-            choice: dict[str, Any] = {"index": i, "delta": {"content": word + " "}, "finish_reason": None}
+            choice: dict[str, Any] = {
+                "index": i,
+                "delta": {"content": word + " "},
+                "finish_reason": None,
+            }
             if want_logprobs:
                 choice["logprobs"] = _logprobs(word, top)
             yield _chunk(body, [choice])

@@ -21,10 +21,20 @@ TOOL = {
         "parameters": {"type": "object", "properties": {"word": {"type": "string"}}},
     },
 }
-CALL = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"word": "fox"}'}}  # fmt: skip
+CALL = {
+    "id": "call_1",
+    "type": "function",
+    "function": {"name": "lookup", "arguments": '{"word": "fox"}'},
+}
 AGENT_TURNS = [
     {"role": "system", "content": "Be brief."},
-    {"role": "user", "content": [{"type": "text", "text": "Define fox. "}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]},  # fmt: skip
+    {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "Define fox. "},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+        ],
+    },
     {"role": "assistant", "content": None, "tool_calls": [CALL]},
     {"role": "tool", "tool_call_id": "call_1", "content": "a small wild canine"},
 ]
@@ -42,17 +52,43 @@ def request(**fields: Any) -> ChatCompletionIn:
         ({}, set()),
         ({"tools": [TOOL]}, {"tools"}),
         ({"tools": [TOOL], "tool_choice": "none"}, set()),
-        ({"tools": [TOOL], "tool_choice": "required", "parallel_tool_calls": True}, {"tools", "tool_choice", "parallel_tools"}),  # fmt: skip
+        (
+            {"tools": [TOOL], "tool_choice": "required", "parallel_tool_calls": True},
+            {"tools", "tool_choice", "parallel_tools"},
+        ),
         ({"tools": [TOOL], "parallel_tool_calls": False}, {"tools"}),
         ({"response_format": {"type": "json_object"}}, {"json_mode"}),
-        ({"response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": {}}}}, {"json_schema"}),  # fmt: skip
+        (
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "a", "schema": {}},
+                }
+            },
+            {"json_schema"},
+        ),
         ({"response_format": {"type": "text"}}, set()),
         ({"logprobs": True, "top_logprobs": 3}, {"logprobs"}),
         ({"logprobs": False}, set()),
         ({"n": 1}, set()),
         ({"n": 4}, {"n"}),
         ({"messages": AGENT_TURNS}, {"tools", "vision"}),
-        ({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}]}]}, {"audio"}),  # fmt: skip
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "input_audio",
+                                "input_audio": {"data": "AAAA", "format": "wav"},
+                            }
+                        ],
+                    }
+                ]
+            },
+            {"audio"},
+        ),
     ],
 )
 def test_needs(fields: dict[str, Any], needs: set[str]) -> None:
@@ -60,7 +96,12 @@ def test_needs(fields: dict[str, Any], needs: set[str]) -> None:
 
 
 def test_every_text_with_its_place() -> None:
-    body = request(messages=[*AGENT_TURNS, {"role": "assistant", "content": [{"type": "refusal", "refusal": "no"}]}])  # fmt: skip
+    body = request(
+        messages=[
+            *AGENT_TURNS,
+            {"role": "assistant", "content": [{"type": "refusal", "refusal": "no"}]},
+        ]
+    )
     assert list(body.texts()) == [
         ("messages.0.content", "Be brief."),
         ("messages.1.content.0.text", "Define fox. "),
@@ -76,7 +117,11 @@ def test_every_text_with_its_place() -> None:
 
 def test_tool_schemas_and_images_count_toward_the_estimate() -> None:
     assert request().extra_prompt_tokens() == 0
-    assert request(tools=[TOOL] * 3).extra_prompt_tokens() > request(tools=[TOOL]).extra_prompt_tokens() > 10  # fmt: skip
+    assert (
+        request(tools=[TOOL] * 3).extra_prompt_tokens()
+        > request(tools=[TOOL]).extra_prompt_tokens()
+        > 10
+    )
     assert request(messages=AGENT_TURNS).extra_prompt_tokens() == 765
 
 
@@ -85,7 +130,10 @@ def test_the_body_forwarded_is_the_body_sent() -> None:
         "model": "auto",
         "messages": AGENT_TURNS,
         "tools": [{**TOOL, "function": {**TOOL["function"], "strict": True}}],
-        "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "object"}, "strict": True}},  # fmt: skip
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "a", "schema": {"type": "object"}, "strict": True},
+        },
         "logit_bias": {"12": -5},
         "future_field": [1, {"x": None}],
         "stream_options": {"include_usage": False, "include_obfuscation": False},
@@ -100,7 +148,9 @@ def test_the_body_forwarded_is_the_body_sent() -> None:
 
 
 def test_completions_become_chat_without_inventing_fields() -> None:
-    chat = CompletionIn.model_validate({"model": "phi-2", "prompt": "Once", "temperature": 0.2}).as_chat()  # fmt: skip
+    chat = CompletionIn.model_validate(
+        {"model": "phi-2", "prompt": "Once", "temperature": 0.2}
+    ).as_chat()
     assert chat.openai_body("m", stream=False) == {
         "model": "m",
         "messages": [{"role": "user", "content": "Once"}],
@@ -121,10 +171,25 @@ def test_unsupported_names_the_first_parameter_that_matters() -> None:
     ("fields", "param"),
     [
         ({"messages": [{"role": "user", "content": None}]}, ("messages", 0, "content")),
-        ({"messages": [{"role": "user", "content": "x", "tool_calls": [CALL]}]}, ("messages", 0, "tool_calls")),  # fmt: skip
+        (
+            {"messages": [{"role": "user", "content": "x", "tool_calls": [CALL]}]},
+            ("messages", 0, "tool_calls"),
+        ),
         ({"tools": [TOOL], "tool_choice": "required", "top_logprobs": 2}, ("top_logprobs",)),
         ({"tool_choice": "required"}, ("tool_choice",)),
-        ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:text/html;base64,AA"}}]}]}, ("messages", 0, "content")),  # fmt: skip
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "image_url", "image_url": {"url": "data:text/html;base64,AA"}}
+                        ],
+                    }
+                ]
+            },
+            ("messages", 0, "content"),
+        ),
         ({"reasoning_effort": "extreme"}, ("reasoning_effort",)),
     ],
 )

@@ -75,7 +75,9 @@ class Surface:
 
 
 @pytest.fixture(scope="module")
-def surface(tmp_path_factory: pytest.TempPathFactory, fault_upstream: ServerProcess) -> Iterator[Surface]:
+def surface(
+    tmp_path_factory: pytest.TempPathFactory, fault_upstream: ServerProcess
+) -> Iterator[Surface]:
     folder: Path = tmp_path_factory.mktemp("surface")
     url = f"sqlite:///{folder / 'modelyard.db'}"
     upstream = f"{fault_upstream.base_url}/v1"
@@ -100,7 +102,7 @@ def last_forwarded(surface: Surface) -> dict[str, Any]:
     return recorded[-1]
 
 
-# --- tools ---------------------------------------------------------------------------------------
+# --- tools  --------------------------------------------------------------------------------------
 
 
 def test_tool_calls_round_trip_with_the_openai_sdk(surface: Surface) -> None:
@@ -209,7 +211,7 @@ def test_streamed_chunks_are_the_upstreams(surface: Surface) -> None:
     assert sum(1 for c in relayed if c["choices"] and c["choices"][0]["index"] == 1) > 1
 
 
-# --- everything else a client may set ---------------------------------------------------------------
+# --- everything else a client may set  -----------------------------------------------------------
 
 
 def test_every_parameter_is_forwarded_as_sent(surface: Surface) -> None:
@@ -278,7 +280,7 @@ def test_logprobs_and_choices_through_the_sdk(surface: Surface) -> None:
     assert len(logprobs.content[1].top_logprobs) == 3
 
 
-# --- structured output -------------------------------------------------------------------------------
+# --- structured output  --------------------------------------------------------------------------
 
 
 class Person(BaseModel):
@@ -308,7 +310,7 @@ def test_json_object_mode(surface: Surface) -> None:
     assert json.loads(answer.choices[0].message.content or "") == {"echo": "hi"}
 
 
-# --- capabilities ------------------------------------------------------------------------------------
+# --- capabilities  -------------------------------------------------------------------------------
 
 
 def test_a_deployment_without_the_capability_is_excluded_by_name(surface: Surface) -> None:
@@ -340,23 +342,85 @@ def test_auto_excludes_the_embedded_model_for_tools_and_says_why(surface: Surfac
     assert plan["chosen"]["deployment"] == "test/agent"
 
 
-# --- bad input -----------------------------------------------------------------------------------------
+# --- bad input  ----------------------------------------------------------------------------------
 
 USER = [{"role": "user", "content": "hi"}]
 BAD_INPUTS = [
-    ("malformed tool schema", {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "objekt"}}}]}, "tools.0.function.parameters"),
-    ("tool name", {"tools": [{"type": "function", "function": {"name": "no spaces allowed"}}]}, "tools.0.function.name"),
+    (
+        "malformed tool schema",
+        {
+            "tools": [
+                {"type": "function", "function": {"name": "f", "parameters": {"type": "objekt"}}}
+            ]
+        },
+        "tools.0.function.parameters",
+    ),
+    (
+        "tool name",
+        {"tools": [{"type": "function", "function": {"name": "no spaces allowed"}}]},
+        "tools.0.function.name",
+    ),
     ("tool type", {"tools": [{"type": "retrieval"}]}, "tools.0.type"),
-    ("unmatched tool_call_id", {"messages": [*USER, {"role": "tool", "tool_call_id": "nope", "content": "42"}]}, "messages.1.tool_call_id"),
-    ("tool message without id", {"messages": [*USER, {"role": "tool", "content": "42"}]}, "messages.1.tool_call_id"),
-    ("image URL scheme", {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}]}]}, "messages.0.content.0.image_url.url"),
-    ("oversized data URL", {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64," + "A" * (21 * 1024 * 1024)}}]}]}, "messages.0.content.0.image_url.url"),
-    ("schema not JSON Schema", {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": 12}}}}, "response_format.json_schema.schema"),
+    (
+        "unmatched tool_call_id",
+        {"messages": [*USER, {"role": "tool", "tool_call_id": "nope", "content": "42"}]},
+        "messages.1.tool_call_id",
+    ),
+    (
+        "tool message without id",
+        {"messages": [*USER, {"role": "tool", "content": "42"}]},
+        "messages.1.tool_call_id",
+    ),
+    (
+        "image URL scheme",
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}],
+                }
+            ]
+        },
+        "messages.0.content.0.image_url.url",
+    ),
+    (
+        "oversized data URL",
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "image_url",
+                            "image_url": {
+                                "url": "data:image/png;base64," + "A" * (9 * 1024 * 1024)
+                            },
+                        }
+                    ],
+                }
+            ]
+        },
+        "messages.0.content.0.image_url.url",
+    ),
+    (
+        "schema not JSON Schema",
+        {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "x", "schema": {"type": 12}},
+            }
+        },
+        "response_format.json_schema.schema",
+    ),
     ("n over its limit", {"n": 129}, "n"),
     ("top_logprobs over its limit", {"logprobs": True, "top_logprobs": 21}, "top_logprobs"),
     ("logit_bias out of range", {"logit_bias": {"50256": 101}}, "logit_bias"),
-    ("tool_choice names no tool", {"tools": [TIME], "tool_choice": {"type": "function", "function": {"name": "get_weather"}}}, "tool_choice.function.name"),
-]  # fmt: skip
+    (
+        "tool_choice names no tool",
+        {"tools": [TIME], "tool_choice": {"type": "function", "function": {"name": "get_weather"}}},
+        "tool_choice.function.name",
+    ),
+]
 
 
 @pytest.mark.parametrize(("why", "change", "param"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
@@ -372,7 +436,7 @@ def test_bad_input_is_a_400_naming_the_param(
     assert surface.recorded() == []
 
 
-# --- /v1/models ---------------------------------------------------------------------------------------
+# --- /v1/models  ---------------------------------------------------------------------------------
 
 
 def test_models_carry_window_price_and_parameters(surface: Surface) -> None:
@@ -388,7 +452,7 @@ def test_models_carry_window_price_and_parameters(surface: Surface) -> None:
     assert plain["object"] == "model" and plain["owned_by"] == "microsoft"
 
 
-# --- LangChain ---------------------------------------------------------------------------------------
+# --- LangChain  ----------------------------------------------------------------------------------
 
 
 def test_langchain_bind_tools_and_structured_output(surface: Surface) -> None:
@@ -421,7 +485,7 @@ def test_langchain_bind_tools_and_structured_output(surface: Surface) -> None:
     jsonschema.Draft202012Validator.check_schema(schema)
 
 
-# --- a real llama.cpp server calling tools -----------------------------------------------------------
+# --- a real llama.cpp server calling tools  ------------------------------------------------------
 
 
 @pytest.fixture(scope="module")

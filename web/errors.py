@@ -7,7 +7,7 @@ under /v1/messages (the Anthropic Messages API), where it is Anthropic's,
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -121,7 +121,7 @@ def _adapter_error(path: str, exc: Exception) -> JSONResponse:
     return envelope(path, exc.status, exc.code, exc.message, None, getattr(exc, "param", None))
 
 
-def _field_path(loc: list[str]) -> list[str]:
+def _field_path(loc: Sequence[str]) -> list[str]:
     """A location without pydantic's union branch labels (`str`, `list[...]`,
     `function-after[...]`) and without a tagged union's tag repeated before its field."""
     path: list[str] = []

@@ -24,7 +24,7 @@ def upgrade() -> None:
     # The embedded model's are known; hosted ones are filled from litellm's map by the next
     # `modelyard seed` (or `deployments update`); local servers declare theirs.
     op.execute(
-        "UPDATE deployments SET capabilities = '[\"json_mode\", \"json_schema\"]' "
+        'UPDATE deployments SET capabilities = \'["json_mode", "json_schema"]\' '
         "WHERE kind = 'embedded'"
     )
 

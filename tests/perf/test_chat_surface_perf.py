@@ -186,13 +186,22 @@ def test_whole_requests_and_streams(tmp_path: Path, nginx: str) -> None:
         url,
         tmp_path,
         [
-            {"name": "bench/json", "model": "phi-2", "base_url": f"{nginx}/json/v1",
-             "served_name": "bench", "capabilities": every},
-            {"name": "bench/sse", "model": "mistral-7b-instruct",
-             "base_url": f"{nginx}/sse/v1", "served_name": "bench"},
+            {
+                "name": "bench/json",
+                "model": "phi-2",
+                "base_url": f"{nginx}/json/v1",
+                "served_name": "bench",
+                "capabilities": every,
+            },
+            {
+                "name": "bench/sse",
+                "model": "mistral-7b-instruct",
+                "base_url": f"{nginx}/sse/v1",
+                "served_name": "bench",
+            },
         ],
         {"bench": {}},
-    )["bench"]  # fmt: skip
+    )["bench"]
     gateway = ServerProcess(
         ["-m", "web", "serve", "--port", str(port := free_port())],
         port,
