@@ -73,3 +73,10 @@ class ModelUnavailable(AdapterError):
 
     code = "model_unavailable"
     status = 503
+
+
+class ProviderKeyMissing(AdapterError):
+    """A hosted provider needs a key that neither the settings nor the environment give."""
+
+    code = "provider_key_missing"
+    status = 503

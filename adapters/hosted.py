@@ -16,6 +16,7 @@ from adapters.errors import (
     AdapterError,
     ContextTooLong,
     MalformedResponse,
+    ProviderKeyMissing,
     RateLimited,
     UpstreamBadRequest,
     UpstreamServerError,
@@ -89,6 +90,25 @@ def _connection_failure(exc: BaseException) -> bool:
 class HostedAdapter:
     def __init__(self, target: Target) -> None:
         self.target = target
+        self._key_checked = False
+
+    def _require_key(self, litellm: ModuleType) -> None:
+        """Say which key is missing before calling, instead of the provider's 401. A server
+        of our own (`base_url`) may need no key at all."""
+        if self._key_checked or self.target.api_key or self.target.base_url:
+            return
+        try:
+            found = litellm.validate_environment(model=self.target.served_name)
+        except Exception:  # litellm cannot tell for this model: let the call decide
+            found = {"keys_in_environment": True}
+        missing = found.get("missing_keys") or []
+        if not found.get("keys_in_environment") and missing:
+            provider = self.target.served_name.split("/", 1)[0]
+            raise ProviderKeyMissing(
+                f'no API key for {provider}: set MODELYARD_PROVIDER_KEYS=\'{{"{provider}": '
+                f'"…"}}\' or {" and ".join(missing)}'
+            )
+        self._key_checked = True
 
     def _arguments(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body = request.openai_body(self.target.served_name, stream=stream)
@@ -102,6 +122,7 @@ class HostedAdapter:
 
     async def chat(self, request: ChatRequest) -> dict[str, Any]:
         litellm = litellm_module()
+        self._require_key(litellm)
         try:
             async with asyncio.timeout(self.target.timeouts.total):
                 response = await litellm.acompletion(**self._arguments(request, stream=False))
@@ -116,6 +137,7 @@ class HostedAdapter:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
         litellm = litellm_module()
+        self._require_key(litellm)
         try:
             async with asyncio.timeout(self.target.timeouts.total):
                 response = await litellm.acompletion(**self._arguments(request, stream=True))

@@ -6,7 +6,6 @@ import functools
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -81,7 +80,6 @@ def serve(
 
     from web.app import create_app
     from web.logs import log_config
-
     from web.startup import check_before_serving
 
     settings: Settings = ctx.obj.settings

@@ -13,16 +13,20 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
 from web.problems import explain
+
+# typer has bundled its own copy of click's classes since 0.2x, so commands and options are
+# recognised by what they carry (`commands`, `opts`, `multiple`), not by click's classes.
+Command = Any
+Option = Any
 
 ENVIRONMENT_EXIT = 1
 _NUMBER = re.compile(r"-\d+(\.\d*)?([eE][-+]?\d+)?$")
@@ -32,35 +36,49 @@ def _looks_like_option(token: str) -> bool:
     return token.startswith("-") and token != "-" and not _NUMBER.match(token)
 
 
-def _option_named(command: click.Command, token: str) -> click.Option | None:
+def _subcommands(command: Command) -> Mapping[str, Command] | None:
+    found = getattr(command, "commands", None)
+    return found if isinstance(found, Mapping) else None
+
+
+def _option_named(command: Command, token: str) -> Option | None:
     name = token.split("=", 1)[0]
-    for param in command.params:
-        if isinstance(param, click.Option) and name in (*param.opts, *param.secondary_opts):
+    for param in getattr(command, "params", ()):
+        if getattr(param, "param_type_name", "") != "option":
+            continue
+        if name in (*param.opts, *param.secondary_opts):
             return param
     return None
 
 
-def _takes_value(option: click.Option | None, token: str) -> bool:
+def _takes_value(option: Option | None, token: str) -> bool:
     """Whether the token after `token` is this option's value rather than a new token."""
-    if option is None or option.is_flag or option.count or "=" in token:
+    if option is None or option.is_flag or getattr(option, "count", False) or "=" in token:
         return False
     return token not in option.secondary_opts
 
 
-def _expand_pattern(option: click.Option, value: str) -> list[str]:
+def _takes_paths(option: Option) -> bool:
+    descriptor = getattr(option, "type_descriptor", None)  # typer's own parameters
+    if descriptor is not None:
+        return bool(getattr(descriptor, "is_path", False))
+    return type(getattr(option, "type", None)).__name__ == "Path"  # click's
+
+
+def _expand_pattern(option: Option, value: str) -> list[str]:
     """A glob the shell passed on unexpanded (quoted, or a shell that does not expand) for
     an option that takes paths; a name that exists as written is never a pattern."""
-    if not isinstance(option.type, click.Path) or not glob.has_magic(value):
+    if not _takes_paths(option) or not glob.has_magic(value):
         return [value]
     if os.path.exists(value):
         return [value]
     return sorted(glob.glob(value)) or [value]
 
 
-def _leaf_command(root: click.Command, args: Sequence[str]) -> tuple[click.Command, int]:
+def _leaf_command(root: Command, args: Sequence[str]) -> tuple[Command, int]:
     """The command `args` runs, and where its own arguments start."""
     command, index = root, 0
-    while isinstance(command, click.Group):
+    while (subcommands := _subcommands(command)) is not None:
         while index < len(args) and _looks_like_option(args[index]) and args[index] != "--":
             token = args[index]
             index += 1
@@ -68,19 +86,19 @@ def _leaf_command(root: click.Command, args: Sequence[str]) -> tuple[click.Comma
                 index += 1
         if index >= len(args):
             return command, index
-        sub = command.commands.get(args[index])
+        sub = subcommands.get(args[index])
         if sub is None:
             return command, index
         command, index = sub, index + 1
     return command, index
 
 
-def expand_list_options(root: click.Command, args: Sequence[str]) -> list[str]:
+def expand_list_options(root: Command, args: Sequence[str]) -> list[str]:
     """`--outcomes a.csv b.csv` becomes `--outcomes a.csv --outcomes b.csv` for options that
     may repeat; values run until the next option or `--`. As with argparse's nargs="+", a
     positional argument goes before such an option (or after `--`)."""
     command, start = _leaf_command(root, args)
-    if isinstance(command, click.Group):
+    if _subcommands(command) is not None:
         return list(args)
     out = list(args[:start])
     index = start
@@ -91,7 +109,7 @@ def expand_list_options(root: click.Command, args: Sequence[str]) -> list[str]:
             out.extend(args[index - 1 :])
             break
         option = _option_named(command, token) if _looks_like_option(token) else None
-        if option is None or not option.multiple:
+        if option is None or not getattr(option, "multiple", False):
             out.append(token)
             if _takes_value(option, token) and index < len(args):
                 out.append(args[index])
@@ -114,7 +132,7 @@ def expand_list_options(root: click.Command, args: Sequence[str]) -> list[str]:
     return out
 
 
-def wants_traceback(ctx: click.Context) -> bool:
+def wants_traceback(ctx: typer.Context) -> bool:
     if ctx.params.get("debug"):
         return True
     return os.environ.get("MODELYARD_LOG_LEVEL", "").strip().lower() == "debug"
@@ -122,16 +140,15 @@ def wants_traceback(ctx: click.Context) -> bool:
 
 class ModelyardGroup(TyperGroup):
     """The root command group: list options expanded before parsing, environment problems
-    turned into a sentence after."""
+    turned into a sentence after. Usage errors, `typer.Exit` and bugs pass through as they
+    are (`explain` recognises none of them)."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         return super().parse_args(ctx, expand_list_options(self, args))
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
         except Exception as exc:
             problem = explain(exc, getattr(ctx.obj, "settings", None))
             if problem is None or wants_traceback(ctx):

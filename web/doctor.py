@@ -4,6 +4,7 @@ never hides the others; web/problems.py words the environment problems."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -82,7 +83,7 @@ def _masked(name: str, value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, dict):
-        return {key: getattr(v, "model_dump", lambda v=v: v)() for key, v in value.items()}
+        return {key: v.model_dump() if hasattr(v, "model_dump") else v for key, v in value.items()}
     return value
 
 
@@ -273,10 +274,8 @@ def check_providers(settings: Settings, hosted: list[Deployment]) -> Check:
     for deployment in hosted:
         example.setdefault(deployment.provider, deployment.served_name)
     keyed = {p for p in example if p in settings.provider_keys}
-    try:
+    with contextlib.suppress(Exception):  # litellm cannot tell: MODELYARD_PROVIDER_KEYS alone
         keyed |= {p for p in example if p not in keyed and _key_in_environment(example[p])}
-    except Exception:  # litellm cannot tell: count only MODELYARD_PROVIDER_KEYS
-        pass
     missing = sorted(set(example) - keyed)
     detail = f"keys for {', '.join(sorted(keyed)) or 'no provider'}"
     if not missing:
@@ -286,7 +285,7 @@ def check_providers(settings: Settings, hosted: list[Deployment]) -> Check:
         "provider keys",
         "warn",
         f"{detail}; none for {', '.join(missing)} (their deployments fail over to others)",
-        f"set MODELYARD_PROVIDER_KEYS='{{\"{first}\": \"…\"}}' (or the provider's own "
+        f'set MODELYARD_PROVIDER_KEYS=\'{{"{first}": "…"}}\' (or the provider\'s own '
         "variable litellm reads), or disable those deployments",
     )
 
@@ -395,7 +394,9 @@ def print_report(report: Report, console: Console | None = None) -> None:
     shown = Table("setting", "value", "from", title="settings in effect")
     for name, entry in report.settings.items():
         value = entry["value"]
-        shown.add_row(name, escape("unset" if value in (None, {}, "") else str(value)), entry["from"])
+        shown.add_row(
+            name, escape("unset" if value in (None, {}, "") else str(value)), entry["from"]
+        )
     console.print(shown)
     table = Table("check", "verdict", "detail", "fix", title="modelyard doctor")
     for check in report.checks:

@@ -18,6 +18,7 @@ from catalog import errors as catalog_errors
 from router import errors as router_errors
 from router.execute import ExecutionFailed
 from web.pages.queries import PageInputError
+from web.problems import explain
 
 log = logging.getLogger("modelyard")
 
@@ -123,6 +124,10 @@ def _page_input(path: str, exc: Exception) -> JSONResponse:
 
 
 def _unexpected(path: str, exc: Exception) -> JSONResponse:
+    problem = explain(exc)
+    if problem is not None:  # the database went away, say: one line, the trace at debug level
+        log.error("%s: %s", path, problem.sentence(), exc_info=log.isEnabledFor(logging.DEBUG))
+        return envelope(path, 503, problem.code, problem.sentence())
     # Log the trace for operators; the caller gets no internals.
     log.exception("unhandled error on %s", path, exc_info=exc)
     return envelope(path, 500, "internal_error", "internal server error")

@@ -8,6 +8,7 @@ keeps its traceback."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,15 @@ def unknown_revision(url: str, current: str) -> EnvironmentProblem:
     )
 
 
+def _raised_in(exc: BaseException, path_part: str) -> bool:
+    frame = exc.__traceback__
+    while frame is not None:
+        if path_part in frame.tb_frame.f_code.co_filename.replace("\\", "/"):
+            return True
+        frame = frame.tb_next
+    return False
+
+
 def _is_database_path(url: str, filename: object) -> bool:
     """Whether a file error concerns the SQLite file or one of the folders above it."""
     if not filename or not url.startswith("sqlite"):
@@ -147,15 +157,26 @@ def _is_database_path(url: str, filename: object) -> bool:
 
 
 def _database(exc: BaseException, url: str) -> EnvironmentProblem | None:
-    where = shown_url(url)
+    # Without a URL (an HTTP answer, where the address is nobody's business) "the database".
+    where = f"{shown_url(url)}" if url else ""
+    usable = (
+        "give a URL such as sqlite:///data/modelyard.db or "
+        "postgresql+psycopg://user:password@host/db"
+    )
     if isinstance(exc, sa.NoSuchModuleError | sa.ArgumentError) and not isinstance(
         exc, sa.DBAPIError
     ):
+        shown = f"={where}" if where != "<not a URL>" else ""
         return SettingInvalid(
-            f"MODELYARD_DATABASE_URL={where} is not a database URL modelyard can use "
+            f"MODELYARD_DATABASE_URL{shown} is not a database URL modelyard can use "
             f"({_reason(exc)})",
-            "give a URL such as sqlite:///data/modelyard.db or "
-            "postgresql+psycopg://user:password@host/db",
+            usable,
+        )
+    if isinstance(exc, ImportError) and _raised_in(exc, "sqlalchemy/dialects"):
+        return SettingInvalid(
+            f"MODELYARD_DATABASE_URL={where} needs the database driver '{exc.name}', which "
+            "is not installed",
+            f"{usable} (psycopg is installed), or install that driver",
         )
     if isinstance(exc, OSError) and _is_database_path(url, getattr(exc, "filename", None)):
         return DatabaseUnreachable(
@@ -168,15 +189,18 @@ def _database(exc: BaseException, url: str) -> EnvironmentProblem | None:
         from web.migrations import revision_problem
 
         try:
-            found = revision_problem(url)
+            found = revision_problem(url) if url else None
         except sa.SQLAlchemyError:
             found = None
         return found or DatabaseOutdated(
-            f"the database {where} lacks what this modelyard expects ({_reason(exc)})", UPGRADE
+            f"the database{where and ' ' + where} lacks what this modelyard expects "
+            f"({_reason(exc)})",
+            UPGRADE,
         )
     if isinstance(exc, sa.OperationalError | sa.InterfaceError):
         return DatabaseUnreachable(
-            f"cannot use the database {where} ({_reason(exc)})", _database_fix(url)
+            f"cannot use the database{where and ' ' + where} ({_reason(exc)})",
+            _database_fix(url),
         )
     return None
 
@@ -191,8 +215,12 @@ def _is(exc: BaseException, *qualified_names: str) -> bool:
 def _redis(exc: BaseException, url: str | None) -> EnvironmentProblem | None:
     if not _is(exc, "redis.exceptions.ConnectionError", "redis.exceptions.TimeoutError"):
         return None
+    return redis_unreachable(exc, url)
+
+
+def redis_unreachable(exc: BaseException, url: str | None) -> RedisUnreachable:
     return RedisUnreachable(
-        f"Redis at {shown_url(url or '')} does not answer ({_reason(exc)})",
+        f"Redis{' at ' + shown_url(url) if url else ''} does not answer ({_reason(exc)})",
         "start redis-server there, or unset MODELYARD_REDIS_URL to keep limits and health "
         "in this one process",
     )
@@ -229,6 +257,10 @@ def explain(exc: BaseException, settings: Any = None) -> EnvironmentProblem | No
         return exc
     if isinstance(exc, ValidationError) and exc.title == "Settings":
         return setting_problem(exc)
+    if _is(exc, "pydantic_settings.exceptions.SettingsError"):  # a JSON value that is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"MODELYARD_{field.group(1).upper()}" if field else "a MODELYARD_* variable"
+        return SettingInvalid(f"{name} is not valid JSON", "fix or unset that variable")
     if _is(exc, "router.learned.EstimatorFileError"):
         return EstimatorUnusable(
             f"MODELYARD_QUALITY_ESTIMATOR cannot be used: {getattr(exc, 'message', exc)}",

@@ -10,7 +10,7 @@ from catalog.db import make_engine, make_session_factory
 from catalog.orm import Deployment
 from catalog.terms import DeploymentKind, DeploymentStatus
 from web.migrations import revision_problem
-from web.problems import RedisUnreachable, explain, shown_url
+from web.problems import RedisUnreachable, redis_unreachable, shown_url
 from web.settings import Settings
 
 REDIS_TIMEOUT_SECONDS = 2.0
@@ -24,7 +24,7 @@ def redis_answers(url: str, timeout: float = REDIS_TIMEOUT_SECONDS) -> None:
     try:
         client.ping()
     except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise explain(exc, Settings(redis_url=url)) or exc from exc
+        raise redis_unreachable(exc, url) from exc
     except redis.RedisError as exc:  # answers, but refuses us (a password, say)
         raise RedisUnreachable(
             f"Redis at {shown_url(url)} refuses modelyard ({exc})",
