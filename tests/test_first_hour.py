@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import stat
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ import pytest
 import typer
 from alembic import command
 from sqlalchemy import create_engine, inspect
+from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
 from tests.conftest import (
@@ -58,6 +56,13 @@ def modelyard(*args: str, env: dict[str, str], code: int = 1, user: str | None =
     return output
 
 
+def cli(*args: str, env: dict[str, str], code: int = 1) -> str:
+    """The same command in this process (typer's runner): cheaper than a new interpreter."""
+    result = runner.invoke(app, list(args), env=env)
+    assert result.exit_code == code, result.output
+    return result.output
+
+
 def one_sentence(output: str) -> str:
     """The whole answer is one line starting `error:`, with no traceback."""
     assert "Traceback" not in output and 'File "' not in output, output
@@ -87,14 +92,14 @@ def test_an_unmigrated_database_says_run_db_upgrade(database_url: str) -> None:
 def test_a_database_at_an_older_revision_names_both_revisions(database_url: str) -> None:
     command.upgrade(alembic_config(database_url), "+1")  # the first migration only
     env = {"MODELYARD_DATABASE_URL": database_url}
-    said = one_sentence(modelyard("catalog", "show", "phi-2", env=env))
+    said = one_sentence(cli("catalog", "show", "phi-2", env=env))
     assert f"is at revision 0001, this modelyard needs {head_revision()}" in said
     assert "`modelyard db upgrade`" in said
 
 
 def test_nobody_listening_on_the_postgresql_url(tmp_path: Path) -> None:
     url = f"postgresql+psycopg://postgres:s3cret@127.0.0.1:{free_port()}/modelyard"
-    said = one_sentence(modelyard("catalog", "list", env={"MODELYARD_DATABASE_URL": url}))
+    said = one_sentence(cli("catalog", "list", env={"MODELYARD_DATABASE_URL": url}))
     assert "cannot use the database postgresql+psycopg://postgres:***@127.0.0.1" in said
     assert "s3cret" not in said and "MODELYARD_DATABASE_URL" in said
 
@@ -102,57 +107,30 @@ def test_nobody_listening_on_the_postgresql_url(tmp_path: Path) -> None:
 def test_a_data_folder_that_cannot_be_created(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("not a folder")
     env = {"MODELYARD_DATA_DIR": str(tmp_path / "a-file" / "data")}
-    said = one_sentence(modelyard("keys", "list", env=env))
+    said = one_sentence(cli("keys", "list", env=env))
     assert "cannot create the database sqlite:///" in said and "MODELYARD_DATA_DIR" in said
-
-
-@pytest.fixture
-def shared_folder() -> Iterator[Path]:
-    """A folder outside pytest's private tmp, so that another user can reach into it."""
-    folder = Path(tempfile.mkdtemp(prefix="modelyard-ro-"))
-    folder.chmod(0o755)
-    yield folder
-    for path in (folder, *folder.rglob("*")):
-        path.chmod(stat.S_IRWXU)
-    shutil.rmtree(folder)
-
-
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"), reason="needs root")
-def test_read_only_folders_as_an_ordinary_user(shared_folder: Path) -> None:
-    """Root writes anywhere, so the user `nobody` meets the read-only folders."""
-    locked = shared_folder / "locked"
-    locked.mkdir(mode=0o555)
-    env = {"MODELYARD_DATA_DIR": str(locked / "data")}
-    said = one_sentence(modelyard("catalog", "list", env=env, user="nobody"))
-    assert "cannot create the database" in said and "Permission denied" in said
-    # A migrated database in a folder nobody may write: SQLite cannot open it for writing.
-    data = shared_folder / "data"
-    data.mkdir()
-    migrate(f"sqlite:///{data / 'modelyard.db'}")
-    for path in (data, *data.iterdir()):
-        path.chmod(0o555 if path.is_dir() else 0o444)
-    said = one_sentence(
-        modelyard(
-            "keys", "create", "--name", "x", env={"MODELYARD_DATA_DIR": str(data)}, user="nobody"
-        )
-    )
-    assert "cannot use the database sqlite:///" in said and "MODELYARD_DATA_DIR" in said
+    # A folder where the SQLite file should be: SQLite cannot open it.
+    (tmp_path / "modelyard.db").mkdir()
+    env = {"MODELYARD_DATABASE_URL": f"sqlite:///{tmp_path / 'modelyard.db'}"}
+    said = one_sentence(cli("keys", "list", env=env))
+    assert "cannot use the database sqlite:///" in said and "unable to open" in said
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     env = {"MODELYARD_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"}
     assert "Traceback" in modelyard("--debug", "catalog", "list", env=env)
-    assert "Traceback" in modelyard("catalog", "list", env={**env, "MODELYARD_LOG_LEVEL": "debug"})
+    result = runner.invoke(app, ["catalog", "list"], env={**env, "MODELYARD_LOG_LEVEL": "debug"})
+    assert result.exit_code == 1 and isinstance(result.exception, OperationalError)
 
 
 def test_a_bad_setting_is_named(tmp_path: Path) -> None:
-    said = one_sentence(modelyard("keys", "list", env={"MODELYARD_PORT": "lots"}))
+    said = one_sentence(cli("keys", "list", env={"MODELYARD_PORT": "lots"}))
     assert "MODELYARD_PORT='lots'" in said
     said = one_sentence(
-        modelyard("keys", "list", env={"MODELYARD_PROVIDER_KEYS": '{"fireworks_ai": sk-oops'})
+        cli("keys", "list", env={"MODELYARD_PROVIDER_KEYS": '{"fireworks_ai": sk-oops'})
     )
     assert "MODELYARD_PROVIDER_KEYS" in said and "sk-oops" not in said
-    said = one_sentence(modelyard("keys", "list", env={"MODELYARD_DATABASE_URL": "mysql://x"}))
+    said = one_sentence(cli("keys", "list", env={"MODELYARD_DATABASE_URL": "mysql://x"}))
     assert "MODELYARD_DATABASE_URL" in said
 
 
@@ -161,7 +139,7 @@ def test_a_file_that_cannot_be_written_and_a_bug(tmp_path: Path) -> None:
     migrate(url)
     target = tmp_path / "missing" / "bom.json"
     result = runner.invoke(
-        app, ["catalog", "bom", "phi-2", "--out", str(target)], env={"MODELYARD_DATABASE_URL": url}
+        app, ["catalog", "bom", "--out", str(target)], env={"MODELYARD_DATABASE_URL": url}
     )
     assert result.exit_code == 1
     assert f"cannot use {target} (No such file or directory)" in one_sentence(result.output)
@@ -206,7 +184,7 @@ def test_a_database_that_goes_away_under_a_running_server(
         assert answer.status_code == 503
         error = answer.json()["error"]
         assert error["code"] == "database_unavailable"
-        assert "cannot use the database" in error["message"] and "127.0.0.1" not in error["message"]
+        assert error["message"] == "the database is unavailable; try again later"
     finally:
         gateway.stop()
     log = gateway.log_path.read_text()
@@ -292,6 +270,8 @@ def test_alembic_upgrade_head_uses_the_settings(database_url: str, tmp_path: Pat
     engine = create_engine(database_url)
     assert "models" in inspect(engine).get_table_names()
     engine.dispose()
+    if not database_url.startswith("sqlite"):
+        return
     # No URL: the SQLite file in MODELYARD_DATA_DIR, its folder created, from any folder.
     data = tmp_path / "fresh" / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
@@ -303,5 +283,5 @@ def test_alembic_upgrade_head_uses_the_settings(database_url: str, tmp_path: Pat
         check=True,
         timeout=120,
     )
-    said = modelyard("catalog", "list", env={"MODELYARD_DATA_DIR": str(data)}, code=0)
+    said = cli("catalog", "list", env={"MODELYARD_DATA_DIR": str(data)}, code=0)
     assert "0 models" in said and (data / "modelyard.db").is_file()

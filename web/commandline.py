@@ -14,7 +14,8 @@ import glob
 import os
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from pathlib import PurePath
+from typing import Any, get_args
 
 import typer
 from rich.console import Console
@@ -58,10 +59,17 @@ def _takes_value(option: Option | None, token: str) -> bool:
     return token not in option.secondary_opts
 
 
+def _is_path_annotation(annotation: Any) -> bool:
+    """`Path`, `list[Path]`, `list[Path] | None`, …"""
+    if isinstance(annotation, type) and issubclass(annotation, PurePath):
+        return True
+    return any(_is_path_annotation(inner) for inner in get_args(annotation))
+
+
 def _takes_paths(option: Option) -> bool:
     descriptor = getattr(option, "type_descriptor", None)  # typer's own parameters
     if descriptor is not None:
-        return bool(getattr(descriptor, "is_path", False))
+        return _is_path_annotation(getattr(descriptor, "annotation", None))
     return type(getattr(option, "type", None)).__name__ == "Path"  # click's
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from adapters.errors import AdapterError
@@ -127,7 +128,7 @@ def _unexpected(path: str, exc: Exception) -> JSONResponse:
     problem = explain(exc)
     if problem is not None:  # the database went away, say: one line, the trace at debug level
         log.error("%s: %s", path, problem.sentence(), exc_info=log.isEnabledFor(logging.DEBUG))
-        return envelope(path, 503, problem.code, problem.sentence())
+        return envelope(path, 503, problem.code, f"{problem.public}; try again later")
     # Log the trace for operators; the caller gets no internals.
     log.exception("unhandled error on %s", path, exc_info=exc)
     return envelope(path, 500, "internal_error", "internal server error")
@@ -142,6 +143,9 @@ HANDLERS: dict[type[Exception], Handler] = {
     RequestValidationError: _validation_error,
     HTTPException: _http_error,
     PageInputError: _page_input,
+    # Its own entry: Starlette re-raises what the catch-all `Exception` handler answered, and
+    # the server would log that traceback too.
+    SQLAlchemyError: _unexpected,
     Exception: _unexpected,
 }
 

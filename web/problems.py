@@ -23,6 +23,8 @@ class EnvironmentProblem(Exception):
     """`what` is wrong, in one sentence; `fix` is the command or setting that mends it."""
 
     code = "environment_problem"
+    # What an HTTP client is told: no addresses or driver messages, which are the operator's.
+    public = "the server cannot reach something it needs"
 
     def __init__(self, what: str, fix: str) -> None:
         super().__init__(f"{what}: {fix}")
@@ -45,20 +47,24 @@ class SettingInvalid(EnvironmentProblem):
 
 class DatabaseUnreachable(EnvironmentProblem):
     code = "database_unavailable"
+    public = "the database is unavailable"
 
 
 class DatabaseNotMigrated(EnvironmentProblem):
     code = "database_not_migrated"
+    public = "the database is not set up for this version"
 
 
 class DatabaseOutdated(EnvironmentProblem):
     """At an older revision than this code expects, or at one this code does not know."""
 
     code = "database_outdated"
+    public = "the database is not set up for this version"
 
 
 class RedisUnreachable(EnvironmentProblem):
     code = "redis_unavailable"
+    public = "shared state (Redis) is unavailable"
 
 
 class ModelFileMissing(EnvironmentProblem):
