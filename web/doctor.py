@@ -163,12 +163,15 @@ def tokens_per_second(path: Path, seconds: float) -> tuple[float, float]:
     try:
         prompt = llama.tokenize(PROBE_PROMPT, add_bos=True)
         count = 0
-        began = time.perf_counter()
+        began: float | None = None  # from the first token on: reading the prompt is not counted
         for token in llama.generate(prompt, temp=0.0):
+            if began is None:
+                began = time.perf_counter()
+                continue
             count += 1
             if token == llama.token_eos() or time.perf_counter() - began >= seconds:
                 break
-        elapsed = time.perf_counter() - began
+        elapsed = time.perf_counter() - began if began is not None else 0.0
     finally:
         llama.close()
     return loaded, count / elapsed if elapsed > 0 else 0.0
@@ -209,7 +212,7 @@ def check_embedded(settings: Settings, specs: list[tuple[str, str]], seconds: fl
             )
             continue
         checks.append(
-            Check(label, "ok", f"{path.name} loads in {loaded:.1f} s, {rate:.0f} tokens/s")
+            Check(label, "ok", f"{path.name} loads in {loaded:.1f} s, {rate:.1f} tokens/s")
         )
     return checks
 
