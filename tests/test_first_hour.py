@@ -285,3 +285,26 @@ def test_alembic_upgrade_head_uses_the_settings(database_url: str, tmp_path: Pat
     )
     said = cli("catalog", "list", env={"MODELYARD_DATA_DIR": str(data)}, code=0)
     assert "0 models" in said and (data / "modelyard.db").is_file()
+
+
+# --- a hosted provider without its key ----------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_hosted_call_without_a_key_names_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from adapters.base import Target
+    from adapters.errors import ProviderKeyMissing
+    from adapters.hosted import HostedAdapter
+    from adapters.schemas import ChatRequest
+
+    for name in ("FIREWORKS_AI_API_KEY", "FIREWORKS_API_KEY", "FIREWORKSAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    served = "fireworks_ai/accounts/fireworks/models/phi-2-3b"
+    adapter = HostedAdapter(Target(kind="hosted", served_name=served))
+    request = ChatRequest.model_validate({"messages": [{"role": "user", "content": "hi"}]})
+    with pytest.raises(ProviderKeyMissing) as raised:
+        await adapter.chat(request)
+    assert 'MODELYARD_PROVIDER_KEYS=\'{"fireworks_ai": "…"}\'' in raised.value.message
+    assert "FIREWORKS_AI_API_KEY" in raised.value.message and raised.value.retryable
