@@ -85,3 +85,10 @@ class UnsupportedParameter(UpstreamBadRequest):
     def __init__(self, param: str, why: str) -> None:
         super().__init__(f"{param}: {why}")
         self.param = param
+
+
+class ProviderKeyMissing(AdapterError):
+    """A hosted provider needs a key that neither the settings nor the environment give."""
+
+    code = "provider_key_missing"
+    status = 503

@@ -16,6 +16,7 @@ from adapters.errors import (
     AdapterError,
     ContextTooLong,
     MalformedResponse,
+    ProviderKeyMissing,
     RateLimited,
     UnsupportedParameter,
     UpstreamBadRequest,
@@ -104,6 +105,25 @@ def provider_params(served_name: str) -> frozenset[str] | None:
 class HostedAdapter:
     def __init__(self, target: Target) -> None:
         self.target = target
+        self._key_checked = False
+
+    def _require_key(self, litellm: ModuleType) -> None:
+        """Say which key is missing before calling, instead of the provider's 401. A server
+        of our own (`base_url`) may need no key at all."""
+        if self._key_checked or self.target.api_key or self.target.base_url:
+            return
+        try:
+            found = litellm.validate_environment(model=self.target.served_name)
+        except Exception:  # litellm cannot tell for this model: let the call decide
+            found = {"keys_in_environment": True}
+        missing = found.get("missing_keys") or []
+        if not found.get("keys_in_environment") and missing:
+            provider = self.target.served_name.split("/", 1)[0]
+            raise ProviderKeyMissing(
+                f'no API key for {provider}: set MODELYARD_PROVIDER_KEYS=\'{{"{provider}": '
+                f'"…"}}\' or {" and ".join(missing)}'
+            )
+        self._key_checked = True
 
     def _refusal(self, request: ChatRequest) -> UnsupportedParameter | None:
         """litellm's parameter table decides what the provider takes. drop_params is never
@@ -129,6 +149,7 @@ class HostedAdapter:
 
     async def chat(self, request: ChatRequest) -> dict[str, Any]:
         litellm = litellm_module()
+        self._require_key(litellm)
         refused = self._refusal(request)
         if refused is not None:
             raise refused
@@ -146,6 +167,7 @@ class HostedAdapter:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
         litellm = litellm_module()
+        self._require_key(litellm)
         refused = self._refusal(request)
         if refused is not None:
             raise refused

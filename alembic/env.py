@@ -1,20 +1,33 @@
-"""Alembic environment: migrations run against the URL `modelyard db upgrade` passes in."""
+"""Alembic environment. The database is the one modelyard uses: the URL `modelyard db upgrade`
+passes in, or — when the `alembic` command runs this directly — MODELYARD_DATABASE_URL, or the
+SQLite file in MODELYARD_DATA_DIR (default `data/`, created if missing), read by the same
+settings class as every other modelyard command."""
 
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import create_engine, pool
 
 import router.orm  # noqa: F401  (registers the router's tables on the shared metadata)
+from catalog.db import make_engine
 from catalog.orm import Base
 
 config = context.config
 target_metadata = Base.metadata
 
 
+def database_url() -> str:
+    given = config.get_main_option("sqlalchemy.url")
+    if given:
+        return given
+    from web.settings import Settings
+
+    return Settings().database_url
+
+
 def run_offline() -> None:
     context.configure(
-        url=config.get_main_option("sqlalchemy.url"),
+        url=database_url(),
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
@@ -26,13 +39,14 @@ def run_offline() -> None:
 def run_online() -> None:
     connectable = config.attributes.get("connection")
     if connectable is None:
-        connectable = engine_from_config(
-            config.get_section(config.config_ini_section) or {},
-            prefix="sqlalchemy.",
-            poolclass=pool.NullPool,
-        )
-        with connectable.connect() as connection:
+        url = database_url()
+        make_engine(url).dispose()  # creates the SQLite file's folder, as the app does
+        # A plain engine: the app's SQLite pragmas (foreign keys on) would get in the way of
+        # batch mode, which rebuilds tables.
+        engine = create_engine(url, poolclass=pool.NullPool)
+        with engine.connect() as connection:
             _migrate(connection)
+        engine.dispose()
     else:
         _migrate(connectable)
 

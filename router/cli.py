@@ -108,7 +108,7 @@ OutcomeFiles = Annotated[
     typer.Option(
         "--outcomes",
         help="CSV: a prompt column, and per model a score column and a '<model>|total_cost' "
-        "column (repeat the option for several files)",
+        "column (several files after one --outcomes, a shell glob, or the option repeated)",
     ),
 ]
 

@@ -40,6 +40,7 @@ from router.quality import CatalogQualityEstimator, QualityEstimator
 from router.shared_ledger import SharedLedger
 from web import errors, pages
 from web.fastpath import ChatCompletionsFastPath
+from web.problems import explain
 from web.settings import Settings
 
 log = logging.getLogger("modelyard")
@@ -60,12 +61,19 @@ async def _poll_snapshot(snapshots: SnapshotCache, factory: sessionmaker[Session
         with factory() as session:
             snapshots.get(session)
 
+    said = ""
     while True:
         await asyncio.sleep(SNAPSHOT_POLL_SECONDS)
         try:
             await asyncio.to_thread(refresh)
-        except Exception:  # a database hiccup: keep serving the snapshot we have
-            log.exception("catalog snapshot refresh failed")
+            said = ""
+        except Exception as exc:  # a database hiccup: keep serving the snapshot we have
+            problem = explain(exc)
+            if problem is None:
+                log.exception("catalog snapshot refresh failed")
+            elif problem.sentence() != said:  # once per outage, not every second
+                said = problem.sentence()
+                log.error("catalog snapshot refresh failed: %s", said)
 
 
 def _tune_garbage_collector() -> None:

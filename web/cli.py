@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -15,6 +15,8 @@ from catalog import cli as catalog_cli
 from catalog import hub_cli
 from catalog.db import transaction
 from router import cli as router_cli
+from web.commandline import ModelyardGroup
+from web.migrations import alembic_config
 from web.settings import Settings
 
 if TYPE_CHECKING:
@@ -22,13 +24,12 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="modelyard",
+    cls=ModelyardGroup,  # environment problems as one sentence; `--outcomes a.csv b.csv`
     help="Catalog of open models, licence checks, and a cost-aware OpenAI-compatible router.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals could hold keys and prompts
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-
-ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
 
 class Runtime:
@@ -55,7 +56,16 @@ class Runtime:
 
 
 @app.callback()
-def root(ctx: typer.Context) -> None:
+def root(
+    ctx: typer.Context,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="Show the traceback behind an error (so does MODELYARD_LOG_LEVEL=debug)",
+        ),
+    ] = False,
+) -> None:
     ctx.obj = Runtime(Settings())
 
 
@@ -70,8 +80,11 @@ def serve(
 
     from web.app import create_app
     from web.logs import log_config
+    from web.startup import check_before_serving
 
     settings: Settings = ctx.obj.settings
+    for warning in check_before_serving(settings):
+        typer.echo(f"warning: {warning}", err=True)
     uvicorn.run(
         create_app(settings, own_process=True),
         host=host or settings.host,
@@ -79,15 +92,6 @@ def serve(
         log_level=settings.log_level,
         log_config=log_config(settings.log_level, settings.log_format),
     )
-
-
-def alembic_config(database_url: str) -> object:
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(ALEMBIC_DIR))
-    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
-    return config
 
 
 @db_app.command("upgrade")
@@ -99,8 +103,30 @@ def upgrade(ctx: typer.Context, revision: str = "head") -> None:
 
     settings: Settings = ctx.obj.settings
     make_engine(settings.database_url).dispose()  # creates the SQLite folder when needed
-    command.upgrade(alembic_config(settings.database_url), revision)  # type: ignore[arg-type]
+    command.upgrade(alembic_config(settings.database_url), revision)
     typer.echo(f"database at {revision}: {settings.database_url.split('@')[-1]}")
+
+
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for scripts")] = False,
+    probe: Annotated[
+        bool,
+        typer.Option(help="Load the embedded model and measure its tokens/s for two seconds"),
+    ] = True,
+) -> None:
+    """Check the install: settings, database, catalog, models, Redis, servers, keys, disk.
+    Exits 1 when something is broken."""
+    from web import doctor as checks
+
+    report = checks.diagnose(ctx.obj.settings, probe_seconds=2.0 if probe else 0.0)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        checks.print_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 app.add_typer(db_app, name="db")

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from adapters.errors import AdapterError
@@ -20,6 +21,7 @@ from catalog import errors as catalog_errors
 from router import errors as router_errors
 from router.execute import ExecutionFailed
 from web.pages.queries import PageInputError
+from web.problems import explain
 
 log = logging.getLogger("modelyard")
 
@@ -164,6 +166,10 @@ def _page_input(path: str, exc: Exception) -> JSONResponse:
 
 
 def _unexpected(path: str, exc: Exception) -> JSONResponse:
+    problem = explain(exc)
+    if problem is not None:  # the database went away, say: one line, the trace at debug level
+        log.error("%s: %s", path, problem.sentence(), exc_info=log.isEnabledFor(logging.DEBUG))
+        return envelope(path, 503, problem.code, f"{problem.public}; try again later")
     # Log the trace for operators; the caller gets no internals.
     log.exception("unhandled error on %s", path, exc_info=exc)
     return envelope(path, 500, "internal_error", "internal server error")
@@ -178,6 +184,9 @@ HANDLERS: dict[type[Exception], Handler] = {
     RequestValidationError: _validation_error,
     HTTPException: _http_error,
     PageInputError: _page_input,
+    # Its own entry: Starlette re-raises what the catch-all `Exception` handler answered, and
+    # the server would log that traceback too.
+    SQLAlchemyError: _unexpected,
     Exception: _unexpected,
 }
 
