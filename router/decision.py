@@ -23,6 +23,7 @@ from catalog import licensing
 from catalog.schemas import UsageProfile
 from catalog.snapshot import CatalogSnapshot, DeploymentView, ModelView
 from catalog.terms import Verdict
+from router.credentials import uncredentialed
 from router.deployment_table import DeploymentTable, Floats, Ints, table_for
 from router.errors import RouteError
 from router.quality import QualityEstimator, classify
@@ -185,6 +186,7 @@ def _resolve(snapshot: CatalogSnapshot, refs: list[str] | None, field_name: str)
 CANDIDATE, OUTSIDE = 0, 1  # OUTSIDE: not the model the request named; not reported
 NOT_IN_MODELS, EXCLUDED, CAPABILITY, LICENSE = 2, 3, 4, 5
 DISABLED, PRIVACY, WINDOW, HEALTH, UNPRICED, OVER_BUDGET, BUDGET, QUALITY = range(6, 14)
+NO_CREDENTIALS = 14  # after DISABLED in precedence (the overwrite order), whatever its number
 REASONS = {
     NOT_IN_MODELS: "not_in_models",
     EXCLUDED: "excluded",
@@ -198,6 +200,7 @@ REASONS = {
     OVER_BUDGET: "price",
     BUDGET: "budget",
     QUALITY: "quality",
+    NO_CREDENTIALS: "no_credentials",
 }
 
 
@@ -286,7 +289,9 @@ def decide(
     snapshot: CatalogSnapshot,
     estimator: QualityEstimator,
     cooling: Collection[int] = frozenset(),
+    providers: frozenset[str] | None = None,
 ) -> Decision:
+    """`providers`: the hosted providers with a key configured (None: do not check)."""
     controls = request.controls
     task = classify(request.prompt)
     prompt_tokens = estimate_tokens(request.prompt, request.messages)
@@ -339,6 +344,8 @@ def decide(
     code[table.window < needed] = WINDOW
     if controls.privacy == "local_only":
         code[table.external] = PRIVACY
+    if providers is not None:
+        code[uncredentialed(table, providers)] = NO_CREDENTIALS
     code[table.disabled] = DISABLED
     by_model = facts.code[table.owner]
     code = np.where(by_model != CANDIDATE, by_model, code)
@@ -387,6 +394,7 @@ def decide(
                 controls.max_cost_usd,
                 float(quality[i]),
                 min_quality,
+                table.deployments[i].provider,
             ),
         )
 
@@ -411,11 +419,14 @@ def _detail(
     max_cost: float | None,
     quality: float,
     min_quality: float | None,
+    provider: str = "",
 ) -> str:
     if why < DISABLED:
         return model_detail
     if why == DISABLED:
         return "the deployment is disabled"
+    if why == NO_CREDENTIALS:
+        return f"no key is configured for the provider '{provider}'"
     if why == PRIVACY:
         return "prompts would leave our machines (privacy: local_only)"
     if why == WINDOW:

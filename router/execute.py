@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.base import Adapter, Target
+from adapters.credentials import short_reason
 from adapters.errors import AdapterError
 from adapters.registry import make_adapter
 from adapters.schemas import ChatRequest
@@ -25,16 +26,36 @@ class Attempt:
     deployment: str
     error_code: str | None = None
     error: str | None = None
+    provider: str | None = None
+    upstream_status: int | None = None
 
-    def as_dict(self) -> dict[str, str | None]:
-        return {"deployment": self.deployment, "error_code": self.error_code, "error": self.error}
+    def as_dict(self) -> dict[str, str | int | None]:
+        return {
+            "deployment": self.deployment,
+            "provider": self.provider,
+            "upstream_status": self.upstream_status,
+            "error_code": self.error_code,
+            "error": self.error,
+        }
+
+    def describe(self) -> str:
+        """One plain sentence: which deployment, which provider, what status, why."""
+        status = f"status {self.upstream_status}" if self.upstream_status else self.error_code
+        return f"{self.deployment} ({self.provider}) failed with {status}: {self.error}"
 
 
 class ExecutionFailed(Exception):
     """No candidate answered. `last` is the final adapter error (None: there was no candidate)."""
 
     def __init__(self, attempts: list[Attempt], last: AdapterError | None) -> None:
-        super().__init__(last.message if last else "no candidate deployment")
+        failed = [a for a in attempts if a.error_code]
+        if not failed:
+            message = "no candidate deployment"
+        elif len(failed) == 1:
+            message = failed[0].describe()
+        else:
+            message = f"{len(failed)} deployments failed; the last, {failed[-1].describe()}"
+        super().__init__(message)
         self.attempts = attempts
         self.last = last
 
@@ -78,7 +99,15 @@ class Executor:
     def _failed(
         self, candidate: Candidate, exc: AdapterError, attempts: list[Attempt], route_id: str
     ) -> None:
-        attempts.append(Attempt(candidate.deployment.name, exc.code, exc.message))
+        attempts.append(
+            Attempt(
+                candidate.deployment.name,
+                exc.code,
+                short_reason(exc.message),
+                candidate.deployment.provider,
+                exc.upstream_status,
+            )
+        )
         name = candidate.deployment.name
         if self.health.failed(candidate.deployment.id):
             self.metrics.cooldowns.labels(name).inc()
@@ -110,7 +139,7 @@ class Executor:
                     break
                 continue
             self.health.succeeded(candidate.deployment.id)
-            attempts.append(Attempt(candidate.deployment.name))
+            attempts.append(Attempt(candidate.deployment.name, provider=candidate.deployment.provider))
             return candidate, answer, attempts
         raise ExecutionFailed(attempts, last)
 
@@ -130,7 +159,9 @@ class Executor:
             except AdapterError as error:
                 exc = error
             else:
-                attempts.append(Attempt(candidate.deployment.name))
+                attempts.append(
+                    Attempt(candidate.deployment.name, provider=candidate.deployment.provider)
+                )
                 return candidate, first, stream, attempts
             if stream is not None and hasattr(stream, "aclose"):
                 await stream.aclose()

@@ -114,6 +114,7 @@ class Gateway:
         limits: Limits | None = None,
         team_budgets: Mapping[str, TeamBudget] | None = None,
         cache: ResponseCache | None = None,
+        providers: frozenset[str] | None = None,
     ) -> None:
         self.snapshots = snapshots
         self.estimator = estimator
@@ -123,10 +124,15 @@ class Gateway:
         self.team_budgets = dict(team_budgets or {})
         self.cache: ResponseCache = cache or InProcessCache()
         self.metrics = executor.metrics
+        # Hosted providers with a key configured; None: every provider is assumed callable.
+        self.providers = providers
 
     def limits_for(self, key: KeyView) -> KeyLimits:
         """The key's own limits, with its team's budgets when its policy names a team."""
-        team = self.team_budgets.get(key.policy.team) if key.policy.team else None
+        team = None
+        if key.policy.team:
+            # The team's row in the database (read with the key) over the settings' seed.
+            team = key.team_budget or self.team_budgets.get(key.policy.team)
         if team is None:
             return key.limits
         return dataclasses.replace(
@@ -213,7 +219,13 @@ class Gateway:
             controls=controls,
             budget_usd=budget_usd,
         )
-        return decide(request, self.snapshot(), self.estimator, self.executor.health.cooling())
+        return decide(
+            request,
+            self.snapshot(),
+            self.estimator,
+            self.executor.health.cooling(),
+            self.providers,
+        )
 
     def no_candidate(self, decision: Decision) -> RouteError:
         reasons = sorted({e.reason for e in decision.excluded})

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, text
@@ -22,9 +22,11 @@ from catalog.db import make_engine, make_session_factory
 from catalog.hub_import import CardSource
 from catalog.repository import track_catalog_changes
 from catalog.snapshot import SnapshotCache
+from router import admin, audit, keys
+from router import admin_endpoints as router_admin_endpoints
 from router import endpoints as router_endpoints
-from router import keys
 from router.cache import InProcessCache, RedisCache, ResponseCache
+from router.credentials import provider_status
 from router.execute import AdapterPool, Executor
 from router.gateway import Gateway
 from router.health import Health, InProcessHealth, SharedHealth
@@ -160,6 +162,7 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
         else Ledger(factory, interval=settings.ledger_flush_seconds)
     )
     metrics = RouterMetrics()
+    providers = settings.configured_providers()
     gateway = Gateway(
         snapshots,
         quality_estimator(settings),
@@ -168,12 +171,17 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
         state.limits,
         settings.team_budgets,
         state.cache,
+        providers,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         with factory() as session:
             snapshots.get(session)
+        if settings.team_budgets:
+            with factory.begin() as session:
+                audit.attach(session, audit.AuditContext("settings:MODELYARD_TEAM_BUDGETS"))
+                admin.seed_teams(session, settings.team_budgets)
         ledger.start()
         poller = asyncio.create_task(_poll_snapshot(snapshots, factory), name="snapshot-poll")
         mirror = (
@@ -207,10 +215,17 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
             session.close()
 
     def admin_key(
+        request: Request,
+        response: Response,
         session: Annotated[Session, Depends(request_session, scope="function")],
         authorization: Annotated[str | None, Header()] = None,
     ) -> ApiKey:
-        return keys.require_admin(session, authorization)
+        key = keys.require_admin(session, authorization)
+        # Whatever this request changes is recorded as this key's doing, under one id.
+        request_id = audit.new_request_id(request.headers.get("x-request-id"))
+        audit.attach(session, audit.AuditContext(key.name, key.id, request_id))
+        response.headers["x-request-id"] = request_id
+        return key
 
     app = ModelyardApp(
         title="modelyard",
@@ -222,6 +237,7 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
     app.state.engine = engine
     app.state.snapshots = snapshots
     app.state.gateway = gateway
+    app.state.providers = providers
     errors.install(app, pages.as_html_error)
     keys_cache = KeyCache(factory)
 
@@ -232,6 +248,7 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
 
     app.include_router(catalog_endpoints.make_router(request_session, admin_key, snapshots, hub))
     app.include_router(router_endpoints.make_router(gateway, keys_cache, request_session))
+    app.include_router(router_admin_endpoints.make_router(request_session, admin_key))
     app.fast_path = ChatCompletionsFastPath(gateway, keys_cache)
     pages.mount(app, request_session, snapshots, gateway, keys_cache)
 
@@ -265,6 +282,7 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
             "database": engine.url.get_backend_name(),
             "catalog_version": snapshot.version if snapshot else None,
             "redis": "not configured",
+            "providers": provider_status(snapshot, providers) if snapshot else None,
         }
         if state.redis is not None:
             body["redis"] = "ok" if await _answers(state.redis) else "unavailable"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -59,6 +60,14 @@ class Settings(BaseSettings):
 
     def provider_key_values(self) -> dict[str, str]:
         return {name: key.get_secret_value() for name, key in self.provider_keys.items()}
+
+    def configured_providers(self) -> frozenset[str]:
+        """Hosted providers this process holds a key for: in provider_keys, or in the
+        provider's own environment variable, which litellm reads (FIREWORKS_API_KEY, …)."""
+        from adapters.credentials import configured_providers
+
+        keys = [name for name, key in self.provider_keys.items() if key.get_secret_value()]
+        return configured_providers(keys, os.environ)
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
