@@ -19,8 +19,15 @@ from router.orm import ApiKey, Team
 from router.schemas import KeyPolicy, TeamBudget
 
 
+KEYS_CHANGED = "keys_changed"  # Session.info flag: cached keys are stale once this commits
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _changed(session: Session) -> None:
+    session.info[KEYS_CHANGED] = True
 
 
 def month_start(now: dt.datetime | None = None) -> dt.datetime:
@@ -90,6 +97,7 @@ def create_key(session: Session, spec: KeyIn) -> tuple[ApiKey, str]:
     key, secret = keys.create_key(session, spec.name, admin=spec.admin, policy=policy)
     key.expires_at = spec.expires_at
     session.flush()
+    _changed(session)
     audit.record(session, "key.create", "key", key.name, None, key_record(key))
     return key, secret
 
@@ -110,6 +118,7 @@ def update_key(session: Session, name: str, patch: KeyPatch) -> ApiKey:
     if "expires_at" in given:
         key.expires_at = patch.expires_at
     session.flush()
+    _changed(session)
     audit.record(session, "key.update", "key", name, before, key_record(key))
     return key
 
@@ -125,6 +134,7 @@ def rotate_key(session: Session, name: str, grace_seconds: int) -> tuple[ApiKey,
     key.key_hash = keys.hash_key(secret)
     key.prefix = secret[:10]
     session.flush()
+    _changed(session)
     audit.record(session, "key.rotate", "key", name, before, key_record(key))
     return key, secret
 
@@ -135,6 +145,7 @@ def expire_key(session: Session, name: str, at: dt.datetime | None) -> ApiKey:
     before = key_record(key)
     key.expires_at = at or _now()
     session.flush()
+    _changed(session)
     audit.record(session, "key.expire", "key", name, before, key_record(key))
     return key
 
@@ -146,6 +157,7 @@ def revoke_key(session: Session, name: str) -> ApiKey:
     key.revoked_at = _now()
     key.previous_hash = None
     session.flush()
+    _changed(session)
     audit.record(session, "key.revoke", "key", name, before, key_record(key))
     return key
 
@@ -210,6 +222,7 @@ def update_team(session: Session, name: str, patch: TeamPatch) -> Team:
     for field in patch.model_fields_set:
         setattr(team, field, getattr(patch, field))
     session.flush()
+    _changed(session)
     audit.record(session, "team.update", "team", name, before, audit.team_state(team))
     return team
 
@@ -236,6 +249,7 @@ def _set_team(session: Session, key_name: str, team: str | None, action: str, ta
         policy["team"] = team
     key.policy = KeyPolicy.model_validate(policy).model_dump(exclude_none=True, mode="json")
     session.flush()
+    _changed(session)
     audit.record(session, action, "team", target, before, key_record(key))
 
 

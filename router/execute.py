@@ -28,6 +28,7 @@ class Attempt:
     error: str | None = None
     provider: str | None = None
     upstream_status: int | None = None
+    cooled: bool = False  # this failure put the deployment to cool down
 
     def as_dict(self) -> dict[str, str | int | None]:
         return {
@@ -99,18 +100,20 @@ class Executor:
     def _failed(
         self, candidate: Candidate, exc: AdapterError, attempts: list[Attempt], route_id: str
     ) -> None:
+        name = candidate.deployment.name
+        cooled = self.health.failed(candidate.deployment.id)
+        if cooled:
+            self.metrics.cooldowns.labels(name).inc()
         attempts.append(
             Attempt(
-                candidate.deployment.name,
+                name,
                 exc.code,
                 short_reason(exc.message),
                 candidate.deployment.provider,
                 exc.upstream_status,
+                cooled,
             )
         )
-        name = candidate.deployment.name
-        if self.health.failed(candidate.deployment.id):
-            self.metrics.cooldowns.labels(name).inc()
         if exc.retryable:
             self.metrics.fallbacks.labels(name, exc.code).inc()
         log.warning(

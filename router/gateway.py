@@ -25,6 +25,7 @@ from router.ledger import Ledger, UsageEntry
 from router.limits import InProcessLimits, KeyLimits, Limits
 from router.quality import QualityEstimator
 from router.schemas import ChatCompletionIn, RouteControls, TeamBudget
+from router.telemetry import Telemetry
 
 HEADER_FIELDS = {
     "x-route-min-quality": "min_quality",
@@ -126,6 +127,7 @@ class Gateway:
         self.metrics = executor.metrics
         # Hosted providers with a key configured; None: every provider is assumed callable.
         self.providers = providers
+        self.telemetry: Telemetry | None = None  # set when traces are exported
 
     def limits_for(self, key: KeyView) -> KeyLimits:
         """The key's own limits, with its team's budgets when its policy names a team."""
@@ -158,6 +160,9 @@ class Gateway:
         self, body: ChatCompletionIn, controls: RouteControls, key: KeyView
     ) -> Admission:
         """Plan, then pass the key's rate limits and reserve its budget, or refuse."""
+        if self.telemetry is not None:
+            max_tokens = body.max_completion_tokens or body.max_tokens
+            self.telemetry.requested(body.model, max_tokens, body.stream)
         decision = await self.plan(body, controls, key)
         if not decision.candidates:
             raise self.no_candidate(decision)
@@ -252,6 +257,8 @@ class Gateway:
         error: str | None = None,
     ) -> Decimal:
         cost = actual_cost(candidate, usage) if candidate else Decimal(0)
+        if self.telemetry is not None:
+            self.telemetry.answered(decision, candidate, attempts, usage, cost, status)
         await self._add(
             UsageEntry(
                 route_id=decision.route_id,

@@ -174,6 +174,11 @@ class KeyCache:
             expires = until.timestamp() if until is not None else None
             return KeyView(key.id, key.name, key.is_admin, policy, expires, budget)
 
+    def forget(self) -> None:
+        """Drop every cached key: an admin changed keys or teams (other replicas see the
+        change within `ttl`)."""
+        self._entries.clear()
+
     async def authenticate(self, authorization: str | None) -> KeyView:
         if not authorization:
             raise Unauthorized("missing API key: send 'Authorization: Bearer <key>'")

@@ -36,10 +36,12 @@ from router.limits import InProcessLimits, Limits, RedisLimits
 from router.metrics import RouterMetrics
 from router.orm import ApiKey
 from router.quality import CatalogQualityEstimator, QualityEstimator
+from router.telemetry import Telemetry
 from router.shared_ledger import SharedLedger
 from web import errors, pages
 from web.fastpath import ChatCompletionsFastPath
 from web.settings import Settings
+from web.tracing import traced
 
 log = logging.getLogger("modelyard")
 SNAPSHOT_POLL_SECONDS = 1.0  # how soon a catalog change made elsewhere reaches this process
@@ -83,8 +85,16 @@ class ModelyardApp(FastAPI):
     (see web/fastpath.py)."""
 
     fast_path: ChatCompletionsFastPath | None = None
+    telemetry: Telemetry | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        telemetry = self.telemetry
+        if telemetry is not None and scope["type"] == "http" and scope["method"] == "POST":
+            await traced(telemetry, self._dispatch, scope, receive, send)
+            return
+        await self._dispatch(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         fast = self.fast_path
         if fast is not None and fast.handles(scope):
             await fast(scope, receive, send)
@@ -174,6 +184,13 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
         providers,
     )
 
+    telemetry = (
+        Telemetry(settings.otel_endpoint, settings.otel_service_name)
+        if settings.otel_endpoint
+        else None
+    )
+    gateway.telemetry = telemetry
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         with factory() as session:
@@ -199,8 +216,12 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
                 mirror.cancel()
             await ledger.aclose()  # nothing buffered is lost on a clean shutdown
             await close_shared_client()
+            if telemetry is not None:
+                await asyncio.to_thread(telemetry.shutdown)  # send the spans still buffered
             if state.redis is not None:
                 await state.redis.aclose()
+
+    keys_cache = KeyCache(factory)
 
     def request_session() -> Iterator[Session]:
         # One session per request: commit on success, roll back on any error.
@@ -208,6 +229,8 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
         try:
             yield session
             session.commit()
+            if session.info.pop(admin.KEYS_CHANGED, False):
+                keys_cache.forget()  # this replica sees key and team changes at once
         except BaseException:
             session.rollback()
             raise
@@ -239,7 +262,6 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
     app.state.gateway = gateway
     app.state.providers = providers
     errors.install(app, pages.as_html_error)
-    keys_cache = KeyCache(factory)
 
     def hub() -> CardSource:
         from catalog.hub import HubClient
@@ -250,6 +272,7 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
     app.include_router(router_endpoints.make_router(gateway, keys_cache, request_session))
     app.include_router(router_admin_endpoints.make_router(request_session, admin_key))
     app.fast_path = ChatCompletionsFastPath(gateway, keys_cache)
+    app.telemetry = telemetry
     pages.mount(app, request_session, snapshots, gateway, keys_cache)
 
     metrics.watch(lambda: len(health.cooling()), lambda: state.unavailable_events(ledger))

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from router.schemas import TeamBudget
@@ -53,6 +53,18 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Hosted provider keys by provider, JSON: {"fireworks_ai": "fw-…"}. '
         "litellm also reads each provider's own variable (FIREWORKS_API_KEY, …).",
+    )
+
+    otel_endpoint: str | None = Field(
+        default=None,
+        # OpenTelemetry's own variable, as every other OTLP exporter reads it.
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_endpoint"),
+        description="Export one trace span per model request to this OTLP/HTTP endpoint "
+        "(e.g. http://collector:4318); unset: no tracing at all",
+    )
+    otel_service_name: str = Field(
+        default="modelyard",
+        validation_alias=AliasChoices("OTEL_SERVICE_NAME", "otel_service_name"),
     )
 
     def hf_token_value(self) -> str | None:
