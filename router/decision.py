@@ -28,6 +28,7 @@ from router.deployment_table import DeploymentTable, Floats, Ints, table_for
 from router.errors import RouteError
 from router.quality import QualityEstimator, classify
 from router.schemas import RouteControls
+from router.speed import SpeedBook
 
 DEFAULT_COMPLETION_TOKENS = 256  # expected answer length when max_tokens is not given
 ALLOWED = (Verdict.ALLOWED, Verdict.ALLOWED_WITH_OBLIGATIONS)
@@ -75,6 +76,9 @@ class Candidate(NamedTuple):
     license_verdict: Verdict
     licenses: tuple[str, ...]
     order: tuple[float, float, float]  # the ranking key for the decision's strategy
+    tokens_per_second: float = 0.0  # measured from live traffic when `speed_measured`
+    ttft_seconds: float = 0.0
+    speed_measured: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +91,9 @@ class Candidate(NamedTuple):
             "quality_estimator": self.quality_estimator,
             "estimated_cost_usd": round(self.cost_usd, 10),
             "estimated_seconds": round(self.seconds, 3),
+            "tokens_per_second": round(self.tokens_per_second, 2),
+            "ttft_seconds": round(self.ttft_seconds, 4),
+            "speed": "measured" if self.speed_measured else "assumed",
             "license_verdict": self.license_verdict.value,
             "licenses": list(self.licenses),
         }
@@ -290,8 +297,10 @@ def decide(
     estimator: QualityEstimator,
     cooling: Collection[int] = frozenset(),
     providers: frozenset[str] | None = None,
+    measured: SpeedBook | None = None,
 ) -> Decision:
-    """`providers`: the hosted providers with a key configured (None: do not check)."""
+    """`providers`: the hosted providers with a key configured (None: do not check).
+    `measured`: speeds from live traffic, over the catalog's assumed ones."""
     controls = request.controls
     task = classify(request.prompt)
     prompt_tokens = estimate_tokens(request.prompt, request.messages)
@@ -327,7 +336,12 @@ def decide(
     needed = prompt_tokens + completion
     quality = facts.quality[table.owner]
     cost = prompt_tokens * table.input_cost + completion * table.output_cost
-    seconds = completion / table.speed
+    if measured is None:
+        speed, ttft = table.speed, None
+        seconds = completion / speed
+    else:
+        speed, ttft = measured.columns(table)
+        seconds = ttft + completion / speed
     max_cost = controls.max_cost_usd
     # The checks run from the last reason to the first, each overwriting the one before, so
     # the reason that sticks is the first that applies; a model's own reason beats them all.
@@ -375,6 +389,9 @@ def decide(
             facts.verdict[m],
             facts.licenses[m],
             order,
+            float(speed[i]),
+            0.0 if ttft is None else float(ttft[i]),
+            measured is not None and measured.get(int(table.ids[i])) is not None,
         )
 
     def excluded(k: int) -> Excluded:

@@ -4,6 +4,7 @@ candidate on any retryable failure. Every attempt is kept for the logs and the l
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from catalog.snapshot import DeploymentView
 from router.decision import Candidate, Decision
 from router.health import Health
 from router.metrics import RouterMetrics
+from router.spread import Spreader
 
 log = logging.getLogger("modelyard.router")
 
@@ -96,6 +98,8 @@ class Executor:
         self.adapter_for = adapter_for
         self.health = health
         self.metrics = metrics or RouterMetrics()
+        # Counts requests in flight and measures speeds, when spreading is on.
+        self.load: Spreader | None = None
 
     def _failed(
         self, candidate: Candidate, exc: AdapterError, attempts: list[Attempt], route_id: str
@@ -131,7 +135,12 @@ class Executor:
     ) -> tuple[Candidate, dict[str, Any], list[Attempt]]:
         attempts: list[Attempt] = []
         last: AdapterError | None = None
+        load = self.load
         for candidate in decision.candidates:
+            deployment_id = candidate.deployment.id
+            started = time.perf_counter()
+            if load is not None:
+                load.begin(deployment_id)
             try:
                 adapter = self.adapter_for(candidate.deployment)
                 answer = await adapter.chat(request)
@@ -141,6 +150,12 @@ class Executor:
                 if not exc.retryable:
                     break
                 continue
+            finally:
+                if load is not None:
+                    load.end(deployment_id)
+            if load is not None:
+                tokens = int((answer.get("usage") or {}).get("completion_tokens") or 0)
+                load.speeds.observe(deployment_id, time.perf_counter() - started, tokens)
             self.health.succeeded(candidate.deployment.id)
             attempts.append(Attempt(candidate.deployment.name, provider=candidate.deployment.provider))
             return candidate, answer, attempts
@@ -152,8 +167,12 @@ class Executor:
         """The first chunk from the first candidate that produces one, and the rest to come."""
         attempts: list[Attempt] = []
         last: AdapterError | None = None
+        load = self.load
         for candidate in decision.candidates:
             stream: AsyncIterator[dict[str, Any]] | None = None
+            started = time.perf_counter()
+            if load is not None:
+                load.begin(candidate.deployment.id)
             try:
                 stream = aiter(self.adapter_for(candidate.deployment).stream(request))
                 first = await anext(stream)
@@ -165,7 +184,11 @@ class Executor:
                 attempts.append(
                     Attempt(candidate.deployment.name, provider=candidate.deployment.provider)
                 )
+                if load is not None:
+                    stream = _measured(load, candidate.deployment.id, stream, started)
                 return candidate, first, stream, attempts
+            if load is not None:
+                load.end(candidate.deployment.id)
             if stream is not None and hasattr(stream, "aclose"):
                 await stream.aclose()
             self._failed(candidate, exc, attempts, decision.route_id)
@@ -173,3 +196,29 @@ class Executor:
             if not exc.retryable:
                 break
         raise ExecutionFailed(attempts, last)
+
+
+async def _measured(
+    load: Spreader, deployment_id: int, rest: AsyncIterator[dict[str, Any]], started: float
+) -> AsyncIterator[dict[str, Any]]:
+    """The rest of a stream, timed: the first chunk came `ttft` after the call; tokens are the
+    upstream's count when it sends usage, else one per content event. In flight until done."""
+    ttft = time.perf_counter() - started
+    tokens = 0
+    counted: int | None = None
+    complete = False
+    try:
+        async for chunk in rest:
+            usage = chunk.get("usage")
+            if usage and usage.get("completion_tokens"):
+                counted = int(usage["completion_tokens"])
+            tokens += sum(
+                1 for c in chunk.get("choices") or () if (c.get("delta") or {}).get("content")
+            )
+            yield chunk
+        complete = True
+    finally:
+        load.end(deployment_id)
+        if complete:
+            elapsed = time.perf_counter() - started
+            load.speeds.observe(deployment_id, elapsed, counted or tokens + 1, ttft)

@@ -25,6 +25,7 @@ from router.ledger import Ledger, UsageEntry
 from router.limits import InProcessLimits, KeyLimits, Limits
 from router.quality import QualityEstimator
 from router.schemas import ChatCompletionIn, RouteControls, TeamBudget
+from router.spread import Spreader
 from router.telemetry import Telemetry
 
 HEADER_FIELDS = {
@@ -128,6 +129,8 @@ class Gateway:
         # Hosted providers with a key configured; None: every provider is assumed callable.
         self.providers = providers
         self.telemetry: Telemetry | None = None  # set when traces are exported
+        # Measured speeds and the spreading of near-equal deployments (router/spread.py).
+        self.spreader: Spreader | None = None
 
     def limits_for(self, key: KeyView) -> KeyLimits:
         """The key's own limits, with its team's budgets when its policy names a team."""
@@ -224,13 +227,16 @@ class Gateway:
             controls=controls,
             budget_usd=budget_usd,
         )
-        return decide(
+        spreader = self.spreader
+        decision = decide(
             request,
             self.snapshot(),
             self.estimator,
             self.executor.health.cooling(),
             self.providers,
+            spreader.speeds if spreader is not None else None,
         )
+        return spreader.order(decision) if spreader is not None else decision
 
     def no_candidate(self, decision: Decision) -> RouteError:
         reasons = sorted({e.reason for e in decision.excluded})

@@ -36,6 +36,8 @@ from router.limits import InProcessLimits, Limits, RedisLimits
 from router.metrics import RouterMetrics
 from router.orm import ApiKey
 from router.quality import CatalogQualityEstimator, QualityEstimator
+from router.speed import SharedSpeeds, SpeedBook
+from router.spread import Spreader
 from router.telemetry import Telemetry
 from router.shared_ledger import SharedLedger
 from web import errors, pages
@@ -190,6 +192,10 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
         else None
     )
     gateway.telemetry = telemetry
+    # Measured speeds (shared through Redis when configured) and load spreading.
+    speeds = SharedSpeeds(state.redis) if state.redis is not None else SpeedBook()
+    spreader = Spreader(speeds, settings.spread_tolerance)
+    gateway.spreader = gateway.executor.load = spreader
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -206,6 +212,11 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
             if isinstance(health, SharedHealth)
             else None
         )
+        speed_mirror = (
+            asyncio.create_task(speeds.run(), name="speed-mirror")
+            if isinstance(speeds, SharedSpeeds)
+            else None
+        )
         if own_process:
             _tune_garbage_collector()
         try:
@@ -214,6 +225,8 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
             poller.cancel()
             if mirror is not None:
                 mirror.cancel()
+            if speed_mirror is not None:
+                speed_mirror.cancel()
             await ledger.aclose()  # nothing buffered is lost on a clean shutdown
             await close_shared_client()
             if telemetry is not None:

@@ -30,6 +30,13 @@ class Settings(BaseSettings):
         description="When Redis is unreachable: let requests through (open) or refuse them with "
         "a 503 (closed); either way each is logged and counted",
     )
+    spread_tolerance: float = Field(
+        default=0.1,
+        ge=0,
+        le=10,
+        description="Deployments whose estimated cost is within this fraction of the cheapest "
+        "share traffic (by requests in flight and measured speed); 0: the cheapest takes all",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
