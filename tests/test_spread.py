@@ -65,22 +65,26 @@ def test_measured_speed_feeds_estimated_seconds_and_fastest(snapshot: CatalogSna
 
 def test_near_equal_deployments_share_and_the_slow_one_loses(snapshot: CatalogSnapshot) -> None:
     speeds = SpeedBook()
-    spreader = Spreader(speeds, tolerance=10.0, rng=random.Random(7))
-    decision = plan(snapshot, speeds, privacy="local_only")
-    assert decision.candidates[0].cost_usd == 0  # the free embedded model
-    # Give every deployment of the group but one a measured speed; the unmeasured one first.
-    group = [c.deployment.id for c in decision.candidates[:3]]
-    if len(group) < 2:
-        pytest.skip("the seeded catalog has one local deployment")
-    for d in group[1:]:
-        speeds.observe(d, 1.0, 50)
-    assert spreader.order(plan(snapshot, speeds)).candidates[0].deployment.id == group[0]
-    speeds.observe(group[0], 1.0, 50)
-    spreader.begin(group[0])  # busy: the others come first
-    first = spreader.order(plan(snapshot, speeds, privacy="local_only")).candidates[0]
-    assert first.deployment.id != group[0]
-    spreader.end(group[0])
+    spreader = Spreader(speeds, rng=random.Random(7))
+    a, b, c = plan(snapshot, speeds).candidates[:3]
+    speeds.observe(a.deployment.id, 1.0, 50)
+    speeds.observe(b.deployment.id, 1.0, 50)
+    # Not yet measured comes first, so every deployment gets measured.
+    assert spreader.arrange([a, b, c])[0] is c
+    speeds.observe(c.deployment.id, 1.0, 50)
+    # Fewest in flight first.
+    spreader.begin(a.deployment.id)
+    spreader.begin(b.deployment.id)
+    assert spreader.arrange([a, b, c])[0] is c
+    spreader.end(a.deployment.id)
+    spreader.end(b.deployment.id)
     assert spreader.inflight == {}
+    # Idle, they share in proportion to expected speed: 1 s against 4 s.
+    quick, slow = a._replace(seconds=1.0), b._replace(seconds=4.0)
+    firsts = collections.Counter(
+        spreader.arrange([quick, slow])[0].seconds for _ in range(2000)
+    )
+    assert 0.15 < firsts[4.0] / 2000 < 0.25  # 1/4 : 1/1 of the weight → 20%
 
 
 def test_one_clear_cheapest_is_left_alone(snapshot: CatalogSnapshot) -> None:
