@@ -18,7 +18,6 @@ from router.errors import KeyNotFound, KeyStateConflict, TeamNotFound
 from router.orm import ApiKey, Team
 from router.schemas import KeyPolicy, TeamBudget
 
-
 KEYS_CHANGED = "keys_changed"  # Session.info flag: cached keys are stale once this commits
 
 
@@ -110,9 +109,7 @@ def update_key(session: Session, name: str, patch: KeyPatch) -> ApiKey:
     given = patch.model_fields_set
     if "policy" in given:
         _team_exists(session, patch.policy)
-        key.policy = (
-            patch.policy.model_dump(exclude_none=True, mode="json") if patch.policy else {}
-        )
+        key.policy = patch.policy.model_dump(exclude_none=True, mode="json") if patch.policy else {}
     if "admin" in given and patch.admin is not None:
         key.is_admin = patch.admin
     if "expires_at" in given:
@@ -130,7 +127,9 @@ def rotate_key(session: Session, name: str, grace_seconds: int) -> tuple[ApiKey,
     before = key_record(key)
     secret = keys.new_secret()
     key.previous_hash = key.key_hash if grace_seconds else None
-    key.previous_valid_until = _now() + dt.timedelta(seconds=grace_seconds) if grace_seconds else None
+    key.previous_valid_until = (
+        _now() + dt.timedelta(seconds=grace_seconds) if grace_seconds else None
+    )
     key.key_hash = keys.hash_key(secret)
     key.prefix = secret[:10]
     session.flush()
@@ -187,7 +186,9 @@ def team_view(session: Session, team: Team, spent: Mapping[int, Decimal]) -> dic
         **audit.team_state(team),
         "id": team.id,
         "members": [k.name for k in keys_in],
-        "spend_usd_this_month": str(sum((spent.get(k.id, Decimal(0)) for k in keys_in), Decimal(0))),
+        "spend_usd_this_month": str(
+            sum((spent.get(k.id, Decimal(0)) for k in keys_in), Decimal(0))
+        ),
         "created_at": keys._aware(team.created_at).isoformat(),  # type: ignore[union-attr]
     }
 

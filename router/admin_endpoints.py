@@ -43,9 +43,7 @@ def make_router(
         return admin.key_view(admin.update_key(session, name, patch))
 
     @api.post("/keys/{name}/rotate", tags=["keys"])
-    def rotate_key(
-        name: str, session: SessionDep, body: RotateIn | None = None
-    ) -> dict[str, Any]:
+    def rotate_key(name: str, session: SessionDep, body: RotateIn | None = None) -> dict[str, Any]:
         """A new secret, shown once; the old one works until `previous_valid_until`."""
         key, secret = admin.rotate_key(session, name, (body or RotateIn()).grace_seconds)
         return {**admin.key_view(key), "secret": secret}

@@ -133,17 +133,33 @@ def _before_flush(session: Session, _flush: UOWTransaction, _instances: Any) -> 
     for obj in list(session.new):
         kind = TRACKED.get(type(obj))
         if kind is not None:
-            record(session, f"{kind[0]}.create", kind[0], str(getattr(obj, kind[1])), None, _columns(obj))
+            record(
+                session,
+                f"{kind[0]}.create",
+                kind[0],
+                str(getattr(obj, kind[1])),
+                None,
+                _columns(obj),
+            )
     for obj in list(session.dirty):
         kind = TRACKED.get(type(obj))
         if kind is not None and session.is_modified(obj, include_collections=False):
             before, after = _changes(obj)
             if before or after:
-                record(session, f"{kind[0]}.update", kind[0], str(getattr(obj, kind[1])), before, after)
+                record(
+                    session, f"{kind[0]}.update", kind[0], str(getattr(obj, kind[1])), before, after
+                )
     for obj in list(session.deleted):
         kind = TRACKED.get(type(obj))
         if kind is not None:
-            record(session, f"{kind[0]}.delete", kind[0], str(getattr(obj, kind[1])), _columns(obj), None)
+            record(
+                session,
+                f"{kind[0]}.delete",
+                kind[0],
+                str(getattr(obj, kind[1])),
+                _columns(obj),
+                None,
+            )
 
 
 def _refuse(*_args: Any) -> None:

@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
-
-from pydantic import BaseModel
 
 from router import admin, audit, keys
 from router.admin_schemas import MAX_GRACE_SECONDS, KeyIn, KeyPatch, TeamIn, TeamPatch

@@ -157,7 +157,9 @@ class Executor:
                 tokens = int((answer.get("usage") or {}).get("completion_tokens") or 0)
                 load.speeds.observe(deployment_id, time.perf_counter() - started, tokens)
             self.health.succeeded(candidate.deployment.id)
-            attempts.append(Attempt(candidate.deployment.name, provider=candidate.deployment.provider))
+            attempts.append(
+                Attempt(candidate.deployment.name, provider=candidate.deployment.provider)
+            )
             return candidate, answer, attempts
         raise ExecutionFailed(attempts, last)
 

@@ -42,7 +42,7 @@ def spend_by_key(session: Session, since: dt.datetime) -> dict[int, Decimal]:
         .where(UsageRecord.created_at >= since, UsageRecord.api_key_id.is_not(None))
         .group_by(UsageRecord.api_key_id)
     )
-    return {int(key_id): Decimal(str(total)) for key_id, total in rows}
+    return {int(key_id): Decimal(str(total)) for key_id, total in rows if key_id is not None}
 
 
 def key_by_name(session: Session, name: str) -> ApiKey | None:

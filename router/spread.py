@@ -77,11 +77,7 @@ class Spreader:
 
     def order(self, decision: Decision) -> Decision:
         candidates = decision.candidates
-        if (
-            self.tolerance <= 0
-            or decision.strategy not in SPREAD_STRATEGIES
-            or len(candidates) < 2
-        ):
+        if self.tolerance <= 0 or decision.strategy not in SPREAD_STRATEGIES or len(candidates) < 2:
             return decision
         limit = candidates[0].cost_usd * (1 + self.tolerance)
         if candidates[1].cost_usd > limit:

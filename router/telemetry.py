@@ -18,20 +18,13 @@ import contextvars
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
     from router.decision import Candidate, Decision
-
-
-class AttemptLike(Protocol):
-    deployment: str
-    error_code: str | None
-    provider: str | None
-    upstream_status: int | None
-    cooled: bool
+    from router.execute import Attempt
 
 
 # Which API each POST path serves, as gen_ai.operation.name names it.
@@ -133,7 +126,7 @@ class Telemetry:
     def answered(
         decision: Decision,
         candidate: Candidate | None,
-        attempts: Sequence[AttemptLike],
+        attempts: Sequence[Attempt],
         usage: Mapping[str, Any] | None,
         cost: Decimal,
         status: str,
@@ -165,7 +158,7 @@ class Telemetry:
         _attempt_events(span, attempts)
 
 
-def _attempt_events(span: Span, attempts: Sequence[AttemptLike]) -> None:
+def _attempt_events(span: Span, attempts: Sequence[Attempt]) -> None:
     for i, attempt in enumerate(attempts):
         if not attempt.error_code:
             continue

@@ -50,8 +50,7 @@ class Received:
                                     for e in span.events
                                 ],
                                 "resource": service,
-                                "duration_ns": span.end_time_unix_nano
-                                - span.start_time_unix_nano,
+                                "duration_ns": span.end_time_unix_nano - span.start_time_unix_nano,
                             }
                         )
 
@@ -71,7 +70,7 @@ class OtlpReceiver:
         received = self.received
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802  (http.server's naming)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 if self.headers.get("content-encoding") == "gzip":
                     body = gzip.decompress(body)

@@ -31,9 +31,7 @@ class Api:
         self.user = {"Authorization": f"Bearer {user}"}
 
     def call(self, method: str, path: str, body: Any = None, **headers: str) -> Any:
-        return self.client.request(
-            method, path, json=body, headers={**self.admin, **headers}
-        )
+        return self.client.request(method, path, json=body, headers={**self.admin, **headers})
 
     def ok(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
         response = self.call(method, path, body)
@@ -143,7 +141,9 @@ def test_teams_have_budgets_and_members(api: Api) -> None:
     plan = api.route(member["secret"]).json()
     assert plan["chosen"]["deployment"] == "test/priced"
 
-    assert api.ok("PATCH", "/api/teams/search", {"budget_usd_per_day": 7})["budget_usd_per_day"] == 7
+    assert (
+        api.ok("PATCH", "/api/teams/search", {"budget_usd_per_day": 7})["budget_usd_per_day"] == 7
+    )
     listed = {t["name"]: t for t in api.ok("GET", "/api/teams")}
     assert listed["search"]["spend_usd_this_month"] == "0"
     assert_error(api.call("DELETE", "/api/teams/search"), 409, "conflict")  # has members
@@ -210,9 +210,7 @@ def test_every_admin_action_is_audited_with_who_what_and_the_request(api: Api) -
     assert [e["id"] for e in older] == newest_first[1:3]
 
 
-def test_audit_rows_cannot_be_changed_or_removed(
-    api: Api, sessions: sessionmaker[Session]
-) -> None:
+def test_audit_rows_cannot_be_changed_or_removed(api: Api, sessions: sessionmaker[Session]) -> None:
     api.ok("POST", "/api/teams", {"name": "ml"}, 201)
     with sessions() as session:
         entry = session.scalars(select(AuditEntry)).one()

@@ -57,9 +57,7 @@ def test_which_providers_have_keys() -> None:
 
 
 def test_hosted_deployments_without_a_key_are_not_candidates(snapshot: CatalogSnapshot) -> None:
-    hosted = {
-        d.name for d in snapshot.models[MISTRAL].deployments if d.kind.value == "hosted"
-    }
+    hosted = {d.name for d in snapshot.models[MISTRAL].deployments if d.kind.value == "hosted"}
     assert len(hosted) >= 3
     unchecked = plan(snapshot, None)
     assert {c.deployment.name for c in unchecked.candidates} >= hosted

@@ -81,9 +81,7 @@ def test_near_equal_deployments_share_and_the_slow_one_loses(snapshot: CatalogSn
     assert spreader.inflight == {}
     # Idle, they share in proportion to expected speed: 1 s against 4 s.
     quick, slow = a._replace(seconds=1.0), b._replace(seconds=4.0)
-    firsts = collections.Counter(
-        spreader.arrange([quick, slow])[0].seconds for _ in range(2000)
-    )
+    firsts = collections.Counter(spreader.arrange([quick, slow])[0].seconds for _ in range(2000))
     assert 0.15 < firsts[4.0] / 2000 < 0.25  # 1/4 : 1/1 of the weight → 20%
 
 

@@ -36,10 +36,10 @@ from router.limits import InProcessLimits, Limits, RedisLimits
 from router.metrics import RouterMetrics
 from router.orm import ApiKey
 from router.quality import CatalogQualityEstimator, QualityEstimator
+from router.shared_ledger import SharedLedger
 from router.speed import SharedSpeeds, SpeedBook
 from router.spread import Spreader
 from router.telemetry import Telemetry
-from router.shared_ledger import SharedLedger
 from web import errors, pages
 from web.fastpath import ChatCompletionsFastPath
 from web.settings import Settings
