@@ -2,8 +2,6 @@
 only. `web` supplies the session and the admin check, which also tells the session who is
 acting, so every change here and in the catalog's admin endpoints lands in the audit log."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from typing import Annotated, Any
 

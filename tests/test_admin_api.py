@@ -131,8 +131,9 @@ def test_teams_have_budgets_and_members(api: Api) -> None:
     priced = local_deployment_body(
         name="test/priced", input_cost_per_token=1e-4, output_cost_per_token=1e-4
     )
-    del priced["cost_per_hour"]
+    del priced["cost_per_hour"], priced["tokens_per_second"]
     api.ok("POST", "/api/deployments", priced, 201)
+    api.ok("GET", "/api/models/phi-2")  # reading the catalog refreshes the router's snapshot
     team = api.ok("POST", "/api/teams", {"name": "search", "budget_usd_per_day": 5}, 201)
     assert team["members"] == [] and team["budget_usd_per_day"] == 5
     member = api.ok("POST", "/api/keys", {"name": "s1", "policy": {"models": ["phi-2"]}}, 201)
@@ -157,8 +158,9 @@ def test_a_team_budget_excludes_what_it_cannot_pay_for(api: Api) -> None:
     priced = local_deployment_body(
         name="test/priced", input_cost_per_token=1e-4, output_cost_per_token=1e-4
     )
-    del priced["cost_per_hour"]
+    del priced["cost_per_hour"], priced["tokens_per_second"]
     api.ok("POST", "/api/deployments", priced, 201)
+    api.ok("GET", "/api/models/phi-2")  # reading the catalog refreshes the router's snapshot
     api.ok("POST", "/api/teams", {"name": "broke", "budget_usd_per_day": 0}, 201)
     policy = {"models": ["phi-2"], "team": "broke"}
     member = api.ok("POST", "/api/keys", {"name": "poor", "policy": policy}, 201)
