@@ -193,7 +193,7 @@ def _resolve(snapshot: CatalogSnapshot, refs: list[str] | None, field_name: str)
 CANDIDATE, OUTSIDE = 0, 1  # OUTSIDE: not the model the request named; not reported
 NOT_IN_MODELS, EXCLUDED, CAPABILITY, LICENSE = 2, 3, 4, 5
 DISABLED, PRIVACY, WINDOW, HEALTH, UNPRICED, OVER_BUDGET, BUDGET, QUALITY = range(6, 14)
-NO_CREDENTIALS = 14  # after DISABLED in precedence (the overwrite order), whatever its number
+NO_CREDENTIALS = 14  # before WINDOW in precedence (the overwrite order), whatever its number
 REASONS = {
     NOT_IN_MODELS: "not_in_models",
     EXCLUDED: "excluded",
@@ -355,11 +355,11 @@ def decide(
     code[table.unpriced] = UNPRICED
     if cooling:
         code[np.isin(table.ids, np.fromiter(cooling, dtype=np.int64))] = HEALTH
+    if providers is not None:
+        code[uncredentialed(table, providers)] = NO_CREDENTIALS
     code[table.window < needed] = WINDOW
     if controls.privacy == "local_only":
         code[table.external] = PRIVACY
-    if providers is not None:
-        code[uncredentialed(table, providers)] = NO_CREDENTIALS
     code[table.disabled] = DISABLED
     by_model = facts.code[table.owner]
     code = np.where(by_model != CANDIDATE, by_model, code)
