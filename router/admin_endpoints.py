@@ -103,7 +103,9 @@ def make_router(
         ] = None,
         target: Annotated[str | None, Query(max_length=300)] = None,
         request_id: Annotated[str | None, Query(max_length=64)] = None,
-        before_id: Annotated[int | None, Query(ge=1, description="Older than this entry")] = None,
+        before_id: Annotated[
+            int | None, Query(ge=1, le=2**31 - 1, description="Older than this entry")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
         """Admin actions, newest first. Entries are never changed or removed."""
