@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 from adapters.base import Target
+from adapters.credentials import short_reason
 from adapters.errors import (
     AdapterError,
     ContextTooLong,
@@ -51,7 +52,8 @@ def translate(exc: Exception, secret: str | None) -> AdapterError:
     if _connection_failure(exc):
         # litellm reports a refused connection as an InternalServerError; the cause says more.
         names.add("APIConnectionError")
-    message = _scrub(f"{type(exc).__name__}: {exc}", secret)[:1000]
+    # The provider's own words, without litellm's class-name chains or object reprs.
+    message = short_reason(_scrub(str(getattr(exc, "message", None) or exc), secret))
     status = getattr(exc, "status_code", None)
     if "ContextWindowExceededError" in names:
         return ContextTooLong(message, upstream_status=status)

@@ -299,11 +299,21 @@ def add_model(
 # --- deployments --------------------------------------------------------------------------------
 
 
-def _print_deployments(rows: list[Any]) -> None:
+def _key_state(deployment: Any, providers: frozenset[str] | None) -> str:
+    """Whether the router can call this deployment's provider: hosted ones need a key."""
+    if deployment.kind != DeploymentKind.HOSTED:
+        return "not needed"
+    if providers is None:
+        return "unknown"
+    return "configured" if deployment.provider in providers else "missing"
+
+
+def _print_deployments(rows: list[Any], providers: frozenset[str] | None = None) -> None:
     if not rows:
         console.print("no deployments")
         return
-    table = Table("id", "name", "model", "kind", "served name", "$/Mtok", "privacy", "status")
+    columns = ["id", "name", "model", "kind", "served name", "$/Mtok", "privacy", "status"]
+    table = Table(*columns, *(["key"] if providers is not None else []))
     for d in rows:
         price = d.usd_per_million_tokens
         table.add_row(
@@ -315,6 +325,7 @@ def _print_deployments(rows: list[Any]) -> None:
             "?" if price is None else f"{price:.4g}",
             d.privacy.value,
             d.status.value,
+            *([_key_state(d, providers)] if providers is not None else []),
         )
     console.print(table)
 
@@ -398,10 +409,12 @@ def list_deployments(
     with _session(ctx) as session:
         model_id = service.get_model(session, model).id if model else None
         views = [service.deployment_view(d) for d in repo.list_deployments(session, model_id)]
+    # Hosted providers the composition root found a key for (None: it does not say).
+    providers: frozenset[str] | None = getattr(ctx.obj, "providers", None)
     if as_json:
-        _dump([v.model_dump(mode="json") for v in views])
+        _dump([{**v.model_dump(mode="json"), "key": _key_state(v, providers)} for v in views])
     else:
-        _print_deployments(views)
+        _print_deployments(views, providers)
 
 
 @deployments_app.command("update")

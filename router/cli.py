@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from router import keys
+from router import admin, audit, keys
+from router.admin_schemas import MAX_GRACE_SECONDS, KeyIn, KeyPatch, TeamIn, TeamPatch
 from router.errors import RouterError
 from router.schemas import KeyPolicy
 
+T = TypeVar("T", bound=BaseModel)
 console = Console()
-keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Create, list, show, update, rotate, expire and revoke API keys.", no_args_is_help=True
+)
 
 
 def _fail(exc: RouterError) -> typer.Exit:
@@ -36,11 +42,36 @@ def _policy(text: str | None) -> dict[str, Any]:
     return dict(value)
 
 
+def _when(text: str | None, option: str) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {option}: not an ISO date or time: {text}")
+        raise typer.Exit(2) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _checked(model: type[T], values: dict[str, Any]) -> T:
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        Console(stderr=True).print(f"[red]error:[/red] {where}: {first['msg']}", highlight=False)
+        raise typer.Exit(2) from exc
+
+
+def _show(view: dict[str, Any]) -> None:
+    console.print_json(json.dumps(view))
+
+
 @keys_app.command("create")
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Option(help="A name people recognise")],
-    admin: Annotated[bool, typer.Option("--admin", help="May change the catalog")] = False,
+    admin_scope: Annotated[bool, typer.Option("--admin", help="May change the catalog")] = False,
     policy: Annotated[
         str | None,
         typer.Option(
@@ -48,11 +79,23 @@ def create(
             '"use": {"commercial": true}, "reference_model": "llama-2-70b-chat"}\''
         ),
     ] = None,
+    expires: Annotated[
+        str | None, typer.Option("--expires-at", help="When it stops working (ISO, UTC)")
+    ] = None,
 ) -> None:
     """Create a key and print it once; only its hash is stored."""
+    spec = _checked(
+        KeyIn,
+        {
+            "name": name,
+            "admin": admin_scope,
+            "policy": _policy(policy) or None,
+            "expires_at": _when(expires, "--expires-at"),
+        },
+    )
     try:
         with ctx.obj.transaction() as session:
-            key, secret = keys.create_key(session, name, admin=admin, policy=_policy(policy))
+            key, secret = admin.create_key(session, spec)
             role = "admin" if key.is_admin else "user"
     except RouterError as exc:
         raise _fail(exc) from exc
@@ -74,28 +117,208 @@ def dev(ctx: typer.Context) -> None:
 
 @keys_app.command("list")
 def list_keys(ctx: typer.Context) -> None:
+    """Every key with its state, team and this month's spend."""
     with ctx.obj.transaction() as session:
-        rows = keys.list_keys(session)
-        table = Table("name", "prefix", "admin", "created", "revoked")
-        for k in rows:
-            table.add_row(
-                k.name,
-                k.prefix + "…",
-                "yes" if k.is_admin else "",
-                k.created_at.strftime("%Y-%m-%d %H:%M"),
-                k.revoked_at.strftime("%Y-%m-%d %H:%M") if k.revoked_at else "",
-            )
+        rows = admin.list_keys(session)
+    table = Table("name", "prefix", "admin", "team", "state", "expires", "spent this month")
+    for k in rows:
+        table.add_row(
+            k["name"],
+            k["prefix"] + "…",
+            "yes" if k["admin"] else "",
+            k["team"] or "",
+            k["state"],
+            (k["expires_at"] or "")[:16],
+            f"${Decimal(k['spend_usd_this_month']):.4f}",
+        )
     console.print(table)
+
+
+@keys_app.command("show")
+def show(ctx: typer.Context, name: str) -> None:
+    try:
+        with ctx.obj.transaction() as session:
+            view = admin.key_view(admin.get_key(session, name))
+    except RouterError as exc:
+        raise _fail(exc) from exc
+    _show(view)
+
+
+@keys_app.command("update")
+def update(
+    ctx: typer.Context,
+    name: str,
+    policy: Annotated[str | None, typer.Option(help="The new policy as JSON (replaces it)")] = None,
+    expires: Annotated[str | None, typer.Option("--expires-at", help="ISO time, UTC")] = None,
+) -> None:
+    """Replace a key's policy or set its expiry."""
+    values: dict[str, Any] = {}
+    if policy is not None:
+        values["policy"] = _policy(policy)
+    if expires is not None:
+        values["expires_at"] = _when(expires, "--expires-at")
+    patch = _checked(KeyPatch, values)
+    try:
+        with ctx.obj.transaction() as session:
+            view = admin.key_view(admin.update_key(session, name, patch))
+    except RouterError as exc:
+        raise _fail(exc) from exc
+    _show(view)
+
+
+@keys_app.command("rotate")
+def rotate(
+    ctx: typer.Context,
+    name: str,
+    grace: Annotated[
+        int, typer.Option(min=0, max=MAX_GRACE_SECONDS, help="Seconds the old secret still works")
+    ] = 3600,
+) -> None:
+    """A new secret for the key, printed once; the old one works for --grace seconds."""
+    try:
+        with ctx.obj.transaction() as session:
+            key, secret = admin.rotate_key(session, name, grace)
+            until = key.previous_valid_until
+    except RouterError as exc:
+        raise _fail(exc) from exc
+    console.print(
+        f"rotated key '{name}'"
+        + (f"; the old secret works until {until:%Y-%m-%d %H:%M:%S} UTC" if until else "")
+        + ". The new secret, shown once:"
+    )
+    console.print(secret, highlight=False, soft_wrap=True)
+
+
+@keys_app.command("expire")
+def expire(
+    ctx: typer.Context,
+    name: str,
+    at: Annotated[str | None, typer.Option(help="ISO time, UTC; default now")] = None,
+) -> None:
+    """Set when a key stops working."""
+    try:
+        with ctx.obj.transaction() as session:
+            admin.expire_key(session, name, _when(at, "--at"))
+    except RouterError as exc:
+        raise _fail(exc) from exc
+    console.print(f"key '{name}' expires {at or 'now'}")
 
 
 @keys_app.command("revoke")
 def revoke(ctx: typer.Context, name: str) -> None:
     try:
         with ctx.obj.transaction() as session:
-            keys.revoke_key(session, name)
+            admin.revoke_key(session, name)
     except RouterError as exc:
         raise _fail(exc) from exc
     console.print(f"revoked key '{name}'")
+
+
+teams_app = typer.Typer(help="Teams: keys that share budgets.", no_args_is_help=True)
+
+
+@teams_app.command("create")
+def team_create(
+    ctx: typer.Context,
+    name: str,
+    per_day: Annotated[float | None, typer.Option("--usd-per-day")] = None,
+    per_month: Annotated[float | None, typer.Option("--usd-per-month")] = None,
+) -> None:
+    spec = _checked(
+        TeamIn,
+        {"name": name, "budget_usd_per_day": per_day, "budget_usd_per_month": per_month},
+    )
+    try:
+        with ctx.obj.transaction() as session:
+            admin.create_team(session, spec)
+    except RouterError as exc:
+        raise _fail(exc) from exc
+    console.print(f"created team '{name}'")
+
+
+@teams_app.command("list")
+def team_list(ctx: typer.Context) -> None:
+    with ctx.obj.transaction() as session:
+        rows = admin.list_teams(session)
+    table = Table("team", "$/day", "$/month", "members", "spent this month")
+    for t in rows:
+        table.add_row(
+            t["name"],
+            "" if t["budget_usd_per_day"] is None else f"{t['budget_usd_per_day']:g}",
+            "" if t["budget_usd_per_month"] is None else f"{t['budget_usd_per_month']:g}",
+            ", ".join(t["members"]),
+            f"${Decimal(t['spend_usd_this_month']):.4f}",
+        )
+    console.print(table)
+
+
+@teams_app.command("update")
+def team_update(
+    ctx: typer.Context,
+    name: str,
+    per_day: Annotated[float | None, typer.Option("--usd-per-day")] = None,
+    per_month: Annotated[float | None, typer.Option("--usd-per-month")] = None,
+) -> None:
+    values = {"budget_usd_per_day": per_day, "budget_usd_per_month": per_month}
+    patch = _checked(TeamPatch, {k: v for k, v in values.items() if v is not None})
+    try:
+        with ctx.obj.transaction() as session:
+            admin.update_team(session, name, patch)
+    except RouterError as exc:
+        raise _fail(exc) from exc
+    console.print(f"updated team '{name}'")
+
+
+@teams_app.command("add-member")
+def team_add(ctx: typer.Context, name: str, key: str) -> None:
+    try:
+        with ctx.obj.transaction() as session:
+            admin.add_member(session, name, key)
+    except RouterError as exc:
+        raise _fail(exc) from exc
+    console.print(f"key '{key}' joined team '{name}'")
+
+
+@teams_app.command("remove-member")
+def team_remove(ctx: typer.Context, name: str, key: str) -> None:
+    try:
+        with ctx.obj.transaction() as session:
+            admin.remove_member(session, name, key)
+    except RouterError as exc:
+        raise _fail(exc) from exc
+    console.print(f"key '{key}' left team '{name}'")
+
+
+@teams_app.command("delete")
+def team_delete(ctx: typer.Context, name: str) -> None:
+    try:
+        with ctx.obj.transaction() as session:
+            admin.delete_team(session, name)
+    except RouterError as exc:
+        raise _fail(exc) from exc
+    console.print(f"deleted team '{name}'")
+
+
+audit_app = typer.Typer(help="The admin audit log.", no_args_is_help=True)
+
+
+@audit_app.command("list")
+def audit_list(
+    ctx: typer.Context,
+    action: Annotated[str | None, typer.Option(help="e.g. key, or key.rotate")] = None,
+    target: str | None = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """Admin actions, newest first."""
+    with ctx.obj.transaction() as session:
+        rows = [
+            audit.entry_view(e)
+            for e in audit.query(session, action=action, target=target, limit=limit)
+        ]
+    table = Table("when", "who", "action", "target", "request")
+    for e in rows:
+        table.add_row(e["at"][:19], e["actor"], e["action"], e["target"], e["request_id"] or "")
+    console.print(table)
 
 
 quality_app = typer.Typer(

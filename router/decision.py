@@ -23,11 +23,13 @@ from catalog import licensing
 from catalog.schemas import UsageProfile
 from catalog.snapshot import CatalogSnapshot, DeploymentView, ModelView
 from catalog.terms import Verdict
+from router.credentials import uncredentialed
 from router.deployment_table import DeploymentTable, Floats, Ints, table_for
 from router.errors import RouteError
 from router.privacy.check import PrivacyCheck
 from router.quality import QualityEstimator, classify
 from router.schemas import RouteControls
+from router.speed import SpeedBook
 
 DEFAULT_COMPLETION_TOKENS = 256  # expected answer length when max_tokens is not given
 ALLOWED = (Verdict.ALLOWED, Verdict.ALLOWED_WITH_OBLIGATIONS)
@@ -77,6 +79,9 @@ class Candidate(NamedTuple):
     license_verdict: Verdict
     licenses: tuple[str, ...]
     order: tuple[float, float, float]  # the ranking key for the decision's strategy
+    tokens_per_second: float = 0.0  # measured from live traffic when `speed_measured`
+    ttft_seconds: float = 0.0
+    speed_measured: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +94,9 @@ class Candidate(NamedTuple):
             "quality_estimator": self.quality_estimator,
             "estimated_cost_usd": round(self.cost_usd, 10),
             "estimated_seconds": round(self.seconds, 3),
+            "tokens_per_second": round(self.tokens_per_second, 2),
+            "ttft_seconds": round(self.ttft_seconds, 4),
+            "speed": "measured" if self.speed_measured else "assumed",
             "license_verdict": self.license_verdict.value,
             "licenses": list(self.licenses),
         }
@@ -191,6 +199,7 @@ def _resolve(snapshot: CatalogSnapshot, refs: list[str] | None, field_name: str)
 CANDIDATE, OUTSIDE = 0, 1  # OUTSIDE: not the model the request named; not reported
 NOT_IN_MODELS, EXCLUDED, CAPABILITY, LICENSE = 2, 3, 4, 5
 DISABLED, PRIVACY, WINDOW, HEALTH, UNPRICED, OVER_BUDGET, BUDGET, QUALITY = range(6, 14)
+NO_CREDENTIALS = 14  # before WINDOW in precedence (the overwrite order), whatever its number
 REASONS = {
     NOT_IN_MODELS: "not_in_models",
     EXCLUDED: "excluded",
@@ -204,6 +213,7 @@ REASONS = {
     OVER_BUDGET: "price",
     BUDGET: "budget",
     QUALITY: "quality",
+    NO_CREDENTIALS: "no_credentials",
 }
 
 
@@ -291,7 +301,11 @@ def decide(
     snapshot: CatalogSnapshot,
     estimator: QualityEstimator,
     cooling: Collection[int] = frozenset(),
+    providers: frozenset[str] | None = None,
+    measured: SpeedBook | None = None,
 ) -> Decision:
+    """`providers`: the hosted providers with a key configured (None: do not check).
+    `measured`: speeds from live traffic, over the catalog's assumed ones."""
     controls = request.controls
     task = classify(request.prompt)
     prompt_tokens = estimate_tokens(request.prompt, request.messages) + request.extra_tokens
@@ -327,7 +341,12 @@ def decide(
     needed = prompt_tokens + completion
     quality = facts.quality[table.owner]
     cost = prompt_tokens * table.input_cost + completion * table.output_cost
-    seconds = completion / table.speed
+    if measured is None:
+        speed, ttft = table.speed, None
+        seconds = completion / speed
+    else:
+        speed, ttft = measured.columns(table)
+        seconds = ttft + completion / speed
     max_cost = controls.max_cost_usd
     # The checks run from the last reason to the first, each overwriting the one before, so
     # the reason that sticks is the first that applies; a model's own reason beats them all.
@@ -341,6 +360,8 @@ def decide(
     code[table.unpriced] = UNPRICED
     if cooling:
         code[np.isin(table.ids, np.fromiter(cooling, dtype=np.int64))] = HEALTH
+    if providers is not None:
+        code[uncredentialed(table, providers)] = NO_CREDENTIALS
     code[table.window < needed] = WINDOW
     stays_local = request.privacy is not None and request.privacy.keeps_local
     if controls.privacy == "local_only" or stays_local:
@@ -376,6 +397,9 @@ def decide(
             facts.verdict[m],
             facts.licenses[m],
             order,
+            float(speed[i]),
+            0.0 if ttft is None else float(ttft[i]),
+            measured is not None and measured.get(int(table.ids[i])) is not None,
         )
 
     def excluded(k: int) -> Excluded:
@@ -404,6 +428,7 @@ def decide(
                 controls.max_cost_usd,
                 float(quality[i]),
                 min_quality,
+                table.deployments[i].provider,
             ),
         )
 
@@ -434,11 +459,14 @@ def _detail(
     max_cost: float | None,
     quality: float,
     min_quality: float | None,
+    provider: str = "",
 ) -> str:
     if why < DISABLED:
         return model_detail
     if why == DISABLED:
         return "the deployment is disabled"
+    if why == NO_CREDENTIALS:
+        return f"no key is configured for the provider '{provider}'"
     if why == PRIVACY:
         return "prompts would leave our machines (privacy: local_only)"
     if why == WINDOW:

@@ -47,3 +47,11 @@ class RouteError(RouterError):
         self.status = status
         self.param = param
         self.headers = headers or {}
+
+
+class KeyStateConflict(KeyExists):
+    """The key's state forbids the action: revoked, or expired."""
+
+
+class TeamNotFound(KeyNotFound):
+    pass

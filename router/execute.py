@@ -4,11 +4,13 @@ candidate on any retryable failure. Every attempt is kept for the logs and the l
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from adapters.base import Adapter, Target
+from adapters.credentials import short_reason
 from adapters.errors import AdapterError
 from adapters.registry import make_adapter
 from adapters.schemas import ChatRequest
@@ -16,6 +18,7 @@ from catalog.snapshot import DeploymentView
 from router.decision import Candidate, Decision
 from router.health import Health
 from router.metrics import RouterMetrics
+from router.spread import Spreader
 
 log = logging.getLogger("modelyard.router")
 
@@ -33,16 +36,37 @@ class Attempt:
     deployment: str
     error_code: str | None = None
     error: str | None = None
+    provider: str | None = None
+    upstream_status: int | None = None
+    cooled: bool = False  # this failure put the deployment to cool down
 
-    def as_dict(self) -> dict[str, str | None]:
-        return {"deployment": self.deployment, "error_code": self.error_code, "error": self.error}
+    def as_dict(self) -> dict[str, str | int | None]:
+        return {
+            "deployment": self.deployment,
+            "provider": self.provider,
+            "upstream_status": self.upstream_status,
+            "error_code": self.error_code,
+            "error": self.error,
+        }
+
+    def describe(self) -> str:
+        """One plain sentence: which deployment, which provider, what status, why."""
+        status = f"status {self.upstream_status}" if self.upstream_status else self.error_code
+        return f"{self.deployment} ({self.provider}) failed with {status}: {self.error}"
 
 
 class ExecutionFailed(Exception):
     """No candidate answered. `last` is the final adapter error (None: there was no candidate)."""
 
     def __init__(self, attempts: list[Attempt], last: AdapterError | None) -> None:
-        super().__init__(last.message if last else "no candidate deployment")
+        failed = [a for a in attempts if a.error_code]
+        if not failed:
+            message = "no candidate deployment"
+        elif len(failed) == 1:
+            message = failed[0].describe()
+        else:
+            message = f"{len(failed)} deployments failed; the last, {failed[-1].describe()}"
+        super().__init__(message)
         self.attempts = attempts
         self.last = last
 
@@ -82,14 +106,26 @@ class Executor:
         self.adapter_for = adapter_for
         self.health = health
         self.metrics = metrics or RouterMetrics()
+        # Counts requests in flight and measures speeds, when spreading is on.
+        self.load: Spreader | None = None
 
     def _failed(
         self, candidate: Candidate, exc: AdapterError, attempts: list[Attempt], route_id: str
     ) -> None:
-        attempts.append(Attempt(candidate.deployment.name, exc.code, exc.message))
         name = candidate.deployment.name
-        if self.health.failed(candidate.deployment.id):
+        cooled = self.health.failed(candidate.deployment.id)
+        if cooled:
             self.metrics.cooldowns.labels(name).inc()
+        attempts.append(
+            Attempt(
+                name,
+                exc.code,
+                short_reason(exc.message),
+                candidate.deployment.provider,
+                exc.upstream_status,
+                cooled,
+            )
+        )
         if exc.retryable:
             self.metrics.fallbacks.labels(name, exc.code).inc()
         log.warning(
@@ -107,7 +143,12 @@ class Executor:
     ) -> tuple[Candidate, dict[str, Any], list[Attempt]]:
         attempts: list[Attempt] = []
         last: AdapterError | None = None
+        load = self.load
         for candidate in decision.candidates:
+            deployment_id = candidate.deployment.id
+            started = time.perf_counter()
+            if load is not None:
+                load.begin(deployment_id)
             try:
                 adapter = self.adapter_for(candidate.deployment)
                 answer = await adapter.chat(prepare(candidate, request))
@@ -117,8 +158,16 @@ class Executor:
                 if not exc.retryable:
                     break
                 continue
+            finally:
+                if load is not None:
+                    load.end(deployment_id)
+            if load is not None:
+                tokens = int((answer.get("usage") or {}).get("completion_tokens") or 0)
+                load.speeds.observe(deployment_id, time.perf_counter() - started, tokens)
             self.health.succeeded(candidate.deployment.id)
-            attempts.append(Attempt(candidate.deployment.name))
+            attempts.append(
+                Attempt(candidate.deployment.name, provider=candidate.deployment.provider)
+            )
             return candidate, answer, attempts
         raise ExecutionFailed(attempts, last)
 
@@ -128,8 +177,12 @@ class Executor:
         """The first chunk from the first candidate that produces one, and the rest to come."""
         attempts: list[Attempt] = []
         last: AdapterError | None = None
+        load = self.load
         for candidate in decision.candidates:
             stream: AsyncIterator[dict[str, Any]] | None = None
+            started = time.perf_counter()
+            if load is not None:
+                load.begin(candidate.deployment.id)
             try:
                 adapter = self.adapter_for(candidate.deployment)
                 stream = aiter(adapter.stream(prepare(candidate, request)))
@@ -139,8 +192,14 @@ class Executor:
             except AdapterError as error:
                 exc = error
             else:
-                attempts.append(Attempt(candidate.deployment.name))
+                attempts.append(
+                    Attempt(candidate.deployment.name, provider=candidate.deployment.provider)
+                )
+                if load is not None:
+                    stream = _measured(load, candidate.deployment.id, stream, started)
                 return candidate, first, stream, attempts
+            if load is not None:
+                load.end(candidate.deployment.id)
             if stream is not None and hasattr(stream, "aclose"):
                 await stream.aclose()
             self._failed(candidate, exc, attempts, decision.route_id)
@@ -148,3 +207,29 @@ class Executor:
             if not exc.retryable:
                 break
         raise ExecutionFailed(attempts, last)
+
+
+async def _measured(
+    load: Spreader, deployment_id: int, rest: AsyncIterator[dict[str, Any]], started: float
+) -> AsyncIterator[dict[str, Any]]:
+    """The rest of a stream, timed: the first chunk came `ttft` after the call; tokens are the
+    upstream's count when it sends usage, else one per content event. In flight until done."""
+    ttft = time.perf_counter() - started
+    tokens = 0
+    counted: int | None = None
+    complete = False
+    try:
+        async for chunk in rest:
+            usage = chunk.get("usage")
+            if usage and usage.get("completion_tokens"):
+                counted = int(usage["completion_tokens"])
+            tokens += sum(
+                1 for c in chunk.get("choices") or () if (c.get("delta") or {}).get("content")
+            )
+            yield chunk
+        complete = True
+    finally:
+        load.end(deployment_id)
+        if complete:
+            elapsed = time.perf_counter() - started
+            load.speeds.observe(deployment_id, elapsed, counted or tokens + 1, ttft)

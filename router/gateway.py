@@ -31,6 +31,8 @@ from router.privacy.check import check as privacy_check
 from router.quality import QualityEstimator
 from router.schemas import ChatCompletionIn, RouteControls, TeamBudget
 from router.stream_render import ChatEvents, StreamRenderer
+from router.spread import Spreader
+from router.telemetry import Telemetry
 
 HEADER_FIELDS = {
     "x-route-min-quality": "min_quality",
@@ -129,6 +131,7 @@ class Gateway:
         limits: Limits | None = None,
         team_budgets: Mapping[str, TeamBudget] | None = None,
         cache: ResponseCache | None = None,
+        providers: frozenset[str] | None = None,
     ) -> None:
         self.snapshots = snapshots
         self.estimator = estimator
@@ -138,10 +141,18 @@ class Gateway:
         self.team_budgets = dict(team_budgets or {})
         self.cache: ResponseCache = cache or InProcessCache()
         self.metrics = executor.metrics
+        # Hosted providers with a key configured; None: every provider is assumed callable.
+        self.providers = providers
+        self.telemetry: Telemetry | None = None  # set when traces are exported
+        # Measured speeds and the spreading of near-equal deployments (router/spread.py).
+        self.spreader: Spreader | None = None
 
     def limits_for(self, key: KeyView) -> KeyLimits:
         """The key's own limits, with its team's budgets when its policy names a team."""
-        team = self.team_budgets.get(key.policy.team) if key.policy.team else None
+        team = None
+        if key.policy.team:
+            # The team's row in the database (read with the key) over the settings' seed.
+            team = key.team_budget or self.team_budgets.get(key.policy.team)
         if team is None:
             return key.limits
         return dataclasses.replace(
@@ -167,6 +178,9 @@ class Gateway:
         self, body: ChatCompletionIn, controls: RouteControls, key: KeyView
     ) -> Admission:
         """Plan, then pass the key's rate limits and reserve its budget, or refuse."""
+        if self.telemetry is not None:
+            max_tokens = body.max_completion_tokens or body.max_tokens
+            self.telemetry.requested(body.model, max_tokens, body.stream)
         decision = await self.plan(body, controls, key)
         if not decision.candidates:
             raise self.no_candidate(decision, body)
@@ -241,7 +255,16 @@ class Gateway:
                 else None
             ),
         )
-        return decide(request, self.snapshot(), self.estimator, self.executor.health.cooling())
+        spreader = self.spreader
+        decision = decide(
+            request,
+            self.snapshot(),
+            self.estimator,
+            self.executor.health.cooling(),
+            self.providers,
+            spreader.speeds if spreader is not None else None,
+        )
+        return spreader.order(decision) if spreader is not None else decision
 
     def no_candidate(self, decision: Decision, body: ChatCompletionIn | None = None) -> RouteError:
         reasons = sorted({e.reason for e in decision.excluded})
@@ -285,6 +308,8 @@ class Gateway:
         error: str | None = None,
     ) -> Decimal:
         cost = actual_cost(candidate, usage) if candidate else Decimal(0)
+        if self.telemetry is not None:
+            self.telemetry.answered(decision, candidate, attempts, usage, cost, status)
         await self._add(
             UsageEntry(
                 route_id=decision.route_id,

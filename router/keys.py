@@ -1,4 +1,6 @@
-"""API keys: created once and shown once, stored only as a SHA-256 hash."""
+"""API keys: created once and shown once, stored only as a SHA-256 hash. A key stops working
+when revoked or past its `expires_at`; after a rotation its previous secret keeps working
+until the grace period ends."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from router import repository as repo
 from router.errors import Forbidden, KeyExists, KeyNotFound, Unauthorized
 from router.limits import KeyLimits
 from router.orm import ApiKey
-from router.schemas import KeyPolicy
+from router.schemas import KeyPolicy, TeamBudget
 
 KEY_PREFIX = "my-"
 # New keys scan what they send unless their policy says otherwise: an app that forgets to
@@ -31,6 +33,42 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+def new_secret() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment
+
+
+def live_until(key: ApiKey, via_previous: bool) -> dt.datetime | None:
+    """When this secret of the key stops working (None: not before it is revoked)."""
+    ends = [_aware(key.expires_at)]
+    if via_previous:
+        ends.append(_aware(key.previous_valid_until))
+    known = [e for e in ends if e is not None]
+    return min(known) if known else None
+
+
+def find_live(session: Session, secret: str) -> tuple[ApiKey, dt.datetime | None] | None:
+    """The key a secret opens, and until when; None when it opens nothing now."""
+    found = repo.key_by_secret_hash(session, hash_key(secret))
+    if found is None:
+        return None
+    key, via_previous = found
+    if key.revoked_at is not None:
+        return None
+    until = live_until(key, via_previous)
+    if via_previous and until is None:
+        return None
+    if until is not None and until <= dt.datetime.now(dt.UTC):
+        return None
+    return key, until
+
+
 def create_key(
     session: Session, name: str, *, admin: bool = False, policy: dict[str, Any] | None = None
 ) -> tuple[ApiKey, str]:
@@ -40,7 +78,7 @@ def create_key(
         raise KeyExists(f"a key named '{name}' exists already")
     given = {"privacy": DEFAULT_PRIVACY, **(policy or {})}
     checked = KeyPolicy.model_validate(given)  # refuse a policy the router cannot use
-    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    secret = new_secret()
     key = ApiKey(
         name=name,
         prefix=secret[:10],
@@ -60,10 +98,10 @@ def authenticate(session: Session, authorization: str | None) -> ApiKey:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("malformed Authorization header: expected 'Bearer <key>'")
-    key = repo.key_by_hash(session, hash_key(token.strip()))
-    if key is None or key.revoked_at is not None:
-        raise Unauthorized("invalid or revoked API key")
-    return key
+    found = find_live(session, token.strip())
+    if found is None:
+        raise Unauthorized("invalid, expired or revoked API key")
+    return found[0]
 
 
 def require_admin(session: Session, authorization: str | None) -> ApiKey:
@@ -102,6 +140,8 @@ class KeyView:
     name: str
     is_admin: bool
     policy: KeyPolicy
+    expires: float | None = None  # epoch seconds when this secret stops working
+    team_budget: TeamBudget | None = None  # the budgets of the team its policy names
 
     @functools.cached_property
     def limits(self) -> KeyLimits:
@@ -120,14 +160,29 @@ class KeyCache:
         self._ttl = ttl
         self._entries: dict[str, tuple[float, KeyView | None]] = {}
 
-    def _load(self, key_hash: str) -> KeyView | None:
+    def _load(self, secret: str) -> KeyView | None:
         with self._factory() as session:
-            key = repo.key_by_hash(session, key_hash)
-            if key is None or key.revoked_at is not None:
+            found = find_live(session, secret)
+            if found is None:
                 return None
-            return KeyView(
-                key.id, key.name, key.is_admin, KeyPolicy.model_validate(key.policy or {})
+            key, until = found
+            policy = KeyPolicy.model_validate(key.policy or {})
+            team = repo.team_by_name(session, policy.team) if policy.team else None
+            budget = (
+                TeamBudget(
+                    budget_usd_per_day=team.budget_usd_per_day,
+                    budget_usd_per_month=team.budget_usd_per_month,
+                )
+                if team is not None
+                else None
             )
+            expires = until.timestamp() if until is not None else None
+            return KeyView(key.id, key.name, key.is_admin, policy, expires, budget)
+
+    def forget(self) -> None:
+        """Drop every cached key: an admin changed keys or teams (other replicas see the
+        change within `ttl`)."""
+        self._entries.clear()
 
     async def authenticate(self, authorization: str | None) -> KeyView:
         if not authorization:
@@ -135,14 +190,16 @@ class KeyCache:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("malformed Authorization header: expected 'Bearer <key>'")
-        key_hash = hash_key(token.strip())
+        secret = token.strip()
+        key_hash = hash_key(secret)
         now = time.monotonic()
         cached = self._entries.get(key_hash)
         if cached is None or cached[0] < now:
             if len(self._entries) > 100_000:
                 self._entries.clear()
-            view = await asyncio.to_thread(self._load, key_hash)
+            view = await asyncio.to_thread(self._load, secret)
             cached = self._entries[key_hash] = (now + self._ttl, view)
-        if cached[1] is None:
-            raise Unauthorized("invalid or revoked API key")
-        return cached[1]
+        view = cached[1]
+        if view is None or (view.expires is not None and view.expires <= time.time()):
+            raise Unauthorized("invalid, expired or revoked API key")
+        return view

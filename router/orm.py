@@ -1,5 +1,5 @@
-"""The router's tables: API keys with their routing policy, the usage ledger, and stored
-Responses API answers."""
+"""The router's tables: API keys with their routing policy, teams, the usage ledger, the
+admin audit log and stored Responses API answers."""
 
 from __future__ import annotations
 
@@ -32,6 +32,43 @@ class ApiKey(Base):
     policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # After a rotation the old secret's hash keeps working until `previous_valid_until`, so
+    # clients can move to the new secret without an outage.
+    previous_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    previous_valid_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Team(Base):
+    """Keys that share budgets. A key is a member when its policy names the team."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    budget_usd_per_day: Mapped[float | None] = mapped_column(Float)
+    budget_usd_per_month: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class AuditEntry(Base):
+    """One admin action: who, what, when, the target before and after, the request's id.
+    Append-only: the ORM refuses updates and deletes (router/audit.py), and the migration
+    adds database triggers that refuse them too."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    # No foreign key: the record outlives the key that made the change.
+    actor_key_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target_type: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(300), index=True)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    request_id: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class UsageRecord(Base):

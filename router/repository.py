@@ -11,11 +11,38 @@ from typing import Any
 from sqlalchemy import String, delete, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
-from router.orm import ApiKey, StoredResponse, UsageRecord
+from router.orm import ApiKey, StoredResponse, Team, UsageRecord
 
 
 def key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
     return session.scalars(select(ApiKey).where(ApiKey.key_hash == key_hash)).first()
+
+
+def key_by_secret_hash(session: Session, key_hash: str) -> tuple[ApiKey, bool] | None:
+    """The key whose current secret, or previous one (True), has this hash."""
+    key = key_by_hash(session, key_hash)
+    if key is not None:
+        return key, False
+    previous = session.scalars(select(ApiKey).where(ApiKey.previous_hash == key_hash)).first()
+    return (previous, True) if previous is not None else None
+
+
+def team_by_name(session: Session, name: str) -> Team | None:
+    return session.scalars(select(Team).where(Team.name == name)).first()
+
+
+def list_teams(session: Session) -> Sequence[Team]:
+    return session.scalars(select(Team).order_by(Team.name)).all()
+
+
+def spend_by_key(session: Session, since: dt.datetime) -> dict[int, Decimal]:
+    """USD spent per key since a moment."""
+    rows = session.execute(
+        select(UsageRecord.api_key_id, func.coalesce(func.sum(UsageRecord.cost_usd), 0))
+        .where(UsageRecord.created_at >= since, UsageRecord.api_key_id.is_not(None))
+        .group_by(UsageRecord.api_key_id)
+    )
+    return {int(key_id): Decimal(str(total)) for key_id, total in rows if key_id is not None}
 
 
 def key_by_name(session: Session, name: str) -> ApiKey | None:

@@ -165,3 +165,34 @@ def test_make_run_path_serves_the_seeded_catalog_over_http(tmp_path: Path) -> No
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_keys_teams_and_the_audit_log_from_the_command_line(url: str) -> None:
+    run(url, "teams", "create", "search", "--usd-per-day", "50")
+    assert "no team named" in run(
+        url, "keys", "create", "--name", "x", "--policy", '{"team": "nope"}', code=1
+    )
+    created = run(url, "keys", "create", "--name", "svc", "--policy", '{"team": "search"}')
+    first = created.strip().splitlines()[-1]
+    shown = json.loads(run(url, "keys", "show", "svc"))
+    assert shown["team"] == "search" and shown["state"] == "active" and first not in str(shown)
+    rotated = run(url, "keys", "rotate", "svc", "--grace", "60")
+    assert "the old secret works until" in rotated
+    second = rotated.strip().splitlines()[-1]
+    assert second.startswith("my-") and second != first
+    updated = json.loads(run(url, "keys", "update", "svc", "--policy", '{"min_quality": 0.3}'))
+    assert updated["policy"] == {"min_quality": 0.3} and updated["team"] is None
+    run(url, "teams", "add-member", "search", "svc")
+    teams = run(url, "teams", "list")
+    assert "search" in teams and "svc" in teams
+    assert "greater than or equal to 0" in run(
+        url, "teams", "create", "t2", "--usd-per-day", "-1", code=2
+    )
+    run(url, "keys", "expire", "svc")
+    assert "expired" in run(url, "keys", "list")
+    assert "it is expired" in run(url, "keys", "rotate", "svc", code=1)
+    assert "no key named" in run(url, "keys", "rotate", "nobody", code=1)
+    audit = run(url, "audit", "list", "--limit", "20")
+    for action in ("team.create", "key.create", "key.rotate", "key.update", "key.expire"):
+        assert action in audit
+    assert "cli:" in audit

@@ -140,7 +140,11 @@ PAGES = {
     "signin": "/signin",
     "playground-signed-out": "/playground",
 }
-SIGNED_IN = {"playground": "/playground", "spend": "/spend?all_keys=true&reference=mistral-7b"}
+SIGNED_IN = {
+    "playground": "/playground",
+    "spend": "/spend?all_keys=true&reference=mistral-7b",
+    "admin": "/admin",
+}
 
 
 @pytest.mark.parametrize("width", ["desktop", "phone"])
@@ -355,3 +359,50 @@ def test_catalog_text_renders_as_text(desktop: Watched, site: tuple[ServerProces
         assert desktop.page.evaluate("window.__pwned") is None, path
     desktop.shot("hostile-model")
     assert desktop.problems == []
+
+
+def test_the_admin_page_shows_keys_teams_spend_and_the_audit_log(
+    desktop: Watched, site: tuple[ServerProcess, str]
+) -> None:
+    server, admin = site
+    auth = {"Authorization": f"Bearer {admin}"}
+    with httpx.Client(base_url=server.base_url, headers=auth) as api:
+        assert api.post("/api/teams", json={"name": "growth", "budget_usd_per_day": 12}).is_success
+        api.post("/api/teams/growth/members", json={"key": "team-a"}).raise_for_status()
+        api.post("/api/keys", json={"name": "browser-made"}).raise_for_status()
+        api.post("/api/keys/browser-made/rotate").raise_for_status()
+    desktop.sign_in(admin)
+    desktop.open("/admin")
+    page = desktop.page
+    team = page.locator('#admin-teams tr[data-team="growth"]')
+    assert "team-a" in team.inner_text() and "$12" in team.inner_text()
+    spent = page.locator('#admin-keys tr[data-key="team-a"] td.num').inner_text()
+    assert spent.startswith("$") and spent != "$0.000000"  # today's part of last week's spend
+    actions = page.locator("#admin-audit td.action").all_inner_texts()
+    assert actions[:4] == ["key.rotate", "key.create", "team.add_member", "team.create"]
+    page.get_by_label("Action").fill("team")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile(r"action=team"))
+    assert set(page.locator("#admin-audit td.action").all_inner_texts()) == {
+        "team.create",
+        "team.add_member",
+    }
+    desktop.shot("admin-desktop")
+    assert desktop.problems == []
+
+
+def test_the_admin_page_is_for_admin_keys(browser: Any, site: tuple[ServerProcess, str]) -> None:
+    server, admin = site
+    made = httpx.post(
+        f"{server.base_url}/api/keys",
+        json={"name": "not-an-admin"},
+        headers={"Authorization": f"Bearer {admin}"},
+    )
+    assert made.status_code == 201, made.text
+    watched = Watched(browser, server.base_url, DESKTOP)
+    try:
+        assert watched.open("/admin").status == 401
+        watched.sign_in(made.json()["secret"])
+        assert watched.open("/admin").status == 403
+    finally:
+        watched.context.close()

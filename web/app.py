@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, text
@@ -22,12 +22,14 @@ from catalog.db import make_engine, make_session_factory
 from catalog.hub_import import CardSource
 from catalog.repository import track_catalog_changes
 from catalog.snapshot import SnapshotCache
+from router import admin, audit, keys
+from router import admin_endpoints as router_admin_endpoints
 from router import endpoints as router_endpoints
-from router import keys
 from router.apis import endpoints as api_endpoints
 from router.apis.endpoints import ApiHandlers
 from router.apis.stored import ResponseStore
 from router.cache import InProcessCache, RedisCache, ResponseCache
+from router.credentials import provider_status
 from router.execute import AdapterPool, Executor
 from router.gateway import Gateway
 from router.health import Health, InProcessHealth, SharedHealth
@@ -38,10 +40,14 @@ from router.metrics import RouterMetrics
 from router.orm import ApiKey
 from router.quality import CatalogQualityEstimator, QualityEstimator
 from router.shared_ledger import SharedLedger
+from router.speed import SharedSpeeds, SpeedBook
+from router.spread import Spreader
+from router.telemetry import Telemetry
 from web import errors, pages
 from web.fastpath import ChatCompletionsFastPath
 from web.problems import explain
 from web.settings import Settings
+from web.tracing import traced
 
 log = logging.getLogger("modelyard")
 SNAPSHOT_POLL_SECONDS = 1.0  # how soon a catalog change made elsewhere reaches this process
@@ -92,8 +98,16 @@ class ModelyardApp(FastAPI):
     (see web/fastpath.py)."""
 
     fast_path: ChatCompletionsFastPath | None = None
+    telemetry: Telemetry | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        telemetry = self.telemetry
+        if telemetry is not None and scope["type"] == "http" and scope["method"] == "POST":
+            await traced(telemetry, self._dispatch, scope, receive, send)
+            return
+        await self._dispatch(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         fast = self.fast_path
         if fast is not None and fast.handles(scope):
             await fast(scope, receive, send)
@@ -171,6 +185,7 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
         else Ledger(factory, interval=settings.ledger_flush_seconds)
     )
     metrics = RouterMetrics()
+    providers = settings.configured_providers()
     gateway = Gateway(
         snapshots,
         quality_estimator(settings),
@@ -179,17 +194,38 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
         state.limits,
         settings.team_budgets,
         state.cache,
+        providers,
     )
+
+    telemetry = (
+        Telemetry(settings.otel_endpoint, settings.otel_service_name)
+        if settings.otel_endpoint
+        else None
+    )
+    gateway.telemetry = telemetry
+    # Measured speeds (shared through Redis when configured) and load spreading.
+    speeds = SharedSpeeds(state.redis) if state.redis is not None else SpeedBook()
+    spreader = Spreader(speeds, settings.spread_tolerance)
+    gateway.spreader = gateway.executor.load = spreader
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         with factory() as session:
             snapshots.get(session)
+        if settings.team_budgets:
+            with factory.begin() as session:
+                audit.attach(session, audit.AuditContext("settings:MODELYARD_TEAM_BUDGETS"))
+                admin.seed_teams(session, settings.team_budgets)
         ledger.start()
         poller = asyncio.create_task(_poll_snapshot(snapshots, factory), name="snapshot-poll")
         mirror = (
             asyncio.create_task(health.run(), name="health-mirror")
             if isinstance(health, SharedHealth)
+            else None
+        )
+        speed_mirror = (
+            asyncio.create_task(speeds.run(), name="speed-mirror")
+            if isinstance(speeds, SharedSpeeds)
             else None
         )
         if own_process:
@@ -200,10 +236,16 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
             poller.cancel()
             if mirror is not None:
                 mirror.cancel()
+            if speed_mirror is not None:
+                speed_mirror.cancel()
             await ledger.aclose()  # nothing buffered is lost on a clean shutdown
             await close_shared_client()
+            if telemetry is not None:
+                await asyncio.to_thread(telemetry.shutdown)  # send the spans still buffered
             if state.redis is not None:
                 await state.redis.aclose()
+
+    keys_cache = KeyCache(factory)
 
     def request_session() -> Iterator[Session]:
         # One session per request: commit on success, roll back on any error.
@@ -211,6 +253,8 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
         try:
             yield session
             session.commit()
+            if session.info.pop(admin.KEYS_CHANGED, False):
+                keys_cache.forget()  # this replica sees key and team changes at once
         except BaseException:
             session.rollback()
             raise
@@ -218,10 +262,17 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
             session.close()
 
     def admin_key(
+        request: Request,
+        response: Response,
         session: Annotated[Session, Depends(request_session, scope="function")],
         authorization: Annotated[str | None, Header()] = None,
     ) -> ApiKey:
-        return keys.require_admin(session, authorization)
+        key = keys.require_admin(session, authorization)
+        # Whatever this request changes is recorded as this key's doing, under one id.
+        request_id = audit.new_request_id(request.headers.get("x-request-id"))
+        audit.attach(session, audit.AuditContext(key.name, key.id, request_id))
+        response.headers["x-request-id"] = request_id
+        return key
 
     app = ModelyardApp(
         title="modelyard",
@@ -233,8 +284,8 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
     app.state.engine = engine
     app.state.snapshots = snapshots
     app.state.gateway = gateway
+    app.state.providers = providers
     errors.install(app, pages.as_html_error)
-    keys_cache = KeyCache(factory)
 
     def hub() -> CardSource:
         from catalog.hub import HubClient
@@ -245,7 +296,9 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
     app.include_router(router_endpoints.make_router(gateway, keys_cache, request_session))
     api_handlers = ApiHandlers(gateway, keys_cache, ResponseStore(factory))
     app.include_router(api_endpoints.make_router(api_handlers))
+    app.include_router(router_admin_endpoints.make_router(request_session, admin_key))
     app.fast_path = ChatCompletionsFastPath(gateway, keys_cache, api_handlers.fast_routes())
+    app.telemetry = telemetry
     pages.mount(app, request_session, snapshots, gateway, keys_cache)
 
     metrics.watch(lambda: len(health.cooling()), lambda: state.unavailable_events(ledger))
@@ -278,6 +331,7 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
             "database": engine.url.get_backend_name(),
             "catalog_version": snapshot.version if snapshot else None,
             "redis": "not configured",
+            "providers": provider_status(snapshot, providers) if snapshot else None,
         }
         if state.redis is not None:
             body["redis"] = "ok" if await _answers(state.redis) else "unavailable"

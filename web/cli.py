@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import getpass
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,8 +47,17 @@ class Runtime:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
+        from router import audit
+
         with transaction(self.sessions) as session:
+            # Changes made from the command line are audited as the operator's.
+            audit.attach(session, audit.AuditContext(f"cli:{getpass.getuser()}"))
             yield session
+
+    @functools.cached_property
+    def providers(self) -> frozenset[str]:
+        """Hosted providers with a key configured (`deployments list` shows it)."""
+        return self.settings.configured_providers()
 
     def hub(self) -> HubClient:
         from catalog.hub import HubClient
@@ -136,6 +146,8 @@ app.add_typer(catalog_cli.models_app, name="models")
 app.add_typer(catalog_cli.deployments_app, name="deployments")
 app.add_typer(catalog_cli.license_app, name="license")
 app.add_typer(router_cli.keys_app, name="keys")
+app.add_typer(router_cli.teams_app, name="teams")
+app.add_typer(router_cli.audit_app, name="audit")
 app.add_typer(router_cli.quality_app, name="router")
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from router.schemas import TeamBudget
@@ -28,6 +29,13 @@ class Settings(BaseSettings):
         default="open",
         description="When Redis is unreachable: let requests through (open) or refuse them with "
         "a 503 (closed); either way each is logged and counted",
+    )
+    spread_tolerance: float = Field(
+        default=0.1,
+        ge=0,
+        le=10,
+        description="Deployments whose estimated cost is within this fraction of the cheapest "
+        "share traffic (by requests in flight and measured speed); 0: the cheapest takes all",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -54,11 +62,31 @@ class Settings(BaseSettings):
         "litellm also reads each provider's own variable (FIREWORKS_API_KEY, …).",
     )
 
+    otel_endpoint: str | None = Field(
+        default=None,
+        # OpenTelemetry's own variable, as every other OTLP exporter reads it.
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_endpoint"),
+        description="Export one trace span per model request to this OTLP/HTTP endpoint "
+        "(e.g. http://collector:4318); unset: no tracing at all",
+    )
+    otel_service_name: str = Field(
+        default="modelyard",
+        validation_alias=AliasChoices("OTEL_SERVICE_NAME", "otel_service_name"),
+    )
+
     def hf_token_value(self) -> str | None:
         return self.hf_token.get_secret_value() if self.hf_token else None
 
     def provider_key_values(self) -> dict[str, str]:
         return {name: key.get_secret_value() for name, key in self.provider_keys.items()}
+
+    def configured_providers(self) -> frozenset[str]:
+        """Hosted providers this process holds a key for: in provider_keys, or in the
+        provider's own environment variable, which litellm reads (FIREWORKS_API_KEY, …)."""
+        from adapters.credentials import configured_providers
+
+        keys = [name for name, key in self.provider_keys.items() if key.get_secret_value()]
+        return configured_providers(keys, os.environ)
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

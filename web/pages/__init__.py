@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from catalog.snapshot import SnapshotCache
 from router.gateway import Gateway
 from router.keys import KeyCache
-from web.pages import catalog_pages, router_pages
+from web.pages import admin_pages, catalog_pages, router_pages
 from web.pages.rendering import STATIC, render
 
 API_PREFIXES = ("/api/", "/v1/", "/metrics", "/healthz", "/readyz", "/docs", "/openapi.json")
@@ -28,6 +28,7 @@ def mount(
 ) -> None:
     app.include_router(catalog_pages.make_router(session_dependency, snapshots))
     app.include_router(router_pages.make_router(gateway, keys, session_dependency))
+    app.include_router(admin_pages.make_router(keys, session_dependency))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
 

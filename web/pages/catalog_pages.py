@@ -124,6 +124,8 @@ def make_router(session_dependency: Callable[..., Any], snapshots: SnapshotCache
             "terms": {lid: plain_terms(lic) for lid, lic in licences.items()},
             "licence_names": {lid: lic.name for lid, lic in licences.items()},
             "snippet": _snippet(base, detail),
+            # Hosted providers with a key here: the router only calls those.
+            "providers": getattr(request.app.state, "providers", None),
         }
         return render(request, "model.html", context)
 
