@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from router import keys
-from router.errors import RouterError
+from router.errors import KeyNotFound, RouterError
 from router.schemas import KeyPolicy
 
 console = Console()
@@ -96,6 +96,24 @@ def revoke(ctx: typer.Context, name: str) -> None:
     except RouterError as exc:
         raise _fail(exc) from exc
     console.print(f"revoked key '{name}'")
+
+
+@keys_app.command("unpin-embeddings")
+def unpin_embeddings(ctx: typer.Context, name: str) -> None:
+    """Forget the model a key's `auto` embeddings were pinned to; its next request chooses
+    again. Vectors stored from the old model no longer compare with the new ones."""
+    from router import repository
+
+    with ctx.obj.transaction() as session:
+        key = repository.key_by_name(session, name)
+        if key is None:
+            raise _fail(KeyNotFound(f"no key named '{name}'"))
+        cleared = repository.clear_embedding_pin(session, key.id)
+    console.print(
+        f"key '{name}': embeddings pin cleared (every replica follows within 10 s)"
+        if cleared
+        else f"key '{name}' had no embeddings pin"
+    )
 
 
 quality_app = typer.Typer(

@@ -25,10 +25,11 @@ from catalog.snapshot import CatalogSnapshot, DeploymentView, ModelView
 from catalog.terms import Verdict
 from router.deployment_table import DeploymentTable, Floats, Ints, table_for
 from router.errors import RouteError
-from router.quality import QualityEstimator, classify
+from router.quality import QualityEstimator, classify, embedding_quality
 from router.schemas import RouteControls
 
 DEFAULT_COMPLETION_TOKENS = 256  # expected answer length when max_tokens is not given
+EMBEDDINGS = "embeddings"  # the capability of embedding models, and the need of their requests
 ALLOWED = (Verdict.ALLOWED, Verdict.ALLOWED_WITH_OBLIGATIONS)
 NO_USE = UsageProfile()  # no profile given: built once, not per request
 
@@ -60,6 +61,11 @@ class RouteRequest:
     needs: frozenset[str]
     controls: RouteControls
     budget_usd: float | None = None  # what the key's budgets have left; None: no budget
+    # Embeddings: the vector size asked for; the tokens when known exactly (token arrays);
+    # the longest input's tokens, which is what a deployment's window must hold.
+    dimensions: int | None = None
+    prompt_tokens: int | None = None
+    longest_input: int | None = None
 
 
 class Candidate(NamedTuple):
@@ -240,6 +246,7 @@ def _judge_models(
     else:
         chosen = list(enumerate(table.models))
     verdicts = licensing.checker(snapshot, request.controls.use or NO_USE)
+    embeds = EMBEDDINGS in request.needs
     for i, model in chosen:
         code, detail = CANDIDATE, ""
         missing = request.needs.difference(model.capabilities) if request.needs else None
@@ -249,6 +256,11 @@ def _judge_models(
             code, detail = EXCLUDED, "named in route.exclude"
         elif missing:
             code, detail = CAPABILITY, f"the model lacks {', '.join(sorted(missing))}"
+        elif not embeds and EMBEDDINGS in model.capabilities and "chat" not in model.capabilities:
+            code, detail = CAPABILITY, "an embedding model: it answers /v1/embeddings only"
+        elif request.dimensions and request.dimensions not in model.embedding_dimensions:
+            sizes = ", ".join(map(str, model.embedding_dimensions)) or "no declared"
+            code, detail = CAPABILITY, f"returns {sizes} dimensions, not {request.dimensions}"
         else:
             compliance = verdicts(model)
             if compliance.verdict not in ALLOWED:
@@ -258,7 +270,11 @@ def _judge_models(
                 why = f"{decisive.license} {decisive.term}: {decisive.message}" if decisive else ""
                 code, detail = LICENSE, f"{compliance.verdict.value}: {why}".strip()
             else:
-                estimate = estimator.estimate(request.prompt, task, model, snapshot)
+                estimate = (
+                    embedding_quality(model)
+                    if embeds
+                    else estimator.estimate(request.prompt, task, model, snapshot)
+                )
                 facts.quality[i] = estimate.probability
                 facts.basis[i], facts.source[i] = estimate.basis, estimate.estimator
                 facts.verdict[i] = compliance.verdict
@@ -288,9 +304,14 @@ def decide(
     cooling: Collection[int] = frozenset(),
 ) -> Decision:
     controls = request.controls
-    task = classify(request.prompt)
-    prompt_tokens = estimate_tokens(request.prompt, request.messages)
-    completion = request.max_tokens or DEFAULT_COMPLETION_TOKENS
+    embeds = EMBEDDINGS in request.needs
+    task = EMBEDDINGS if embeds else classify(request.prompt)
+    prompt_tokens = (
+        estimate_tokens(request.prompt, request.messages)
+        if request.prompt_tokens is None
+        else request.prompt_tokens
+    )
+    completion = 0 if embeds else request.max_tokens or DEFAULT_COMPLETION_TOKENS
     strategy = controls.strategy or "cheapest"
     if strategy == "balanced" and not controls.quality_value_usd:
         raise RouteError(
@@ -319,10 +340,10 @@ def decide(
 
     table = table_for(snapshot)
     facts = _judge_models(table, request, snapshot, estimator, task, named, allow, deny)
-    needed = prompt_tokens + completion
+    needed = request.longest_input if embeds and request.longest_input else prompt_tokens + completion
     quality = facts.quality[table.owner]
     cost = prompt_tokens * table.input_cost + completion * table.output_cost
-    seconds = completion / table.speed
+    seconds = (completion or prompt_tokens) / table.speed
     max_cost = controls.max_cost_usd
     # The checks run from the last reason to the first, each overwriting the one before, so
     # the reason that sticks is the first that applies; a model's own reason beats them all.

@@ -4,9 +4,9 @@ candidate on any retryable failure. Every attempt is kept for the logs and the l
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from adapters.base import Adapter, Target
 from adapters.errors import AdapterError
@@ -18,6 +18,7 @@ from router.health import Health
 from router.metrics import RouterMetrics
 
 log = logging.getLogger("modelyard.router")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,27 @@ class Executor:
             try:
                 adapter = self.adapter_for(candidate.deployment)
                 answer = await adapter.chat(request)
+            except AdapterError as exc:
+                self._failed(candidate, exc, attempts, decision.route_id)
+                last = exc
+                if not exc.retryable:
+                    break
+                continue
+            self.health.succeeded(candidate.deployment.id)
+            attempts.append(Attempt(candidate.deployment.name))
+            return candidate, answer, attempts
+        raise ExecutionFailed(attempts, last)
+
+    async def first_answer(
+        self, decision: Decision, call: Callable[[Candidate], Awaitable[T]]
+    ) -> tuple[Candidate, T, list[Attempt]]:
+        """`call` on each candidate in turn until one answers, with the same fallback, health
+        and metrics as chat (`complete` keeps its own loop: it is the hot path)."""
+        attempts: list[Attempt] = []
+        last: AdapterError | None = None
+        for candidate in decision.candidates:
+            try:
+                answer = await call(candidate)
             except AdapterError as exc:
                 self._failed(candidate, exc, attempts, decision.route_id)
                 last = exc

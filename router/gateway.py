@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -72,6 +72,19 @@ def actual_cost(candidate: Candidate, usage: Mapping[str, Any] | None) -> Decima
         usage.get("completion_tokens") or 0
     ) * (d.output_cost_per_token or 0.0)
     return Decimal(str(round(cost, 12)))
+
+
+class RoutedBody(Protocol):
+    """A request of another API (embeddings) that makes its own input to the decision; the
+    admission, settlement and ledger below are the same for it as for chat."""
+
+    @property
+    def route(self) -> RouteControls | None: ...
+
+    def route_request(self, controls: RouteControls, budget_usd: float | None) -> RouteRequest: ...
+
+
+Body = ChatCompletionIn | RoutedBody
 
 
 @dataclass
@@ -142,15 +155,13 @@ class Gateway:
             raise RouteError("the catalog is not loaded yet", "service_unavailable", 503)
         return current
 
-    async def plan(self, body: ChatCompletionIn, controls: RouteControls, key: KeyView) -> Decision:
+    async def plan(self, body: Body, controls: RouteControls, key: KeyView) -> Decision:
         """The decision, with deployments the key's budget cannot pay for excluded."""
         limits = self.limits_for(key)
         budget = await self.limits.budget_left(key.id, limits) if limits.budgeted else None
         return self.decide(body, controls, None if budget is None else float(budget))
 
-    async def admit(
-        self, body: ChatCompletionIn, controls: RouteControls, key: KeyView
-    ) -> Admission:
+    async def admit(self, body: Body, controls: RouteControls, key: KeyView) -> Admission:
         """Plan, then pass the key's rate limits and reserve its budget, or refuse."""
         decision = await self.plan(body, controls, key)
         if not decision.candidates:
@@ -190,7 +201,7 @@ class Gateway:
             await self.limits.add_tokens(key.id, used - admission.tokens)
 
     @staticmethod
-    def controls(body: ChatCompletionIn, headers: Mapping[str, str], key: KeyView) -> RouteControls:
+    def controls(body: Body, headers: Mapping[str, str], key: KeyView) -> RouteControls:
         """The request's routing controls: its `route` object over X-Route-* headers over the
         key's policy."""
         # Parsing headers costs a pydantic validation; most requests carry none.
@@ -202,8 +213,11 @@ class Gateway:
         return controls
 
     def decide(
-        self, body: ChatCompletionIn, controls: RouteControls, budget_usd: float | None = None
+        self, body: Body, controls: RouteControls, budget_usd: float | None = None
     ) -> Decision:
+        if not isinstance(body, ChatCompletionIn):
+            request = body.route_request(controls, budget_usd)
+            return decide(request, self.snapshot(), self.estimator, self.executor.health.cooling())
         request = RouteRequest(
             model=body.model,
             prompt=body.prompt_text(),

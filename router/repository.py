@@ -8,10 +8,11 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import String, func, select
+from sqlalchemy import String, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from router.orm import ApiKey, UsageRecord
+from router.orm import ApiKey, EmbeddingPin, UsageRecord
 
 
 def key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
@@ -61,3 +62,28 @@ def usage_rows(session: Session, api_key_id: int | None, start: dt.date, end: dt
 
 def _start_of(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+def embedding_pin(session: Session, api_key_id: int) -> str | None:
+    return session.scalars(
+        select(EmbeddingPin.model_name).where(EmbeddingPin.api_key_id == api_key_id)
+    ).first()
+
+
+def claim_embedding_pin(session: Session, api_key_id: int, model_name: str, route_id: str) -> str:
+    """Pin `model_name` unless the key has a pin already; either way, the pin that holds.
+    One INSERT … ON CONFLICT DO NOTHING: when replicas race, the first writer wins."""
+    row = {"api_key_id": api_key_id, "model_name": model_name, "route_id": route_id}
+    row["pinned_at"] = dt.datetime.now(dt.UTC)
+    table = EmbeddingPin.__table__
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(table).values(**row).on_conflict_do_nothing())  # type: ignore[arg-type]
+    held = embedding_pin(session, api_key_id)
+    assert held is not None
+    return held
+
+
+def clear_embedding_pin(session: Session, api_key_id: int) -> bool:
+    result = session.execute(delete(EmbeddingPin).where(EmbeddingPin.api_key_id == api_key_id))
+    return bool(getattr(result, "rowcount", 0))

@@ -64,6 +64,9 @@ class KeyPolicy(RouteControls):
     budget_usd_per_month: float | None = Field(default=None, ge=0, le=10**8)
     # The team whose budgets (MODELYARD_TEAM_BUDGETS) this key also spends from.
     team: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[\w.\-]+$")
+    # The model this key's `auto` embeddings always come from (vectors of different models
+    # cannot be compared). Unset: the router's first choice is pinned for the key.
+    embedding_model: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class TeamBudget(BaseModel):

