@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 MAX_INPUTS = 2048  # OpenAI's own limit on the items of one request
 MAX_TOKEN_ID = 2**31 - 1
@@ -61,27 +61,27 @@ class EmbeddingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1, max_length=200)
-    input: str | list[str] | list[list[int]]
+    input: Annotated[str | list[str] | list[list[int]], BeforeValidator(_check_input)]
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(default=None, ge=1, le=65_536)
     user: str | None = Field(default=None, max_length=256)
     # Routing controls (the SDK's extra_body), validated by the router, which owns their shape.
     route: dict[str, Any] | None = None
 
-    _check = field_validator("input", mode="before")(_check_input)
-
     @property
     def texts(self) -> list[str] | None:
         """The inputs as text, or None when they are token arrays."""
         if isinstance(self.input, str):
             return [self.input]
-        if self.input and isinstance(self.input[0], str):
-            return self.input  # type: ignore[return-value]
+        if isinstance(self.input[0], str):
+            return self.input
         return None
 
     @property
     def token_arrays(self) -> list[list[int]] | None:
-        return None if self.texts is not None else self.input  # type: ignore[return-value]
+        if isinstance(self.input, str) or isinstance(self.input[0], str):
+            return None
+        return self.input
 
     @property
     def count(self) -> int:
@@ -134,7 +134,8 @@ def fit_dimensions(vectors: Vectors, dimensions: int | None) -> Vectors:
 def unit_length(vectors: Vectors) -> Vectors:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0  # a text of no known token stays the zero vector
-    return (vectors / norms).astype(np.float32, copy=False)
+    scaled: Vectors = (vectors / norms).astype(np.float32, copy=False)
+    return scaled
 
 
 def answer(

@@ -31,7 +31,7 @@ BATCH = 64  # inputs per matrix operation: WordLlama's own default
 def package_folder() -> Path:
     found = importlib.util.find_spec("wordllama")
     if found is None or not found.submodule_search_locations:
-        raise ModelUnavailable("the package 'wordllama' (the embedded embedding model) is not installed")
+        raise ModelUnavailable("the package 'wordllama' (embedded embeddings) is not installed")
     return Path(next(iter(found.submodule_search_locations)))
 
 
@@ -43,6 +43,11 @@ class TokenArraysRefused(UpstreamBadRequest):
     param = "input"
 
 
+class UnreadableInput(UpstreamBadRequest):
+    code = "invalid_input"
+    param = "input"
+
+
 class WordLlamaModel:
     """One loaded model: the token-embedding table and its tokenizer."""
 
@@ -50,9 +55,7 @@ class WordLlamaModel:
         from wordllama import WordLlama
 
         try:
-            inference = WordLlama.load(
-                config, cache_dir=package_folder(), disable_download=True
-            )
+            inference = WordLlama.load(config, cache_dir=package_folder(), disable_download=True)
         except (AttributeError, FileNotFoundError, ValueError) as exc:
             raise ModelUnavailable(f"cannot load WordLlama '{config}': {exc}") from exc
         self.table: Vectors = inference.embedding
@@ -103,7 +106,10 @@ class WordLlamaEmbedder:
     def _run(self, call: EmbeddingCall) -> Embedded:
         model = model_for(self.config)
         assert call.texts is not None
-        vectors, tokens = model.embed(call.texts)
+        try:
+            vectors, tokens = model.embed(call.texts)
+        except (TypeError, ValueError, UnicodeError) as exc:  # e.g. a lone surrogate
+            raise UnreadableInput(f"the embedded model cannot read the input: {exc}") from exc
         return Embedded(fit_dimensions(vectors, call.dimensions), tokens)
 
     async def embed(self, call: EmbeddingCall) -> Embedded:

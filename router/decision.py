@@ -340,7 +340,8 @@ def decide(
 
     table = table_for(snapshot)
     facts = _judge_models(table, request, snapshot, estimator, task, named, allow, deny)
-    needed = request.longest_input if embeds and request.longest_input else prompt_tokens + completion
+    # An embeddings request's inputs are each read on their own: the longest must fit.
+    needed = (request.longest_input if embeds else None) or prompt_tokens + completion
     quality = facts.quality[table.owner]
     cost = prompt_tokens * table.input_cost + completion * table.output_cost
     seconds = (completion or prompt_tokens) / table.speed

@@ -99,7 +99,7 @@ class Pin:
 
 
 def _route_controls(body: EmbeddingsIn, headers: Mapping[str, str]) -> RouteControls | None:
-    for header, name in QUALITY_HEADERS.items():
+    for header in QUALITY_HEADERS:
         if header in headers:
             raise RouteError(
                 f"{header} does not apply to embeddings: there is no answer to predict the "
@@ -233,9 +233,16 @@ class EmbeddingsService:
             )
         except ExecutionFailed as exc:
             await gateway._record(
-                key, decision, None, exc.attempts, None, started, stream=False, status="failed",
+                key,
+                decision,
+                None,
+                exc.attempts,
+                None,
+                started,
+                stream=False,
+                status="failed",
                 error=str(exc),
-            )  # fmt: skip
+            )
             await gateway.settle(key, admission, Decimal(0), None)  # nothing was spent
             raise
         usage = {"prompt_tokens": embedded.prompt_tokens, "completion_tokens": 0}

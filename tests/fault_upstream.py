@@ -158,7 +158,9 @@ async def embeddings(request: Request) -> Response:
     return JSONResponse(
         {
             "object": "list",
-            "data": [{"object": "embedding", "index": i, "embedding": r} for i, r in enumerate(rows)],
+            "data": [
+                {"object": "embedding", "index": i, "embedding": row} for i, row in enumerate(rows)
+            ],
             "model": model,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }

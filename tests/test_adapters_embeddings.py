@@ -99,7 +99,7 @@ def test_base64_is_little_endian_float32() -> None:
     assert out["usage"] == {"prompt_tokens": 3, "total_tokens": 3}
 
 
-# --- the embedded WordLlama -------------------------------------------------------------------------
+# --- the embedded WordLlama -----------------------------------------------------------------------
 
 
 async def test_wordllama_embeds_unit_vectors_that_mean_something() -> None:
@@ -188,7 +188,7 @@ def test_wordllama_loads_with_no_network_and_writes_no_cache(tmp_path: Path) -> 
     assert list(home.rglob("*")) == []  # no cache folder, no downloaded file
 
 
-# --- a real llama.cpp server in embedding mode -----------------------------------------------------
+# --- a real llama.cpp server in embedding mode ----------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +202,9 @@ def llama_embedding_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 def local(base: str, model: str, **timeouts: float) -> OpenAICompatibleEmbedder:
     embedder = make_embedder(
-        Target(kind="local", served_name=model, base_url=f"{base}/v1", timeouts=Timeouts(**timeouts))
+        Target(
+            kind="local", served_name=model, base_url=f"{base}/v1", timeouts=Timeouts(**timeouts)
+        )
     )
     assert isinstance(embedder, OpenAICompatibleEmbedder)
     return embedder
@@ -230,7 +232,7 @@ async def test_llama_cpp_server_vectors_cut_to_a_smaller_size(
     assert np.linalg.norm(out.vectors[0]) == pytest.approx(1.0, abs=1e-5)
 
 
-# --- the recording upstream: what is sent, what comes back ------------------------------------------
+# --- the recording upstream: what is sent, what comes back ----------------------------------------
 
 
 def recorded(upstream: ServerProcess) -> list[dict[str, object]]:

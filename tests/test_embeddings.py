@@ -16,9 +16,6 @@ import pytest
 from openai import OpenAI
 from sqlalchemy import select
 
-from catalog import service
-from catalog.db import transaction
-from catalog.schemas import ModelIn
 from router.orm import ApiKey, EmbeddingPin, UsageRecord
 from tests.conftest import prepare_database, start_gateway
 from tests.servers import ServerProcess
@@ -38,9 +35,7 @@ class Setup:
     upstream: ServerProcess
 
     def client(self, key: str = "app") -> OpenAI:
-        return OpenAI(
-            base_url=f"{self.server.base_url}/v1", api_key=self.keys[key], max_retries=0
-        )
+        return OpenAI(base_url=f"{self.server.base_url}/v1", api_key=self.keys[key], max_retries=0)
 
     def post(self, path: str, body: object, key: str = "app", **headers: str) -> httpx.Response:
         return httpx.post(
@@ -77,17 +72,34 @@ def setup(
         url,
         folder,
         deployments=[
-            # BGE: a broken local server (cheapest), one that answers, and an external one.
-            {"name": "test/bge-broken", "model": BGE, "base_url": upstream,
-             "served_name": "server-error", "input_cost_per_token": 1e-9,
-             "output_cost_per_token": 0},
-            {"name": "test/bge-echo", "model": BGE, "base_url": upstream,
-             "served_name": "embed-768", "input_cost_per_token": 2e-8,
-             "output_cost_per_token": 0},
-            {"name": "test/bge-external", "model": BGE, "base_url": upstream,
-             "served_name": "embed-768", "input_cost_per_token": 5e-8,
-             "output_cost_per_token": 0, "privacy": "external"},
-        ],  # fmt: skip
+            # BGE: a broken local server (cheapest), one that answers (cheaper than the
+            # seeded hosted one, which cannot be reached from here), and an external one.
+            {
+                "name": "test/bge-broken",
+                "model": BGE,
+                "base_url": upstream,
+                "served_name": "server-error",
+                "input_cost_per_token": 1e-9,
+                "output_cost_per_token": 0,
+            },
+            {
+                "name": "test/bge-echo",
+                "model": BGE,
+                "base_url": upstream,
+                "served_name": "embed-768",
+                "input_cost_per_token": 5e-9,
+                "output_cost_per_token": 0,
+            },
+            {
+                "name": "test/bge-external",
+                "model": BGE,
+                "base_url": upstream,
+                "served_name": "embed-768",
+                "input_cost_per_token": 5e-8,
+                "output_cost_per_token": 0,
+                "privacy": "external",
+            },
+        ],
         api_keys={
             "app": {},
             "pinner": {},
@@ -97,7 +109,8 @@ def setup(
             "strict": {"privacy": "local_only"},
         },
     )
-    server = start_gateway(folder, {"MODELYARD_DATABASE_URL": url, "MODELYARD_LOG_LEVEL": "warning"})
+    env = {"MODELYARD_DATABASE_URL": url, "MODELYARD_LOG_LEVEL": "warning"}
+    server = start_gateway(folder, env)
     yield Setup(server, keys, url, folder, fault_upstream)
     server.stop()
 
@@ -166,7 +179,7 @@ def test_a_list_is_one_upstream_call_with_fallback_and_a_ledger_row(setup: Setup
     assert [s["model"] for s in sent] == ["server-error", "embed-768"]  # one call each
     assert sent[1]["input"] == ["alpha beta", "gamma", "delta epsilon zeta"]
     assert result.usage.prompt_tokens == 6
-    assert float(raw.headers["x-modelyard-cost-usd"]) == pytest.approx(6 * 2e-8)
+    assert float(raw.headers["x-modelyard-cost-usd"]) == pytest.approx(6 * 5e-9)
     rows: list[UsageRecord] = []
     for _ in range(50):
         rows = [r for r in setup.rows("app") if r.route_id == raw.headers["x-modelyard-route-id"]]
@@ -176,7 +189,7 @@ def test_a_list_is_one_upstream_call_with_fallback_and_a_ledger_row(setup: Setup
     (row,) = rows
     assert (row.model_name, row.deployment_name, row.status) == (BGE, "test/bge-echo", "ok")
     assert (row.input_tokens, row.output_tokens, row.attempts) == (6, 0, 2)
-    assert float(row.cost_usd) == pytest.approx(6 * 2e-8)
+    assert float(row.cost_usd) == pytest.approx(6 * 5e-9)
 
 
 def test_token_arrays_go_to_servers_and_are_refused_by_the_embedded_model(setup: Setup) -> None:
@@ -190,7 +203,7 @@ def test_token_arrays_go_to_servers_and_are_refused_by_the_embedded_model(setup:
     assert error["param"] == "input" and error["code"] == "unsupported_input"
 
 
-# --- LangChain, as its users set it up for a non-OpenAI server -------------------------------------
+# --- LangChain, as its users set it up for a non-OpenAI server ------------------------------------
 
 
 def test_langchain_openai_embeddings(setup: Setup) -> None:
@@ -231,9 +244,7 @@ def test_auto_pins_the_first_choice_and_keeps_it_across_a_restart(setup: Setup) 
     assert "cannot be compared" in excluded.json()["error"]["message"]
     engine, factory = session_factory_for(Settings(database_url=setup.url))
     with factory() as session:
-        pins = {
-            (p.api_key_id, p.model_name) for p in session.scalars(select(EmbeddingPin)).all()
-        }
+        pins = {(p.api_key_id, p.model_name) for p in session.scalars(select(EmbeddingPin)).all()}
     engine.dispose()
     assert any(model == BGE for _, model in pins)
     restarted = start_gateway(setup.folder, {"MODELYARD_DATABASE_URL": setup.url}, "restarted")
@@ -257,7 +268,7 @@ def test_a_key_without_a_pin_gets_the_cheapest_and_the_policy_names_its_own(setu
     assert chosen.headers["x-modelyard-embedding-model"] == "bge-base-en-v1.5; policy"
 
 
-# --- the dry run, licence and privacy ---------------------------------------------------------------
+# --- the dry run, licence and privacy -------------------------------------------------------------
 
 
 def _reasons(decision: dict[str, Any]) -> dict[str, str]:
@@ -293,7 +304,11 @@ def test_chat_auto_never_picks_an_embedding_model(setup: Setup) -> None:
 def test_licence_profile_excludes_by_lineage(setup: Setup) -> None:
     # WordLlama is MIT, but trained from Llama 2 70B's token vectors: Llama 2's user
     # threshold decides for a very large service.
-    use = {"commercial": True, "monthly_active_users": 800_000_000}
+    use = {
+        "commercial": True,
+        "monthly_active_users": 800_000_000,
+        "monthly_active_users_at_release": 800_000_000,
+    }
     decision = setup.post(
         "/v1/embeddings/route", {"model": "wordllama", "input": "a", "route": {"use": use}}
     ).json()
@@ -314,7 +329,7 @@ def test_privacy_local_only_keeps_inputs_on_our_machines(setup: Setup) -> None:
     assert strict.headers["x-modelyard-deployment"] == "test/bge-echo"
 
 
-# --- bad input: OpenAI's envelope, naming the parameter ------------------------------------------
+# --- bad input: OpenAI's envelope, naming the parameter -------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -22,9 +22,8 @@ from catalog.db import make_engine, make_session_factory
 from catalog.hub_import import CardSource
 from catalog.repository import track_catalog_changes
 from catalog.snapshot import SnapshotCache
-from router import embeddings_endpoints
+from router import embeddings_endpoints, keys
 from router import endpoints as router_endpoints
-from router import keys
 from router.cache import InProcessCache, RedisCache, ResponseCache
 from router.embeddings import EmbedderPool, EmbeddingsService
 from router.execute import AdapterPool, Executor
@@ -34,8 +33,8 @@ from router.keys import KeyCache
 from router.ledger import Ledger
 from router.limits import InProcessLimits, Limits, RedisLimits
 from router.metrics import RouterMetrics
-from router.pins import EmbeddingPins
 from router.orm import ApiKey
+from router.pins import EmbeddingPins
 from router.quality import CatalogQualityEstimator, QualityEstimator
 from router.shared_ledger import SharedLedger
 from web import errors, pages

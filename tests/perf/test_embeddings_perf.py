@@ -52,7 +52,8 @@ def test_embeddings_api_throughput_vs_wordllama_direct(tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path / 'modelyard.db'}"
     keys = prepare_database(url, tmp_path, api_keys={"bench": {}})
-    server = start_gateway(tmp_path, {"MODELYARD_DATABASE_URL": url, "MODELYARD_LOG_LEVEL": "warning"})
+    env = {"MODELYARD_DATABASE_URL": url, "MODELYARD_LOG_LEVEL": "warning"}
+    server = start_gateway(tmp_path, env)
     headers = {"Authorization": f"Bearer {keys['bench']}"}
     endpoint = f"{server.base_url}/v1/embeddings"
 
