@@ -19,29 +19,40 @@ import yarl
 from httpx_aiohttp.transport import map_aiohttp_exceptions
 
 from adapters.base import Target
-from adapters.embeddings import Embedded, EmbeddingCall, Vectors, fit_dimensions
+from adapters.embeddings import Embedded, EmbeddingCall, Vectors, fit_dimensions, unit_length
 from adapters.errors import MalformedResponse, UpstreamBadRequest, UpstreamTimeout
 from adapters.hosted import litellm_module, translate
 from adapters.openai_compat import _pool, status_error, translated
 
 
+def _row(value: Any) -> tuple[Vectors, bool]:
+    """One input's vector, and whether it was pooled from per-token vectors."""
+    if isinstance(value, str):
+        return np.frombuffer(base64.b64decode(value), dtype="<f4"), False
+    array = np.asarray(value, dtype=np.float32)
+    if array.ndim == 2 and array.shape[0] > 0:
+        # llama-cpp-python's server on a model without a pooling layer (any chat GGUF)
+        # answers a vector per token, and has no option to pool: average them, as
+        # llama.cpp's own mean pooling would.
+        return array.mean(axis=0), True
+    return array, False
+
+
 def vectors_from(data: Any, expected: int) -> Vectors:
     """The `data` of an OpenAI embeddings answer as a matrix, in input order, or
-    MalformedResponse when it is not one flat vector per input."""
+    MalformedResponse when it is not one vector per input, all of one size."""
     try:
         items = sorted(data, key=lambda item: int(item.get("index", 0)))
-        rows = [item["embedding"] for item in items]
-        if rows and isinstance(rows[0], str):
-            matrix = np.stack([np.frombuffer(base64.b64decode(r), dtype="<f4") for r in rows])
-        else:
-            matrix = np.array(rows, dtype=np.float32)
+        rows = [_row(item["embedding"]) for item in items]
+        matrix = np.stack([vector for vector, _ in rows]) if rows else np.empty((0, 0))
     except (TypeError, KeyError, ValueError, AttributeError) as exc:
-        raise MalformedResponse(f"upstream answer is not a list of embeddings: {exc!r}") from exc
+        raise MalformedResponse(f"upstream answer is not one vector per input: {exc!r}") from exc
     if matrix.ndim != 2 or matrix.shape[0] != expected or matrix.shape[1] == 0:
         raise MalformedResponse(
-            f"upstream answered {matrix.shape} for {expected} inputs: not one vector per input "
-            "(a llama.cpp server needs --pooling_type mean, not per-token vectors)"
+            f"upstream answered {matrix.shape} for {expected} inputs: not one vector per input"
         )
+    if any(pooled for _, pooled in rows):
+        return unit_length(matrix)
     return matrix.astype(np.float32, copy=False)
 
 

@@ -4,8 +4,6 @@ The dry run has its own path rather than sharing /v1/route: that one validates a
 (messages required), and an embeddings body checked against the same path would have to be
 guessed from its fields; each path validates one shape and names what is wrong with it."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request

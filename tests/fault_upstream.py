@@ -137,7 +137,8 @@ def vector(text: str, size: int) -> list[float]:
 
 async def embeddings(request: Request) -> Response:
     """`embed` answers 8 numbers per input, `embed-N` N numbers; `per-token` answers a
-    vector per token (a llama.cpp server without pooling); failures as for chat."""
+    vector per token (a llama.cpp server without pooling), `ragged` vectors of different
+    sizes; failures as for chat."""
     STATS["requests"] += 1
     body = await request.json()
     EMBEDDING_REQUESTS.append(body)
@@ -154,6 +155,8 @@ async def embeddings(request: Request) -> Response:
     rows: list[Any] = [vector(t, size) for t in texts]
     if model == "per-token":
         rows = [[vector(w, 4) for w in t.split()] for t in texts]
+    if model == "ragged":
+        rows = [vector(t, 4 + i) for i, t in enumerate(texts)]
     tokens = sum(len(t.split()) for t in texts)
     return JSONResponse(
         {

