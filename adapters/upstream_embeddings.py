@@ -122,7 +122,8 @@ class HostedEmbedder:
     async def embed(self, call: EmbeddingCall) -> Embedded:
         litellm = litellm_module()
         arguments = request_body(self.target.served_name, call)
-        arguments.update(timeout=self.target.timeouts.total, num_retries=0)
+        # The router decides about retries and fallbacks: neither litellm nor the SDK under it.
+        arguments.update(timeout=self.target.timeouts.total, num_retries=0, max_retries=0)
         if self.target.api_key:
             arguments["api_key"] = self.target.api_key
         if self.target.base_url:
