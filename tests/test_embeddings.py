@@ -356,3 +356,18 @@ def test_bad_requests_are_400s_naming_the_param(
     assert response.status_code in (400, 404)
     error = response.json()["error"]
     assert error["param"] == param and words in error["message"]
+
+
+def test_text_the_model_cannot_read_is_a_400(setup: Setup) -> None:
+    response = httpx.post(
+        f"{setup.server.base_url}/v1/embeddings",
+        content=b'{"model": "wordllama", "input": "a\\ud800b"}',  # a lone surrogate
+        headers={
+            "Authorization": f"Bearer {setup.keys['app']}",
+            "Content-Type": "application/json",
+        },
+        timeout=60,
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["param"] == "input" and "cannot read" in error["message"]
