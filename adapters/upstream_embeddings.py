@@ -44,16 +44,18 @@ def vectors_from(data: Any, expected: int) -> Vectors:
     try:
         items = sorted(data, key=lambda item: int(item.get("index", 0)))
         rows = [_row(item["embedding"]) for item in items]
-        matrix = np.stack([vector for vector, _ in rows]) if rows else np.empty((0, 0))
+        matrix: Vectors = (
+            np.stack([vector for vector, _ in rows]).astype(np.float32, copy=False)
+            if rows
+            else np.empty((0, 0), dtype=np.float32)
+        )
     except (TypeError, KeyError, ValueError, AttributeError) as exc:
         raise MalformedResponse(f"upstream answer is not one vector per input: {exc!r}") from exc
     if matrix.ndim != 2 or matrix.shape[0] != expected or matrix.shape[1] == 0:
         raise MalformedResponse(
             f"upstream answered {matrix.shape} for {expected} inputs: not one vector per input"
         )
-    if any(pooled for _, pooled in rows):
-        return unit_length(matrix)
-    return matrix.astype(np.float32, copy=False)
+    return unit_length(matrix) if any(pooled for _, pooled in rows) else matrix
 
 
 def _tokens_of(call: EmbeddingCall, usage: Any) -> tuple[int, bool]:
