@@ -192,6 +192,11 @@ class EmbeddedEngine:
         sent = 0
         finish = "length"
         text = ""
+        # Every prompt is read whole: llama.cpp reuses a cached prefix otherwise, and reading
+        # the rest in a different batch shifts the numerics enough to change a greedy or
+        # seeded answer. The same request must give the same answer; a 135M model reads a
+        # prompt in milliseconds.
+        llama.reset()
         for token in llama.generate(
             tokens,
             temp=0.8 if request.temperature is None else request.temperature,

@@ -11,6 +11,7 @@ class AdapterError(Exception):
     code = "upstream_error"
     status = 502  # what the gateway answers when no fallback is left
     retryable = True
+    param: str | None = None  # the request field at fault, when one is
 
     def __init__(self, message: str, *, upstream_status: int | None = None) -> None:
         super().__init__(message)

@@ -265,7 +265,11 @@ def add_model(
     released: Annotated[str | None, typer.Option(help="YYYY-MM-DD or YYYY-MM")] = None,
     gated: Annotated[bool | None, typer.Option("--gated/--not-gated")] = None,
     capability: Annotated[
-        list[str] | None, typer.Option(help="chat, code, tools, json_mode")
+        list[str] | None, typer.Option(help="chat, code, tools, json_mode, embeddings")
+    ] = None,
+    dimensions: Annotated[
+        list[int] | None,
+        typer.Option(help="Embedding models: a vector size it returns (its own first)"),
     ] = None,
     alias: Annotated[list[str] | None, typer.Option()] = None,
     parent: Annotated[
@@ -286,6 +290,7 @@ def add_model(
             "release_date": released,
             "gated": gated,
             "capabilities": capability or [],
+            "embedding_dimensions": dimensions or [],
             "aliases": alias or [],
             "licenses": [period],
             "parents": [_parent(p) for p in parent or []],

@@ -123,6 +123,8 @@ class Model(Base):
     )
     gated: Mapped[bool | None] = mapped_column()
     capabilities: Mapped[list[str]] = mapped_column(default=list)
+    # Embedding models: the vector sizes they return, their own first.
+    embedding_dimensions: Mapped[list[int]] = mapped_column(JSON, default=list)
     unverified_fields: Mapped[list[str]] = mapped_column(default=list)
     source: Mapped[str | None] = mapped_column(Text)
     notes: Mapped[str | None] = mapped_column(Text)

@@ -64,7 +64,7 @@ Tokens = Annotated[int, BeforeValidator(parse_tokens), Field(gt=0)]
 HfId = Annotated[str, Field(min_length=3, max_length=200, pattern=r"^[\w.\-]+/[\w.\-]+$")]
 Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9.\-]*$")]
 PerToken = Annotated[float, Field(ge=0, lt=1)]  # USD; no model costs a dollar a token
-Capability = Literal["chat", "code", "tools", "json_mode"]
+Capability = Literal["chat", "code", "tools", "json_mode", "embeddings"]
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -243,6 +243,11 @@ class ModelIn(_Strict):
     release_date: Annotated[ReleaseDate | None, BeforeValidator(parse_release_date)] = None
     gated: bool | None = None
     capabilities: list[Capability] = Field(default_factory=list)
+    # Embedding models: the vector sizes the model returns, its own size first (smaller ones
+    # only where it was trained for them, Matryoshka-style).
+    embedding_dimensions: list[Annotated[int, Field(ge=1, le=65_536)]] = Field(
+        default_factory=list, max_length=32
+    )
     aliases: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list)
     licenses: list[LicensePeriodIn] = Field(min_length=1)
     parents: list[ParentIn] = Field(default_factory=list)
@@ -416,6 +421,9 @@ class ModelSummary(BaseModel):
     release_date_precision: DatePrecision
     gated: bool | None
     capabilities: list[str]
+    embedding_dimensions: list[int] = Field(
+        default_factory=list, description="Embedding models: vector sizes, the model's own first"
+    )
     aliases: list[str]
     licenses_in_force: list[str]
     commercial_use: Verdict = Field(

@@ -20,6 +20,8 @@ from catalog.schemas import DeploymentIn, LicenseIn, ModelIn
 
 SEED_DIR = Path(__file__).parent / "seed"
 FILES = {"licenses": "licenses.yaml", "models": "models.yaml", "deployments": "deployments.yaml"}
+# More entries of a kind may sit in files named after it, e.g. `models.embeddings.yaml`: a
+# group of the catalog kept in its own files, read after the main file in name order.
 
 Entry = TypeVar("Entry", bound=BaseModel)
 
@@ -29,6 +31,12 @@ class SeedData:
     licenses: list[LicenseIn]
     models: list[ModelIn]
     deployments: list[DeploymentIn]
+    # The file each entry of an extra file came from (by licence id, hf_id or deployment
+    # name), so errors name it; entries of the main files are not listed.
+    origins: dict[str, str] = field(default_factory=dict)
+
+    def file_of(self, kind: str, key: str | None) -> str:
+        return self.origins.get(f"{kind}:{key}", FILES[kind])
 
 
 @dataclass
@@ -77,8 +85,8 @@ def _read_list(path: Path, schema: type[Entry]) -> list[Entry]:
 def _check_references(directory: Path, data: SeedData) -> None:
     """Every name a seed file uses must be defined, and defined once."""
 
-    def fail(kind: str, message: str) -> None:
-        raise SeedError(f"{directory / FILES[kind]}: {message}")
+    def fail(kind: str, message: str, key: str | None = None) -> None:
+        raise SeedError(f"{directory / data.file_of(kind, key)}: {message}")
 
     for kind, keys in (
         ("licenses", [lic.id for lic in data.licenses]),
@@ -93,13 +101,20 @@ def _check_references(directory: Path, data: SeedData) -> None:
     for model in data.models:
         for period in model.licenses:
             if period.license not in licenses:
-                fail("models", f"{model.hf_id}: unknown licence '{period.license}'")
+                fail("models", f"{model.hf_id}: unknown licence '{period.license}'", model.hf_id)
         for parent in model.parents:
             if parent.model.lower() not in models:
-                fail("models", f"{model.hf_id}: unknown parent model '{parent.model}'")
+                message = f"{model.hf_id}: unknown parent model '{parent.model}'"
+                fail("models", message, model.hf_id)
     for deployment in data.deployments:
         if deployment.model.lower() not in models:
-            fail("deployments", f"{deployment.name}: unknown model '{deployment.model}'")
+            message = f"{deployment.name}: unknown model '{deployment.model}'"
+            fail("deployments", message, deployment.name)
+
+
+def _extra_files(directory: Path, kind: str) -> list[Path]:
+    stem = FILES[kind].removesuffix(".yaml")
+    return sorted(directory.glob(f"{stem}.*.yaml"))
 
 
 def load_seed(directory: Path = SEED_DIR) -> SeedData:
@@ -108,6 +123,22 @@ def load_seed(directory: Path = SEED_DIR) -> SeedData:
         models=_read_list(directory / FILES["models"], ModelIn),
         deployments=_read_list(directory / FILES["deployments"], DeploymentIn),
     )
+    extras: list[tuple[str, list[Any]]] = [
+        ("licenses", data.licenses),
+        ("models", data.models),
+        ("deployments", data.deployments),
+    ]
+    schemas: dict[str, type[BaseModel]] = {
+        "licenses": LicenseIn,
+        "models": ModelIn,
+        "deployments": DeploymentIn,
+    }
+    for kind, entries in extras:
+        for path in _extra_files(directory, kind):
+            for entry in _read_list(path, schemas[kind]):
+                key = getattr(entry, {"licenses": "id", "models": "hf_id"}.get(kind, "name"))
+                data.origins[f"{kind}:{key}"] = path.name
+                entries.append(entry)
     _check_references(directory, data)
     return data
 
@@ -151,7 +182,8 @@ def apply_seed(session: Session, data: SeedData, directory: Path = SEED_DIR) -> 
         try:
             model = service.apply_model(session, spec, existing)
         except CatalogError as exc:
-            raise SeedError(f"{directory / FILES['models']}: {spec.hf_id}: {exc.message}") from exc
+            where = directory / data.file_of("models", spec.hf_id)
+            raise SeedError(f"{where}: {spec.hf_id}: {exc.message}") from exc
         parts = [model, *model.aliases, *model.licenses, *model.scores]
         models[spec.hf_id] = (model, existing is not None, touched(parts))
     session.flush()
@@ -170,9 +202,8 @@ def apply_seed(session: Session, data: SeedData, directory: Path = SEED_DIR) -> 
         try:
             deployment = service.upsert_deployment(session, dep_spec, hosted_price)
         except CatalogError as exc:
-            raise SeedError(
-                f"{directory / FILES['deployments']}: {dep_spec.name}: {exc.message}"
-            ) from exc
+            where = directory / data.file_of("deployments", dep_spec.name)
+            raise SeedError(f"{where}: {dep_spec.name}: {exc.message}") from exc
         count("deployments", deployment, existing_dep is not None)
     session.flush()
     report.version = repo.catalog_version(session)

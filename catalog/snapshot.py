@@ -140,6 +140,7 @@ class ModelView:
     parents: tuple[tuple[str, ParentRelation], ...]  # (parent hf_id, relation)
     deployments: tuple[DeploymentView, ...]
     scores: tuple[tuple[str, float], ...] = ()  # (benchmark, score) as published
+    embedding_dimensions: tuple[int, ...] = ()  # embedding models: sizes, their own first
 
     def periods_on(self, day: dt.date) -> list[LicensePeriod]:
         return [p for p in self.periods if p.in_force_on(day)]
@@ -206,6 +207,7 @@ def _model_view(row: Model, terms: Mapping[str, LicenseTerms]) -> ModelView:
         parents=tuple((e.parent.hf_id, ParentRelation(e.relation)) for e in row.parents),
         deployments=tuple(_deployment_view(d) for d in row.deployments),
         scores=tuple((s.benchmark, s.score) for s in row.scores),
+        embedding_dimensions=tuple(row.embedding_dimensions or ()),
     )
 
 

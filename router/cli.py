@@ -15,7 +15,7 @@ from rich.table import Table
 
 from router import admin, audit, keys
 from router.admin_schemas import MAX_GRACE_SECONDS, KeyIn, KeyPatch, TeamIn, TeamPatch
-from router.errors import RouterError
+from router.errors import KeyNotFound, RouterError
 from router.schemas import KeyPolicy
 
 T = TypeVar("T", bound=BaseModel)
@@ -212,6 +212,24 @@ def revoke(ctx: typer.Context, name: str) -> None:
     except RouterError as exc:
         raise _fail(exc) from exc
     console.print(f"revoked key '{name}'")
+
+
+@keys_app.command("unpin-embeddings")
+def unpin_embeddings(ctx: typer.Context, name: str) -> None:
+    """Forget the model a key's `auto` embeddings were pinned to; its next request chooses
+    again. Vectors stored from the old model no longer compare with the new ones."""
+    from router import repository
+
+    with ctx.obj.transaction() as session:
+        key = repository.key_by_name(session, name)
+        if key is None:
+            raise _fail(KeyNotFound(f"no key named '{name}'"))
+        cleared = repository.clear_embedding_pin(session, key.id)
+    console.print(
+        f"key '{name}': embeddings pin cleared (every replica follows within 10 s)"
+        if cleared
+        else f"key '{name}' had no embeddings pin"
+    )
 
 
 teams_app = typer.Typer(help="Teams: keys that share budgets.", no_args_is_help=True)

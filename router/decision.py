@@ -27,11 +27,12 @@ from router.credentials import uncredentialed
 from router.deployment_table import DeploymentTable, Floats, Ints, table_for
 from router.errors import RouteError
 from router.privacy.check import PrivacyCheck
-from router.quality import QualityEstimator, classify
+from router.quality import QualityEstimator, classify, embedding_quality
 from router.schemas import RouteControls
 from router.speed import SpeedBook
 
 DEFAULT_COMPLETION_TOKENS = 256  # expected answer length when max_tokens is not given
+EMBEDDINGS = "embeddings"  # the capability of embedding models, and the need of their requests
 ALLOWED = (Verdict.ALLOWED, Verdict.ALLOWED_WITH_OBLIGATIONS)
 NO_USE = UsageProfile()  # no profile given: built once, not per request
 
@@ -65,6 +66,11 @@ class RouteRequest:
     budget_usd: float | None = None  # what the key's budgets have left; None: no budget
     privacy: PrivacyCheck | None = None  # what privacy auto/redact found in the request
     extra_tokens: int = 0  # prompt tokens the text does not show: tool schemas, images
+    # Embeddings: the vector size asked for; the tokens when known exactly (token arrays);
+    # the longest input's tokens, which is what a deployment's window must hold.
+    dimensions: int | None = None
+    prompt_tokens: int | None = None
+    longest_input: int | None = None
 
 
 class Candidate(NamedTuple):
@@ -256,6 +262,7 @@ def _judge_models(
     else:
         chosen = list(enumerate(table.models))
     verdicts = licensing.checker(snapshot, request.controls.use or NO_USE)
+    embeds = EMBEDDINGS in request.needs
     for i, model in chosen:
         code, detail = CANDIDATE, ""
         # Capabilities are the deployments' (a server's tool parser, a provider's schema
@@ -264,6 +271,13 @@ def _judge_models(
             code, detail = NOT_IN_MODELS, "not among route.models"
         elif model.hf_id in deny:
             code, detail = EXCLUDED, "named in route.exclude"
+        elif embeds and EMBEDDINGS not in model.capabilities:
+            code, detail = CAPABILITY, "the model lacks embeddings"
+        elif not embeds and EMBEDDINGS in model.capabilities and "chat" not in model.capabilities:
+            code, detail = CAPABILITY, "an embedding model: it answers /v1/embeddings only"
+        elif request.dimensions and request.dimensions not in model.embedding_dimensions:
+            sizes = ", ".join(map(str, model.embedding_dimensions)) or "no declared"
+            code, detail = CAPABILITY, f"returns {sizes} dimensions, not {request.dimensions}"
         else:
             compliance = verdicts(model)
             if compliance.verdict not in ALLOWED:
@@ -273,7 +287,11 @@ def _judge_models(
                 why = f"{decisive.license} {decisive.term}: {decisive.message}" if decisive else ""
                 code, detail = LICENSE, f"{compliance.verdict.value}: {why}".strip()
             else:
-                estimate = estimator.estimate(request.prompt, task, model, snapshot)
+                estimate = (
+                    embedding_quality(model)
+                    if embeds
+                    else estimator.estimate(request.prompt, task, model, snapshot)
+                )
                 facts.quality[i] = estimate.probability
                 facts.basis[i], facts.source[i] = estimate.basis, estimate.estimator
                 facts.verdict[i] = compliance.verdict
@@ -307,9 +325,14 @@ def decide(
     """`providers`: the hosted providers with a key configured (None: do not check).
     `measured`: speeds from live traffic, over the catalog's assumed ones."""
     controls = request.controls
-    task = classify(request.prompt)
-    prompt_tokens = estimate_tokens(request.prompt, request.messages) + request.extra_tokens
-    completion = request.max_tokens or DEFAULT_COMPLETION_TOKENS
+    embeds = EMBEDDINGS in request.needs
+    task = EMBEDDINGS if embeds else classify(request.prompt)
+    prompt_tokens = (
+        estimate_tokens(request.prompt, request.messages) + request.extra_tokens
+        if request.prompt_tokens is None
+        else request.prompt_tokens
+    )
+    completion = 0 if embeds else request.max_tokens or DEFAULT_COMPLETION_TOKENS
     strategy = controls.strategy or "cheapest"
     if strategy == "balanced" and not controls.quality_value_usd:
         raise RouteError(
@@ -338,15 +361,18 @@ def decide(
 
     table = table_for(snapshot)
     facts = _judge_models(table, request, snapshot, estimator, task, named, allow, deny)
-    needed = prompt_tokens + completion
+    # An embeddings request's inputs are each read on their own: the longest must fit.
+    needed = (request.longest_input if embeds else None) or prompt_tokens + completion
     quality = facts.quality[table.owner]
     cost = prompt_tokens * table.input_cost + completion * table.output_cost
+    # An embedding's time goes into reading its inputs; a chat answer's into writing.
+    work = completion or prompt_tokens
     if measured is None:
         speed, ttft = table.speed, None
-        seconds = completion / speed
+        seconds = work / speed
     else:
         speed, ttft = measured.columns(table)
-        seconds = ttft + completion / speed
+        seconds = ttft + work / speed
     max_cost = controls.max_cost_usd
     # The checks run from the last reason to the first, each overwriting the one before, so
     # the reason that sticks is the first that applies; a model's own reason beats them all.
@@ -367,8 +393,10 @@ def decide(
     if controls.privacy == "local_only" or stays_local:
         code[table.external] = PRIVACY
     code[table.disabled] = DISABLED
-    if request.needs:
-        code[table.lacking_any(request.needs)] = CAPABILITY
+    # Embeddings is a model's capability (judged above); the rest are the deployments'.
+    deployment_needs = request.needs - {EMBEDDINGS}
+    if deployment_needs:
+        code[table.lacking_any(deployment_needs)] = CAPABILITY
     by_model = facts.code[table.owner]
     code = np.where(by_model != CANDIDATE, by_model, code)
 

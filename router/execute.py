@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from adapters.base import Adapter, Target
 from adapters.credentials import short_reason
@@ -21,6 +21,7 @@ from router.metrics import RouterMetrics
 from router.spread import Spreader
 
 log = logging.getLogger("modelyard.router")
+T = TypeVar("T")
 
 # What a candidate is sent, given the request: privacy redact sends hosted deployments a
 # request with placeholders, local ones the request as it came.
@@ -168,6 +169,27 @@ class Executor:
             attempts.append(
                 Attempt(candidate.deployment.name, provider=candidate.deployment.provider)
             )
+            return candidate, answer, attempts
+        raise ExecutionFailed(attempts, last)
+
+    async def first_answer(
+        self, decision: Decision, call: Callable[[Candidate], Awaitable[T]]
+    ) -> tuple[Candidate, T, list[Attempt]]:
+        """`call` on each candidate in turn until one answers, with the same fallback, health
+        and metrics as chat (`complete` keeps its own loop: it is the hot path)."""
+        attempts: list[Attempt] = []
+        last: AdapterError | None = None
+        for candidate in decision.candidates:
+            try:
+                answer = await call(candidate)
+            except AdapterError as exc:
+                self._failed(candidate, exc, attempts, decision.route_id)
+                last = exc
+                if not exc.retryable:
+                    break
+                continue
+            self.health.succeeded(candidate.deployment.id)
+            attempts.append(Attempt(candidate.deployment.name))
             return candidate, answer, attempts
         raise ExecutionFailed(attempts, last)
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -30,8 +30,8 @@ from router.privacy.check import SCANNING_RULES
 from router.privacy.check import check as privacy_check
 from router.quality import QualityEstimator
 from router.schemas import ChatCompletionIn, RouteControls, TeamBudget
-from router.stream_render import ChatEvents, StreamRenderer
 from router.spread import Spreader
+from router.stream_render import ChatEvents, StreamRenderer
 from router.telemetry import Telemetry
 
 HEADER_FIELDS = {
@@ -88,6 +88,19 @@ def actual_cost(candidate: Candidate, usage: Mapping[str, Any] | None) -> Decima
         usage.get("completion_tokens") or 0
     ) * (d.output_cost_per_token or 0.0)
     return Decimal(str(round(cost, 12)))
+
+
+class RoutedBody(Protocol):
+    """A request of another API (embeddings) that makes its own input to the decision; the
+    admission, settlement and ledger below are the same for it as for chat."""
+
+    @property
+    def route(self) -> RouteControls | None: ...
+
+    def route_request(self, controls: RouteControls, budget_usd: float | None) -> RouteRequest: ...
+
+
+Body = ChatCompletionIn | RoutedBody
 
 
 @dataclass
@@ -168,17 +181,15 @@ class Gateway:
             raise RouteError("the catalog is not loaded yet", "service_unavailable", 503)
         return current
 
-    async def plan(self, body: ChatCompletionIn, controls: RouteControls, key: KeyView) -> Decision:
+    async def plan(self, body: Body, controls: RouteControls, key: KeyView) -> Decision:
         """The decision, with deployments the key's budget cannot pay for excluded."""
         limits = self.limits_for(key)
         budget = await self.limits.budget_left(key.id, limits) if limits.budgeted else None
         return self.decide(body, controls, None if budget is None else float(budget))
 
-    async def admit(
-        self, body: ChatCompletionIn, controls: RouteControls, key: KeyView
-    ) -> Admission:
+    async def admit(self, body: Body, controls: RouteControls, key: KeyView) -> Admission:
         """Plan, then pass the key's rate limits and reserve its budget, or refuse."""
-        if self.telemetry is not None:
+        if self.telemetry is not None and isinstance(body, ChatCompletionIn):
             max_tokens = body.max_completion_tokens or body.max_tokens
             self.telemetry.requested(body.model, max_tokens, body.stream)
         decision = await self.plan(body, controls, key)
@@ -219,7 +230,7 @@ class Gateway:
             await self.limits.add_tokens(key.id, used - admission.tokens)
 
     @staticmethod
-    def controls(body: ChatCompletionIn, headers: Mapping[str, str], key: KeyView) -> RouteControls:
+    def controls(body: Body, headers: Mapping[str, str], key: KeyView) -> RouteControls:
         """The request's routing controls: its `route` object over X-Route-* headers over the
         key's policy."""
         # Parsing headers costs a pydantic validation; most requests carry none.
@@ -238,8 +249,12 @@ class Gateway:
         return controls
 
     def decide(
-        self, body: ChatCompletionIn, controls: RouteControls, budget_usd: float | None = None
+        self, body: Body, controls: RouteControls, budget_usd: float | None = None
     ) -> Decision:
+        if not isinstance(body, ChatCompletionIn):
+            request = body.route_request(controls, budget_usd)
+            cooling = self.executor.health.cooling()
+            return decide(request, self.snapshot(), self.estimator, cooling, self.providers)
         request = RouteRequest(
             model=body.model,
             prompt=body.prompt_text(),
@@ -266,7 +281,7 @@ class Gateway:
         )
         return spreader.order(decision) if spreader is not None else decision
 
-    def no_candidate(self, decision: Decision, body: ChatCompletionIn | None = None) -> RouteError:
+    def no_candidate(self, decision: Decision, body: Body | None = None) -> RouteError:
         reasons = sorted({e.reason for e in decision.excluded})
         if decision.privacy is not None and decision.privacy.keeps_local:
             # Never a silent hosted call: say what kept it local, never the text itself.
@@ -291,7 +306,7 @@ class Gateway:
             "no_candidate",
             400,
             {"route_id": decision.route_id, "excluded": [e.as_dict() for e in decision.excluded]},
-            param=capability_param(decision, body),
+            param=capability_param(decision, body if isinstance(body, ChatCompletionIn) else None),
         )
 
     async def _record(

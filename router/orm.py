@@ -121,3 +121,18 @@ class StoredResponse(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
     messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class EmbeddingPin(Base):
+    """The model a key's `auto` embeddings come from: vectors of different models cannot be
+    compared, so the first choice sticks. One row per key; the unique key makes the first
+    writer win when replicas race."""
+
+    __tablename__ = "embedding_pins"
+
+    api_key_id: Mapped[int] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    model_name: Mapped[str] = mapped_column(String(200))  # the catalog id (hf_id)
+    route_id: Mapped[str | None] = mapped_column(String(64))  # the request that made the choice
+    pinned_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)

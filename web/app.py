@@ -22,7 +22,7 @@ from catalog.db import make_engine, make_session_factory
 from catalog.hub_import import CardSource
 from catalog.repository import track_catalog_changes
 from catalog.snapshot import SnapshotCache
-from router import admin, audit, keys
+from router import admin, audit, embeddings_endpoints, keys
 from router import admin_endpoints as router_admin_endpoints
 from router import endpoints as router_endpoints
 from router.apis import endpoints as api_endpoints
@@ -30,6 +30,7 @@ from router.apis.endpoints import ApiHandlers
 from router.apis.stored import ResponseStore
 from router.cache import InProcessCache, RedisCache, ResponseCache
 from router.credentials import provider_status
+from router.embeddings import EmbedderPool, EmbeddingsService
 from router.execute import AdapterPool, Executor
 from router.gateway import Gateway
 from router.health import Health, InProcessHealth, SharedHealth
@@ -38,6 +39,7 @@ from router.ledger import Ledger
 from router.limits import InProcessLimits, Limits, RedisLimits
 from router.metrics import RouterMetrics
 from router.orm import ApiKey
+from router.pins import EmbeddingPins
 from router.quality import CatalogQualityEstimator, QualityEstimator
 from router.shared_ledger import SharedLedger
 from router.speed import SharedSpeeds, SpeedBook
@@ -297,6 +299,10 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
     api_handlers = ApiHandlers(gateway, keys_cache, ResponseStore(factory))
     app.include_router(api_endpoints.make_router(api_handlers))
     app.include_router(router_admin_endpoints.make_router(request_session, admin_key))
+    embeddings = EmbeddingsService(
+        gateway, EmbeddingPins(factory), EmbedderPool(settings.provider_key_values())
+    )
+    app.include_router(embeddings_endpoints.make_router(embeddings, keys_cache))
     app.fast_path = ChatCompletionsFastPath(gateway, keys_cache, api_handlers.fast_routes())
     app.telemetry = telemetry
     pages.mount(app, request_session, snapshots, gateway, keys_cache)

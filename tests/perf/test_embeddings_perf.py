@@ -1,0 +1,96 @@
+"""Embeddings through the API vs WordLlama called directly, in the same run. `make bench`;
+prints the figures, asserts nothing about time.
+
+The reference is the package itself: `WordLlama.embed(batch, norm=True)` on batches of 64
+short sentences in this process. The API side is a real `modelyard serve` process on the
+embedded default, asked for the same batches over HTTP (base64, as the openai SDK asks), one
+connection at a time and then four at once. Target: at least 80% of the direct rate.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from adapters.wordllama import package_folder
+from tests.conftest import prepare_database, start_gateway
+
+pytestmark = pytest.mark.slow
+
+BATCH = 64
+ROUNDS = 200
+WORDS = "router model vector catalog licence budget token quality latency search index query"
+
+
+def batches(count: int) -> list[list[str]]:
+    words = WORDS.split()
+    return [
+        [
+            f"{words[(b + i) % len(words)]} {i} says {words[(b * 7 + i) % len(words)]} in batch {b}"
+            for i in range(BATCH)
+        ]
+        for b in range(count)
+    ]
+
+
+def test_embeddings_api_throughput_vs_wordllama_direct(tmp_path: Path) -> None:
+    from wordllama import WordLlama
+
+    work = batches(ROUNDS)
+    direct = WordLlama.load("l2_supercat", cache_dir=package_folder(), disable_download=True)
+    for batch in work[:10]:
+        direct.embed(batch, norm=True)
+    start = time.perf_counter()
+    for batch in work:
+        direct.embed(batch, norm=True)
+    direct_rate = ROUNDS * BATCH / (time.perf_counter() - start)
+
+    url = f"sqlite:///{tmp_path / 'modelyard.db'}"
+    keys = prepare_database(url, tmp_path, api_keys={"bench": {}})
+    env = {"MODELYARD_DATABASE_URL": url, "MODELYARD_LOG_LEVEL": "warning"}
+    server = start_gateway(tmp_path, env)
+    headers = {"Authorization": f"Bearer {keys['bench']}"}
+    endpoint = f"{server.base_url}/v1/embeddings"
+
+    def run(client: httpx.Client, share: list[list[str]]) -> list[float]:
+        times = []
+        for batch in share:
+            begin = time.perf_counter()
+            response = client.post(
+                endpoint,
+                json={"model": "wordllama", "input": batch, "encoding_format": "base64"},
+                headers=headers,
+            )
+            response.raise_for_status()
+            times.append(time.perf_counter() - begin)
+        return times
+
+    try:
+        with httpx.Client(timeout=60) as client:
+            run(client, work[:20])  # load the model, warm the connection
+            start = time.perf_counter()
+            latencies = run(client, work)
+            sequential_rate = ROUNDS * BATCH / (time.perf_counter() - start)
+        connections = 4
+        clients = [httpx.Client(timeout=60) for _ in range(connections)]
+        shares = [work[i::connections] for i in range(connections)]
+        with ThreadPoolExecutor(connections) as pool:
+            start = time.perf_counter()
+            list(pool.map(run, clients, shares))
+            concurrent_rate = ROUNDS * BATCH / (time.perf_counter() - start)
+        for client in clients:
+            client.close()
+    finally:
+        server.stop()
+    print(
+        f"\nembeddings, {ROUNDS} batches of {BATCH} short inputs: WordLlama direct "
+        f"{direct_rate:,.0f} inputs/s; API one connection {sequential_rate:,.0f} inputs/s "
+        f"({sequential_rate / direct_rate:.0%}, median {statistics.median(latencies) * 1000:.2f} "
+        f"ms a batch); API {connections} connections {concurrent_rate:,.0f} inputs/s "
+        f"({concurrent_rate / direct_rate:.0%} of direct; target 80%)"
+    )
