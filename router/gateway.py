@@ -23,6 +23,7 @@ from router.execute import Attempt, ExecutionFailed, Executor
 from router.keys import KeyView
 from router.ledger import Ledger, UsageEntry
 from router.limits import InProcessLimits, KeyLimits, Limits
+from router.need import DefaultNeed
 from router.quality import QualityEstimator
 from router.schemas import ChatCompletionIn, RouteControls, TeamBudget
 
@@ -101,10 +102,13 @@ class Routed:
             "x-modelyard-quality": f"{c.quality:.3f}",
             "x-modelyard-license": f"{c.license_verdict.value}; {', '.join(c.licenses)}",
             "x-modelyard-attempts": str(len(self.attempts)),
+            **({"x-modelyard-need": self.decision.need} if self.decision.need else {}),
         }
 
 
 class Gateway:
+    need: DefaultNeed | None = None  # set by the app from MODELYARD_AUTO_NEED
+
     def __init__(
         self,
         snapshots: SnapshotCache,
@@ -213,6 +217,9 @@ class Gateway:
             controls=controls,
             budget_usd=budget_usd,
         )
+        if self.need is not None:  # the server's default need for auto (router/need.py)
+            cooling = self.executor.health.cooling()
+            return self.need.decide(request, self.snapshot(), self.estimator, cooling)
         return decide(request, self.snapshot(), self.estimator, self.executor.health.cooling())
 
     def no_candidate(self, decision: Decision) -> RouteError:
