@@ -152,8 +152,9 @@ def fit_arrays(
     names = sorted(set(tasks))
     own = [strip_preamble(p, preambles)[0] for p in prompts]
     x = training_features(own)
-    if task_only:
-        x = np.zeros_like(x)
+    # task_only: the per-model fits see no features (their coefficients stay 0); the task
+    # classifier still does.
+    seen = np.zeros_like(x) if task_only else x
     index = np.array([names.index(t) for t in tasks])
     models = scores.shape[1]
     coef = np.zeros((len(names), models, x.shape[1]))
@@ -163,7 +164,7 @@ def fit_arrays(
         rows = index == k
         rates[k] = (scores[rows].sum(axis=0) + 1.0) / (rows.sum() + 2.0)
         for j in range(models):
-            coef[k, j], intercept[k, j] = _logistic(x[rows], scores[rows, j])
+            coef[k, j], intercept[k, j] = _logistic(seen[rows], scores[rows, j])
     if len(names) > 1:
         classifier = LogisticRegression(C=10.0, max_iter=1000).fit(x, index)
         task_coef = np.asarray(classifier.coef_, dtype=np.float64)
@@ -227,8 +228,6 @@ class AbilityModel:
         split = [strip_preamble(p, self.preambles) for p in prompts]
         own = [rest for rest, _ in split]
         x = features(own)
-        if self.task_only:
-            x = np.zeros_like(x)
         logits: Matrix = np.einsum("nd,tmd->ntm", x, self.coef) + self.intercept
         return logits, self.task_probabilities(own, [t for _, t in split], x)
 

@@ -23,7 +23,7 @@ from router.execute import Attempt, ExecutionFailed, Executor
 from router.keys import KeyView
 from router.ledger import Ledger, UsageEntry
 from router.limits import InProcessLimits, KeyLimits, Limits
-from router.need import DefaultNeed
+from router.need import DefaultNeed, need_headers
 from router.quality import QualityEstimator
 from router.schemas import ChatCompletionIn, RouteControls, TeamBudget
 
@@ -102,7 +102,7 @@ class Routed:
             "x-modelyard-quality": f"{c.quality:.3f}",
             "x-modelyard-license": f"{c.license_verdict.value}; {', '.join(c.licenses)}",
             "x-modelyard-attempts": str(len(self.attempts)),
-            **({"x-modelyard-need": self.decision.need} if self.decision.need else {}),
+            **need_headers(self.decision, c),
         }
 
 

@@ -11,15 +11,16 @@ decision says so (the `x-modelyard-need` header and the dry run's `need`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 from catalog.snapshot import CatalogSnapshot
-from router.decision import Decision, RouteRequest, decide
+from router.decision import Candidate, Decision, RouteRequest, decide
 from router.quality import QualityEstimator
 
 DEFAULT_AUTO_NEED = "as_good_as:meta-llama/Llama-2-70b-chat-hf"
-FALLBACK_RULE = "best-available (the server's default need is advisory)"
+FALLBACK_RULE = "the best-available rule (the server's default need is advisory)"
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,7 @@ class DefaultNeed:
             return decide(request, snapshot, estimator, cooling)
         if self.reference is not None and snapshot.find(self.reference) is None:
             decision = decide(request, snapshot, estimator, cooling)
-            decision.need = f"none: the reference {self.reference} is not in the catalog"
-            return decision
+            return decision  # the reference is not in this catalog: no need to meet
         update = (
             {"quality_as": self.reference}
             if self.reference is not None
@@ -83,18 +83,87 @@ class DefaultNeed:
         )
         needed = dataclasses.replace(request, controls=request.controls.model_copy(update=update))
         decision = decide(needed, snapshot, estimator, cooling)
-        level = f"{decision.min_quality:.2f}" if decision.min_quality is not None else "?"
-        if decision.candidates:
-            decision.need = f"met: {self.describe()} ({level})"
-            return decision
-        if not any(e.reason == "quality" for e in decision.excluded):
-            return decision  # refused for other reasons: the need changes nothing
+        level = decision.min_quality
+        if level is None or not any(e.reason == "quality" for e in decision.excluded):
+            decision.need = f"{self.describe()} ({level or 0:.2f})"
+            return decision  # every deployment meets it, or others' rules refused them all
+        # The deployments below the need stay behind those that meet it, best first: the
+        # need is advisory, so an install whose deployments all fall short (or whose
+        # qualifying ones all fail) still answers, and the header says so.
         relaxed = dataclasses.replace(
             request, controls=request.controls.model_copy(update={"strategy": "best"})
         )
-        fallback = decide(relaxed, snapshot, estimator, cooling)
-        fallback.need = (
-            f"unmet: no deployment is predicted {self.describe()} ({level}); "
-            f"let through by {FALLBACK_RULE}"
-        )
-        return fallback
+        below = decide(relaxed, snapshot, estimator, cooling)
+        decision.candidates = Fallbacks(decision.candidates, below.candidates, level)
+        decision.need = f"{self.describe()} ({level:.2f})"
+        return decision
+
+
+class Fallbacks(Sequence[Candidate]):
+    """The candidates that meet the need, then those below it; the second list is read only
+    as far as someone asks (the executor usually takes the first)."""
+
+    def __init__(self, meeting: Sequence[Candidate], ranked: Sequence[Candidate], level: float):
+        self._meeting = meeting
+        self._ranked = ranked
+        self._level = level
+        self._below: list[Candidate] = []
+        self._read = 0  # how far into `ranked` we have looked
+
+    def _fill(self, count: int) -> None:
+        while len(self._below) < count and self._read < len(self._ranked):
+            candidate = self._ranked[self._read]
+            self._read += 1
+            if candidate.quality < self._level:
+                self._below.append(candidate)
+
+    def __len__(self) -> int:
+        self._fill(len(self._ranked))
+        return len(self._meeting) + len(self._below)
+
+    @overload
+    def __getitem__(self, i: int) -> Candidate: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Candidate]: ...
+    def __getitem__(self, i: int | slice) -> Candidate | list[Candidate]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if 0 <= i < len(self._meeting):
+            return self._meeting[i]
+        self._fill(i - len(self._meeting) + 1)
+        j = i - len(self._meeting)
+        if not 0 <= j < len(self._below):
+            raise IndexError(i)
+        return self._below[j]
+
+    def __iter__(self) -> Iterator[Candidate]:
+        yield from self._meeting
+        k = 0
+        while True:
+            self._fill(k + 1)
+            if k >= len(self._below):
+                return
+            yield self._below[k]
+            k += 1
+
+    def __bool__(self) -> bool:
+        if self._meeting:
+            return True
+        self._fill(1)
+        return bool(self._below)
+
+
+def need_headers(decision: Decision, candidate: Candidate) -> dict[str, str]:
+    """`x-modelyard-need`: the server's default need, whether the answering deployment met
+    it, and if not, the rule that let the request through."""
+    if decision.need is None:
+        return {}
+    level = decision.min_quality
+    if level is None or candidate.quality >= level:
+        return {"x-modelyard-need": f"met: {decision.need}"}
+    return {
+        "x-modelyard-need": f"unmet: no deployment is predicted {decision.need}; "
+        f"let through by {FALLBACK_RULE}"
+    }
