@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 from catalog.db import transaction
 from catalog.snapshot import CatalogSnapshot
 from router import keys
+from router.ability import _wordllama, common_preambles, features, strip_preamble
 from router.decision import RouteRequest, decide
 from router.errors import RouteError
 from router.evaluation import Curve, Point, aiq, evaluate, replay_snapshot, summarise
-from router.ability import _wordllama, common_preambles, features, strip_preamble
 from router.learned import EstimatorFileError, LearnedQuality, LearnedQualityEstimator, fit
 from router.outcomes import OutcomeFileError, load_outcomes, prompt_text
 from router.quality import CatalogQualityEstimator
@@ -349,10 +349,10 @@ def test_cli_fit_then_eval_and_cross_validate(outcome_file: Path, tmp_path: Path
     )
     assert table.exit_code == 0, table.output
     assert "best single model oracle" in table.output
+    evaluating = ["router", "eval", "--outcomes", str(outcome_file)]
     cv = runner.invoke(
         cli_app,
-        ["router", "eval", "--outcomes", str(outcome_file), "--folds", "3", "--repeats", "2"]
-        + ["--json"],
+        [*evaluating, "--folds", "3", "--repeats", "2", "--json"],
     )
     assert cv.exit_code == 0, cv.output
     report = json.loads(cv.output)
@@ -371,8 +371,7 @@ def test_cli_fit_then_eval_and_cross_validate(outcome_file: Path, tmp_path: Path
         assert low <= row["aiq"] <= high
     shown = runner.invoke(
         cli_app,
-        ["router", "eval", "--outcomes", str(outcome_file), "--folds", "2", "--repeats", "2"]
-        + ["--method", "task"],
+        [*evaluating, "--folds", "2", "--repeats", "2", "--method", "task"],
     )
     assert shown.exit_code == 0, shown.output
     assert "repeated 2 times" in shown.output and "task prior" in shown.output
