@@ -47,8 +47,14 @@ def test_cross_validated_routing_quality() -> None:
         )
     routers = {row["name"]: row for row in report["routers"]}
     singles = [row for row in report["baselines"] if row["name"].startswith("always ")]
-    # The learned router must beat every single model on the area under its curve.
-    assert routers["logreg balanced"]["aiq"] > max(row["aiq"] for row in singles)
+    # The learned routers must beat every single model on the area under their curves, and
+    # the default estimator the TF-IDF baseline at 95% of the best model's accuracy (3 x
+    # 5-fold CV measured 33.8% [31.5, 36.1] against 42.0% [41.6, 42.4]).
+    for name in ("ability balanced", "tf-idf logreg [baseline] balanced"):
+        assert routers[name]["aiq"] > max(row["aiq"] for row in singles)
+    ability = routers["ability balanced"]["cost_at_95pct_of_best"]
+    tfidf = routers["tf-idf logreg [baseline] balanced"]["cost_at_95pct_of_best"]
+    assert ability is not None and tfidf is not None and ability < tfidf
 
 
 def test_estimate_time_per_prompt(snapshot: CatalogSnapshot) -> None:
