@@ -60,6 +60,7 @@ migrate: install
 
 seed: migrate
 	$(BIN)/modelyard catalog seed
+	$(BIN)/modelyard router fit-bundled
 
 # The pages' browser libraries, from npm at the versions web/frontend/package-lock.json pins,
 # copied with their licences into web/static/vendor (committed: serving needs no npm).

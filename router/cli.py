@@ -381,7 +381,9 @@ def _names(pairs: list[str]) -> dict[str, str]:
 def fit_command(
     outcomes: OutcomeFiles,
     out: Annotated[Path, typer.Option(help="Where to write the estimator (.npz)")],
-    method: Annotated[str, typer.Option(help="logreg (default) or knn")] = "logreg",
+    method: Annotated[
+        str, typer.Option(help="ability (default), task, logreg or knn (see router/learned.py)")
+    ] = "ability",
     mapping: Annotated[
         list[str] | None,
         typer.Option(
@@ -415,9 +417,11 @@ def fit_command(
 
 def _print_report(report: dict[str, Any]) -> None:
     best = report["best_model"]
+    repeats = report.get("repeats", 1)
     console.print(
         f"{report['prompts']} held-out prompts"
         + (f" ({report['folds']}-fold cross-validation)" if "folds" in report else "")
+        + (f", repeated {repeats} times: means with 95% intervals" if repeats > 1 else "")
         + f"; best single model {best['name']}: accuracy {best['accuracy']:.3f} for "
         f"${best['cost_usd']:.4f}",
         highlight=False,
@@ -427,16 +431,24 @@ def _print_report(report: dict[str, Any]) -> None:
     for heading in ("max accuracy", "cost to reach best", "cost at 95% of best", "AIQ"):
         table.add_column(heading, justify="right")
 
-    def fraction(value: float | None) -> str:
-        return "not reached" if value is None else f"{value:.1%}"
+    def show(row: dict[str, Any], figure: str, percent: bool) -> str:
+        value, ci = row[figure], row.get(f"{figure}_ci")
+        if value is None:
+            reached = row.get(f"{figure}_reached")
+            return "not reached" + (f" ({reached})" if reached else "")
+        text = f"{value:.1%}" if percent else f"{value:.3f}"
+        if ci:
+            low, high = ci
+            text += f" [{low:.1%}, {high:.1%}]" if percent else f" [{low:.3f}, {high:.3f}]"
+        return text
 
     for row in report["routers"] + report["baselines"]:
         table.add_row(
             row["name"],
-            f"{row['max_accuracy']:.3f}",
-            fraction(row["cost_at_best_accuracy"]),
-            fraction(row["cost_at_95pct_of_best"]),
-            f"{row['aiq']:.3f}",
+            show(row, "max_accuracy", False),
+            show(row, "cost_at_best_accuracy", True),
+            show(row, "cost_at_95pct_of_best", True),
+            show(row, "aiq", False),
         )
     console.print(table)
 
@@ -449,12 +461,31 @@ def eval_command(
         typer.Option(help="A fitted estimator; without it, cross-validate on the files"),
     ] = None,
     folds: Annotated[int, typer.Option(min=2, help="Folds when cross-validating")] = 5,
+    repeats: Annotated[
+        int,
+        typer.Option(min=1, help="Cross-validations on new random folds, for 95% intervals"),
+    ] = 3,
+    methods: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--method",
+            help="Estimators to cross-validate (repeat the option); default: ability and the "
+            "two baselines, task and logreg",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
     """Replay held-out prompts through the real decision and print the accuracy/cost curve."""
     from router import evaluation
-    from router.learned import LearnedQuality
+    from router.learned import METHODS, LearnedQuality
 
+    chosen = methods or list(evaluation.DEFAULT_METHODS)
+    unknown = [m for m in chosen if m not in METHODS]
+    if unknown:
+        Console(stderr=True).print(
+            f"[red]error:[/red] --method {', '.join(unknown)}: choose from {', '.join(METHODS)}"
+        )
+        raise typer.Exit(2)
     data = _outcomes(outcomes)
     try:
         if estimator is not None:
@@ -462,7 +493,11 @@ def eval_command(
         else:
             with console.status("cross-validating…") as status:
                 report = evaluation.cross_validate(
-                    data, folds, progress=lambda step: status.update(step)
+                    data,
+                    folds,
+                    methods=chosen,  # type: ignore[arg-type]  # checked against METHODS above
+                    progress=lambda step: status.update(step),
+                    repeats=repeats,
                 )
     except RouterError as exc:
         raise _fail(exc) from exc
@@ -472,3 +507,19 @@ def eval_command(
         typer.echo(json.dumps(report, indent=2))
     else:
         _print_report(report)
+
+
+@quality_app.command("fit-bundled")
+def fit_bundled_command(ctx: typer.Context) -> None:
+    """Fit the default estimator on the outcome data shipped with modelyard, into the data
+    folder, so that the first `modelyard serve` starts without fitting (make run does this)."""
+    from router.bundled import load_or_fit
+
+    folder: Path = ctx.obj.settings.data_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    with console.status("fitting the bundled quality estimator…"):
+        learned = load_or_fit(folder)
+    console.print(
+        f"bundled estimator ({learned.method}, {len(learned.models)} models) ready in {folder}",
+        highlight=False,
+    )

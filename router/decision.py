@@ -172,6 +172,7 @@ class Decision:
     candidates: Sequence[Candidate]
     excluded: Sequence[Excluded]
     privacy: PrivacyCheck | None = None
+    need: str | None = None  # the server's default need for auto, when it applied (need.py)
 
     def as_dict(self) -> dict[str, Any]:
         privacy = {"privacy": self.privacy.as_dict()} if self.privacy else {}
@@ -183,6 +184,7 @@ class Decision:
             "estimated_completion_tokens": self.completion_tokens,
             "min_quality": self.min_quality,
             "strategy": self.strategy,
+            "need": self.need,
             "chosen": self.candidates[0].as_dict() if self.candidates else None,
             "candidates": [c.as_dict() for c in self.candidates],
             "excluded": [e.as_dict() for e in self.excluded],

@@ -42,7 +42,6 @@ from catalog.terms import (
 )
 from router.decision import RouteRequest, decide
 from router.learned import (
-    METHODS,
     LearnedQuality,
     LearnedQualityEstimator,
     Method,
@@ -345,19 +344,23 @@ def evaluate(learned: LearnedQuality, held_out: Outcomes) -> dict[str, Any]:
     """One fitted estimator on held-out prompts."""
     held_out = _align(held_out, learned.models) if held_out.models != learned.models else held_out
     per_task = learned.meta.get("task_best") or {}
-    return summarise(replay(learned, held_out, learned.method), baselines(held_out, per_task))
+    label = LABELS.get(learned.method, learned.method)
+    return summarise(replay(learned, held_out, label), baselines(held_out, per_task))
 
 
-def cross_validate(
+# The router's method and the two baselines it must beat, judged on one scale.
+DEFAULT_METHODS: tuple[Method, ...] = ("ability", "task", "logreg")
+LABELS = {"task": "task prior [baseline]", "logreg": "tf-idf logreg [baseline]"}
+FIGURES = ("max_accuracy", "cost_at_best_accuracy", "cost_at_95pct_of_best", "aiq")
+
+
+def _one_cross_validation(
     outcomes: Outcomes,
-    folds: int = 5,
-    methods: Sequence[Method] = METHODS,
-    seed: int = 0,
-    progress: Callable[[str], None] | None = None,
+    folds: int,
+    methods: Sequence[Method],
+    seed: int,
+    progress: Callable[[str], None] | None,
 ) -> dict[str, Any]:
-    """K folds by prompt: fit on the others, replay the held-out fold; pooled over folds."""
-    if not 2 <= folds <= len(outcomes):
-        raise ValueError(f"folds must be between 2 and the number of prompts ({len(outcomes)})")
     order = np.random.default_rng(seed).permutation(len(outcomes))
     parts = np.array_split(order, folds)
     curves: dict[str, Curve] = {}
@@ -367,12 +370,70 @@ def cross_validate(
         train, held_out = outcomes.subset(train_rows), outcomes.subset(test_rows)
         for method in methods:
             if progress:
-                progress(f"fold {k + 1}/{folds}: {method}")
+                progress(f"seed {seed}, fold {k + 1}/{folds}: {method}")
             learned = fit(train, method)
-            for curve in replay(learned, held_out, method):
+            for curve in replay(learned, held_out, LABELS.get(method, method)):
                 curves.setdefault(curve.name, Curve(curve.name)).add(curve)
         for curve in baselines(held_out, train.best_model_per_task()):
             base.setdefault(curve.name, Curve(curve.name)).add(curve)
-    report = summarise(list(curves.values()), list(base.values()))
+    return summarise(list(curves.values()), list(base.values()))
+
+
+def interval(values: Sequence[float]) -> tuple[float, float, float]:
+    """Mean and 95% confidence interval (Student's t over the repeats)."""
+    from scipy import stats
+
+    data = np.asarray(values, dtype=np.float64)
+    mean = float(data.mean())
+    if len(data) < 2:
+        return mean, mean, mean
+    half = float(stats.t.ppf(0.975, len(data) - 1) * data.std(ddof=1) / np.sqrt(len(data)))
+    return mean, mean - half, mean + half
+
+
+def _combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure as its mean over the repeats with a 95% interval; a cost that some
+    repeat never reached is reported as not reached, with how many did."""
+    report = runs[0]
+    for section in ("routers", "baselines"):
+        for position, row in enumerate(report[section]):
+            row.pop("points", None)
+            for figure in FIGURES:
+                values = [run[section][position][figure] for run in runs]
+                reached = [v for v in values if v is not None]
+                row[f"{figure}_reached"] = f"{len(reached)}/{len(values)}"
+                if len(reached) < len(values):
+                    row[figure], row[f"{figure}_ci"] = None, None
+                    continue
+                mean, low, high = interval(reached)
+                row[figure] = round(mean, 4)
+                row[f"{figure}_ci"] = [round(low, 4), round(high, 4)]
+    for name in ("accuracy", "cost_usd"):
+        report["best_model"][name] = round(
+            float(np.mean([run["best_model"][name] for run in runs])), 6
+        )
+    return report
+
+
+def cross_validate(
+    outcomes: Outcomes,
+    folds: int = 5,
+    methods: Sequence[Method] = DEFAULT_METHODS,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+    repeats: int = 1,
+) -> dict[str, Any]:
+    """K folds by prompt: fit on the others, replay the held-out fold; pooled over folds.
+    With `repeats` > 1, the whole cross-validation runs again on new random folds and every
+    figure gets a 95% confidence interval over the repeats."""
+    if not 2 <= folds <= len(outcomes):
+        raise ValueError(f"folds must be between 2 and the number of prompts ({len(outcomes)})")
+    if repeats < 1:
+        raise ValueError("repeats must be 1 or more")
+    runs = [
+        _one_cross_validation(outcomes, folds, methods, seed + r, progress) for r in range(repeats)
+    ]
+    report = runs[0] if repeats == 1 else _combine(runs)
     report["folds"] = folds
+    report["repeats"] = repeats
     return report

@@ -25,6 +25,7 @@ from router.execute import Attempt, ExecutionFailed, Executor, keep_request
 from router.keys import KeyView
 from router.ledger import Ledger, UsageEntry
 from router.limits import InProcessLimits, KeyLimits, Limits
+from router.need import DefaultNeed, need_headers
 from router.privacy import chat as private_chat
 from router.privacy.check import SCANNING_RULES
 from router.privacy.check import check as privacy_check
@@ -131,10 +132,13 @@ class Routed:
             "x-modelyard-license": f"{c.license_verdict.value}; {', '.join(c.licenses)}",
             "x-modelyard-attempts": str(len(self.attempts)),
             **(self.decision.privacy.headers() if self.decision.privacy else {}),
+            **need_headers(self.decision, c),
         }
 
 
 class Gateway:
+    need: DefaultNeed | None = None  # set by the app from MODELYARD_AUTO_NEED
+
     def __init__(
         self,
         snapshots: SnapshotCache,
@@ -271,14 +275,16 @@ class Gateway:
             ),
         )
         spreader = self.spreader
-        decision = decide(
-            request,
-            self.snapshot(),
-            self.estimator,
-            self.executor.health.cooling(),
-            self.providers,
-            spreader.speeds if spreader is not None else None,
-        )
+        speeds = spreader.speeds if spreader is not None else None
+        cooling = self.executor.health.cooling()
+        if self.need is not None:  # the server's default need for auto (router/need.py)
+            decision = self.need.decide(
+                request, self.snapshot(), self.estimator, cooling, self.providers, speeds
+            )
+        else:
+            decision = decide(
+                request, self.snapshot(), self.estimator, cooling, self.providers, speeds
+            )
         return spreader.order(decision) if spreader is not None else decision
 
     def no_candidate(self, decision: Decision, body: Body | None = None) -> RouteError:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,13 +26,18 @@ import numpy as np
 import numpy.typing as npt
 
 from catalog.snapshot import CatalogSnapshot, ModelView
+from router.ability import AbilityModel, ColdStart, benchmark_score, fit_arrays
 from router.decision import DEFAULT_COMPLETION_TOKENS, estimate_tokens
 from router.errors import RouterError
 from router.outcomes import Outcomes
 from router.quality import Estimate, QualityEstimator
 
-Method = Literal["logreg", "knn"]
-METHODS: tuple[Method, ...] = ("logreg", "knn")
+Method = Literal["ability", "logreg", "knn", "task"]
+# ability: per task, each model's success from the prompt's embedding (router/ability.py);
+# task: each model's success rate on the prompt's task alone (the task-prior baseline);
+# logreg: TF-IDF over the whole prompt, one logistic regression per model (the other baseline).
+METHODS: tuple[Method, ...] = ("ability", "logreg", "knn", "task")
+ABILITY_METHODS = ("ability", "task")
 FORMAT = "modelyard-quality/1"
 KNN_NEIGHBOURS = 30
 KNN_PRIOR_WEIGHT = 2.0  # pseudo-prompts of the model's overall rate, so few neighbours don't decide
@@ -126,7 +132,17 @@ class LearnedQuality:
     intercept: Matrix | None = None
     train_rows: Any = None  # knn: the training prompts' TF-IDF rows (CSR)
     train_scores: Matrix | None = None
+    ability: dict[str, Any] | None = None  # ability/task: router/ability.py's arrays
     _vectorizer: Any = field(default=None, repr=False)
+    _ability_model: Any = field(default=None, repr=False)
+
+    @property
+    def ability_model(self) -> AbilityModel:
+        if self._ability_model is None:
+            assert self.ability is not None
+            self._ability_model = AbilityModel(self.ability)
+        model: AbilityModel = self._ability_model
+        return model
 
     @property
     def vectorizer(self) -> Any:
@@ -138,6 +154,8 @@ class LearnedQuality:
 
     def predict(self, prompts: Sequence[str]) -> Matrix:
         """Probabilities of a good answer, prompts x models."""
+        if self.method in ABILITY_METHODS:
+            return self.ability_model.predict(prompts)
         features = self.vectorizer.transform(prompts)
         if self.method == "logreg":
             assert self.coef is not None and self.intercept is not None
@@ -172,6 +190,9 @@ class LearnedQuality:
         }
         if self.method == "logreg":
             arrays |= {"coef": self.coef, "intercept": self.intercept}
+        elif self.method in ABILITY_METHODS:
+            assert self.ability is not None
+            arrays |= {f"ability_{name}": value for name, value in self.ability.items()}
         else:
             rows = self.train_rows
             arrays |= {
@@ -212,6 +233,13 @@ class LearnedQuality:
             )
             if method == "logreg":
                 fitted.coef, fitted.intercept = arrays["coef"], arrays["intercept"]
+            elif method in ABILITY_METHODS:
+                fitted.ability = {
+                    name.removeprefix("ability_"): value
+                    for name, value in arrays.items()
+                    if name.startswith("ability_")
+                }
+                fitted.ability_model  # noqa: B018 — checks the arrays agree, now
             else:
                 import scipy.sparse as sp
 
@@ -222,12 +250,14 @@ class LearnedQuality:
                 fitted.train_scores = arrays["train_scores"]
         except KeyError as exc:
             raise EstimatorFileError(f"{path}: the file lacks '{exc.args[0]}'") from None
+        except ValueError as exc:
+            raise EstimatorFileError(f"{path}: inconsistent estimator ({exc})") from None
         return fitted
 
 
 def fit(
     outcomes: Outcomes,
-    method: Method = "logreg",
+    method: Method = "ability",
     names: Mapping[str, str] | None = None,
     sources: Sequence[str] = (),
 ) -> LearnedQuality:
@@ -235,21 +265,27 @@ def fit(
         raise RouterError(f"unknown method '{method}': choose {' or '.join(METHODS)}")
     if len(outcomes) < 2:
         raise RouterError("fitting needs at least two prompts")
-    vectorizer = _vectorizer()
-    try:
-        features = vectorizer.fit_transform(outcomes.prompts)
-    except ValueError:  # every word is in fewer than two prompts
+    vectorizer: Any = None
+    features: Any = None
+    vocabulary: tuple[str, ...] = ()
+    idf = np.zeros(0)
+    if method not in ABILITY_METHODS:  # the ability methods embed the prompt instead
         vectorizer = _vectorizer()
-        vectorizer.min_df = 1
-        features = vectorizer.fit_transform(outcomes.prompts)
-    vocabulary = tuple(str(t) for t in vectorizer.get_feature_names_out())
+        try:
+            features = vectorizer.fit_transform(outcomes.prompts)
+        except ValueError:  # every word is in fewer than two prompts
+            vectorizer = _vectorizer()
+            vectorizer.min_df = 1
+            features = vectorizer.fit_transform(outcomes.prompts)
+        vocabulary = tuple(str(t) for t in vectorizer.get_feature_names_out())
+        idf = np.asarray(vectorizer.idf_, dtype=np.float64)
     per_token, fixed = _cost_model(outcomes.prompts, outcomes.costs)
     known = {**CATALOG_NAMES, **(names or {})}
     fitted = LearnedQuality(
         method=method,
         models=outcomes.models,
         vocabulary=vocabulary,
-        idf=np.asarray(vectorizer.idf_, dtype=np.float64),
+        idf=idf,
         cost_per_token=per_token,
         cost_fixed=fixed,
         names={m: known[m] for m in outcomes.models if m in known},
@@ -264,6 +300,10 @@ def fit(
     )
     if method == "logreg":
         fitted.coef, fitted.intercept = _logistic_fit(features, outcomes.scores)
+    elif method in ABILITY_METHODS:
+        fitted.ability = fit_arrays(
+            outcomes.prompts, outcomes.tasks, outcomes.scores, task_only=method == "task"
+        )
     else:
         fitted.train_rows = features.tocsr()
         fitted.train_scores = outcomes.scores.copy()
@@ -272,7 +312,9 @@ def fit(
 
 class LearnedQualityEstimator:
     """The router's view of a fitted estimator: catalog models the outcome data covers get a
-    learned probability; every other model falls back to the catalog-based estimate."""
+    learned probability; with the ability methods, a catalog model without outcome data gets
+    one from its benchmark scores (`ColdStart`); every other model falls back to the
+    catalog-based estimate. Each estimate's basis says which of the three it is."""
 
     def __init__(
         self, learned: LearnedQuality, fallback: QualityEstimator, label: str = "learned"
@@ -281,11 +323,23 @@ class LearnedQualityEstimator:
         self.fallback = fallback
         self.label = label
         self._columns: tuple[int, dict[str, int]] = (-1, {})
+        self._cold: tuple[int, ColdStart | None] = (-1, None)
         # One prediction per prompt, shared by every model the decision asks about.
         self._predict = lru_cache(maxsize=256)(self._predict_one)
 
-    def _predict_one(self, prompt: str) -> tuple[float, ...]:
-        return tuple(float(p) for p in self.learned.predict([prompt])[0])
+    def _predict_one(self, prompt: str) -> tuple[tuple[float, ...], tuple[float, ...], Matrix]:
+        """Each covered model's probability, each task's probability, and the prompt's
+        shared deviation per task (the last two only for the ability methods)."""
+        if self.learned.method not in ABILITY_METHODS:
+            return tuple(float(p) for p in self.learned.predict([prompt])[0]), (), np.zeros(0)
+        model = self.learned.ability_model
+        logits, tasks = model.logits([prompt])
+        probabilities = np.einsum("nt,ntm->nm", tasks, 1.0 / (1.0 + np.exp(-logits)))[0]
+        return (
+            tuple(float(p) for p in probabilities),
+            tuple(float(t) for t in tasks[0]),
+            model.deviation(logits)[0],
+        )
 
     def columns(self, snapshot: CatalogSnapshot) -> dict[str, int]:
         """Catalog hf_id → outcome column, resolved once per catalog version."""
@@ -299,19 +353,71 @@ class LearnedQualityEstimator:
             self._columns = (snapshot.version, found)
         return found
 
+    def cold_start(self, snapshot: CatalogSnapshot) -> ColdStart | None:
+        """The score → ability map, fitted once per catalog version on the covered models
+        the catalog has benchmark scores for."""
+        version, found = self._cold
+        if version == snapshot.version:
+            return found
+        found = None
+        if self.learned.method in ABILITY_METHODS:
+            model = self.learned.ability_model
+            pairs: dict[str, list[tuple[float, float]]] = {task: [] for task in model.tasks}
+            for hf_id, column in self.columns(snapshot).items():
+                scores = _scores(snapshot, snapshot.models[hf_id])
+                for k, task in enumerate(model.tasks):
+                    score = benchmark_score(scores, task)
+                    if score is not None:
+                        pairs[task].append((score, float(model.rates[k, column])))
+            found = ColdStart.fit(pairs)
+        self._cold = (snapshot.version, found)
+        return found
+
     def estimate(
         self, prompt: str, task: str, model: ModelView, snapshot: CatalogSnapshot
     ) -> Estimate:
         column = self.columns(snapshot).get(model.hf_id)
         if column is None:
-            return self.fallback.estimate(prompt, task, model, snapshot)
-        probability = self._predict(prompt)[column]
+            return self._cold_estimate(prompt, task, model, snapshot)
+        probability = self._predict(prompt)[0][column]
         return Estimate(
             round(probability, 4),
             f"{self.learned.method} on {self.learned.meta.get('prompts', '?')} prompts "
             f"as '{self.learned.models[column]}'",
             self.label,
         )
+
+    def _cold_estimate(
+        self, prompt: str, task: str, model: ModelView, snapshot: CatalogSnapshot
+    ) -> Estimate:
+        cold = self.cold_start(snapshot)
+        if cold is None or not cold.lines:
+            return self.fallback.estimate(prompt, task, model, snapshot)
+        scores = _scores(snapshot, model)
+        names = self.learned.ability_model.tasks
+        _, tasks, deviation = self._predict(prompt)
+        total = weight = 0.0
+        for k, name in enumerate(names):
+            ability = cold.ability(name, benchmark_score(scores, name))
+            if ability is not None:
+                total += tasks[k] / (1.0 + math.exp(-(ability + float(deviation[k]))))
+                weight += tasks[k]
+        if weight < 0.5:  # no score speaks for the tasks this prompt most likely is
+            return self.fallback.estimate(prompt, task, model, snapshot)
+        return Estimate(
+            round(total / weight, 4),
+            f"cold start: benchmark scores → ability (map fitted on {cold.fitted_on} "
+            "models with outcome data)",
+            self.label,
+        )
+
+
+def _scores(snapshot: CatalogSnapshot, model: ModelView) -> tuple[tuple[str, float], ...]:
+    """The model's benchmark scores, or its nearest scored ancestor's."""
+    for member in snapshot.lineage(model):
+        if member.scores:
+            return tuple(member.scores)
+    return ()
 
 
 def completion_cost_per_token(fixed: float) -> float:

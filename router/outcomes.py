@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import ast
 import csv
+import gzip
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import numpy.typing as npt
@@ -112,7 +114,10 @@ def _columns(path: Path, header: Sequence[str] | None) -> list[str]:
 
 def load_file(path: Path) -> Outcomes:
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        if path.suffix == ".gz":  # the outcome data that ships with the project is gzipped
+            handle: TextIO = gzip.open(path, "rt", newline="", encoding="utf-8")  # noqa: SIM115
+        else:
+            handle = path.open(newline="", encoding="utf-8")
     except OSError as exc:
         raise OutcomeFileError(f"{path}: cannot be read ({exc.strerror})") from exc
     with handle:
@@ -126,7 +131,7 @@ def load_file(path: Path) -> Outcomes:
                 if not text.strip():
                     raise OutcomeFileError(f"{path}:{line}: the prompt is empty")
                 prompts.append(text)
-                tasks.append(row.get("eval_name") or path.stem)
+                tasks.append(row.get("eval_name") or path.name.split(".")[0])
                 ids.append(row.get("sample_id") or f"{path.name}:{line}")
                 scores.append([_number(path, line, m, row.get(m), score=True) for m in models])
                 costs.append(
@@ -135,6 +140,8 @@ def load_file(path: Path) -> Outcomes:
                         for m in models
                     ]
                 )
+        except (gzip.BadGzipFile, EOFError) as exc:
+            raise OutcomeFileError(f"{path}: not a gzip file ({exc})") from exc
         except UnicodeDecodeError as exc:
             raise OutcomeFileError(f"{path}: not UTF-8 text ({exc.reason})") from exc
         except csv.Error as exc:

@@ -24,6 +24,13 @@ from web.app import session_factory_for
 from web.cli import alembic_config
 from web.settings import Settings
 
+# The suite's routing tests were written against benchmark-score estimates and no default
+# need; the bundled estimator and the default need are tested where they are named
+# (tests/test_learned_quality.py, tests/test_auto_need.py). Servers the suite starts inherit
+# these too.
+os.environ.setdefault("MODELYARD_QUALITY_ESTIMATOR", "catalog")
+os.environ.setdefault("MODELYARD_AUTO_NEED", "none")
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from catalog.db import transaction
 from catalog.snapshot import CatalogSnapshot
 from router import keys
+from router.ability import _wordllama, common_preambles, features, strip_preamble
 from router.decision import RouteRequest, decide
 from router.errors import RouteError
 from router.evaluation import Curve, Point, aiq, evaluate, replay_snapshot, summarise
@@ -146,7 +147,7 @@ def test_bad_files_are_refused_clearly(tmp_path: Path) -> None:
 # --- fitting and predicting ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["logreg", "knn"])
+@pytest.mark.parametrize("method", ["ability", "task", "logreg", "knn"])
 def test_learns_which_model_answers_which_prompt(outcome_file: Path, method: str) -> None:
     learned = fit(load_outcomes([outcome_file]), method)  # type: ignore[arg-type]
     unseen = ["Write a python function to flatten a list.", "Compose a short poem about snow."]
@@ -171,7 +172,7 @@ def test_cost_model_reproduces_prices(outcome_file: Path) -> None:
     assert np.allclose(estimated, [[0.001, 0.001, 0.1]] * 2, rtol=1e-6)
 
 
-@pytest.mark.parametrize("method", ["logreg", "knn"])
+@pytest.mark.parametrize("method", ["ability", "logreg", "knn"])
 def test_save_and_load_give_the_same_predictions(
     outcome_file: Path, tmp_path: Path, method: str
 ) -> None:
@@ -348,19 +349,32 @@ def test_cli_fit_then_eval_and_cross_validate(outcome_file: Path, tmp_path: Path
     )
     assert table.exit_code == 0, table.output
     assert "best single model oracle" in table.output
+    evaluating = ["router", "eval", "--outcomes", str(outcome_file)]
     cv = runner.invoke(
         cli_app,
-        ["router", "eval", "--outcomes", str(outcome_file), "--folds", "3", "--json"],
+        [*evaluating, "--folds", "3", "--repeats", "2", "--json"],
     )
     assert cv.exit_code == 0, cv.output
     report = json.loads(cv.output)
-    assert report["folds"] == 3 and report["prompts"] == 12
+    assert report["folds"] == 3 and report["prompts"] == 12 and report["repeats"] == 2
+    # The router and both baselines, each with a 95% interval over the repeats.
     assert {r["name"] for r in report["routers"]} == {
-        "logreg min_quality",
-        "logreg balanced",
-        "knn min_quality",
-        "knn balanced",
+        "ability min_quality",
+        "ability balanced",
+        "task prior [baseline] min_quality",
+        "task prior [baseline] balanced",
+        "tf-idf logreg [baseline] min_quality",
+        "tf-idf logreg [baseline] balanced",
     }
+    for row in report["routers"]:
+        low, high = row["aiq_ci"]
+        assert low <= row["aiq"] <= high
+    shown = runner.invoke(
+        cli_app,
+        [*evaluating, "--folds", "2", "--repeats", "2", "--method", "task"],
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "repeated 2 times" in shown.output and "task prior" in shown.output
 
 
 def test_cli_refuses_bad_input(outcome_file: Path, tmp_path: Path) -> None:
@@ -371,7 +385,11 @@ def test_cli_refuses_bad_input(outcome_file: Path, tmp_path: Path) -> None:
         cli_app,
         ["router", "fit", "--outcomes", str(outcome_file), "--out", "x", "--method", "magic"],
     )
-    assert method.exit_code == 2 and "choose logreg or knn" in method.output
+    assert method.exit_code == 2 and "choose ability or logreg or knn or task" in method.output
+    unknown = runner.invoke(
+        cli_app, ["router", "eval", "--outcomes", str(outcome_file), "--method", "magic"]
+    )
+    assert unknown.exit_code == 2 and "--method magic" in unknown.output
     mapping = runner.invoke(
         cli_app,
         ["router", "fit", "--outcomes", str(outcome_file), "--out", "x", "--map", "coder"],
@@ -381,3 +399,72 @@ def test_cli_refuses_bad_input(outcome_file: Path, tmp_path: Path) -> None:
         cli_app, ["router", "eval", "--outcomes", str(outcome_file), "--folds", "50"]
     )
     assert folds.exit_code == 1 and "folds must be between 2" in folds.output
+
+
+# --- the ability estimator ----------------------------------------------------------------
+
+
+def test_a_shared_preamble_names_the_task_and_is_cut_off() -> None:
+    preamble = "Answer with one letter.\n" + "Example question? A\n" * 20
+    prompts = [preamble + "Which is heavier? ", preamble + "Which is older? "]
+    found = common_preambles([*prompts, "Write code."], ["quiz", "quiz", "code"])
+    assert found == {"quiz": preamble}
+    assert strip_preamble(prompts[0], found) == ("Which is heavier? ", "quiz")
+    assert strip_preamble("Write code.", found) == ("Write code.", None)
+
+
+def test_wordllama_loads_from_the_wheel_without_the_network(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Any attempt to reach the Hub fails loudly: the weights must come from the wheel.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import requests
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"network access: {args} {kwargs}")
+
+    monkeypatch.setattr(requests.Session, "request", refuse)
+    _wordllama.cache_clear()
+    x = features(["hello world", "def f(x): return x"])
+    assert x.shape == (2, 256 + 4)
+    assert np.allclose(np.linalg.norm(x[:, :256], axis=1), 1.0, atol=1e-6)
+
+
+def test_cold_start_gives_unscored_models_an_ability_from_their_benchmarks(
+    tmp_path: Path, snapshot: CatalogSnapshot
+) -> None:
+    # Three covered models whose success rates follow their catalog scores; phi-2, with no
+    # outcome data, gets an estimate from its own scores on the same map.
+    names = {
+        "coder": "meta-llama/Llama-2-70b-chat-hf",
+        "poet": "meta-llama/Llama-2-7b-chat-hf",
+        "oracle": "mistralai/Mistral-7B-Instruct-v0.2",
+    }
+    rows = [outcome_row(p, "code") for p in CODE] + [outcome_row(p, "poems") for p in POEMS]
+    learned = fit(load_outcomes([write_outcomes(tmp_path / "o.csv", rows)]), names=names)
+    estimator = LearnedQualityEstimator(learned, CatalogQualityEstimator(), "learned:x")
+    cold = estimator.cold_start(snapshot)
+    assert cold is not None and set(cold.lines) == {"code", "poems"} and cold.fitted_on == 3
+    phi = snapshot.models["microsoft/phi-2"]
+    estimate = estimator.estimate(CODE[0], "code", phi, snapshot)
+    assert estimate.estimator == "learned:x" and estimate.basis.startswith("cold start")
+    assert 0.0 < estimate.probability < 1.0
+    # A model with no scores anywhere in its lineage still falls back to the catalog.
+    unscored = next(
+        m for m in snapshot.models.values() if not any(x.scores for x in snapshot.lineage(m))
+    )
+    assert estimator.estimate(CODE[0], "code", unscored, snapshot).estimator == "catalog"
+
+
+def test_bundled_data_loads_and_covers_the_shared_files() -> None:
+    from router.bundled import bundled_files
+
+    files = bundled_files()
+    assert [f.name for f in files] == [
+        "arc_challenge_train.csv.gz",
+        "mbpp_train.csv.gz",
+        "winogrande_train.csv.gz",
+    ]
+    outcomes = load_outcomes(files)
+    assert len(outcomes) == 2205 and len(outcomes.models) == 11
+    assert set(outcomes.tasks) == {"arc-challenge", "mbpp", "winogrande"}

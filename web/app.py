@@ -7,6 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
@@ -118,14 +119,20 @@ class ModelyardApp(FastAPI):
 
 
 def quality_estimator(settings: Settings) -> QualityEstimator:
-    """The learned estimator when one is configured (models it does not cover fall back to
-    benchmark scores), else benchmark scores alone. A bad file stops start-up."""
+    """The learned estimator (by default the bundled one; models it does not cover get
+    theirs from benchmark scores), or benchmark scores alone. A bad file stops start-up."""
     catalog_based = CatalogQualityEstimator()
-    if settings.quality_estimator is None:
+    choice = settings.quality_estimator
+    if choice == "catalog":
         return catalog_based
     from router.learned import LearnedQuality, LearnedQualityEstimator
 
-    path = settings.quality_estimator
+    if choice == "bundled":
+        from router.bundled import load_or_fit
+
+        learned = load_or_fit(settings.data_dir)
+        return LearnedQualityEstimator(learned, catalog_based, label="learned:bundled")
+    path = Path(choice)
     return LearnedQualityEstimator(
         LearnedQuality.load(path), catalog_based, label=f"learned:{path.name}"
     )
@@ -198,6 +205,7 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
         state.cache,
         providers,
     )
+    gateway.need = settings.default_need()
 
     telemetry = (
         Telemetry(settings.otel_endpoint, settings.otel_service_name)

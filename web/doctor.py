@@ -294,13 +294,27 @@ def check_providers(settings: Settings, hosted: list[Deployment]) -> Check:
 
 
 def check_estimator(settings: Settings) -> Check:
-    path = settings.quality_estimator
-    if path is None:
+    choice = settings.quality_estimator
+    if choice == "catalog":
         return Check(
-            "quality estimator", "ok", "benchmark scores (MODELYARD_QUALITY_ESTIMATOR unset)"
+            "quality estimator", "ok", "benchmark scores only (MODELYARD_QUALITY_ESTIMATOR=catalog)"
         )
     from router.learned import LearnedQuality
 
+    if choice == "bundled":
+        from router.bundled import bundled_files, fingerprint
+
+        path = settings.data_dir / f"quality-estimator-{fingerprint(bundled_files())}.npz"
+        if not path.exists():
+            return Check(
+                "quality estimator",
+                "warn",
+                f"the bundled estimator is not fitted yet in {settings.data_dir}: the first "
+                "`modelyard serve` fits it, which takes seconds",
+                "run `modelyard router fit-bundled` (make run does) to fit it ahead of serving",
+            )
+    else:
+        path = choice
     try:
         learned = LearnedQuality.load(path)
     except Exception as exc:

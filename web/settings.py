@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from router.need import DEFAULT_AUTO_NEED, DefaultNeed
 from router.schemas import TeamBudget
 
 
@@ -46,9 +47,16 @@ class Settings(BaseSettings):
     ledger_flush_seconds: float = Field(
         default=0.5, gt=0, le=3600, description="How often buffered usage records are written"
     )
-    quality_estimator: Path | None = Field(
-        default=None,
-        description="A learned estimator from `modelyard router fit`; unset: benchmark scores",
+    quality_estimator: Literal["bundled", "catalog"] | Path = Field(
+        default="bundled",
+        description="bundled: the estimator fitted on the outcome data that ships with the "
+        "project (fitted once, kept in data_dir); catalog: benchmark scores alone; or a file "
+        "from `modelyard router fit`",
+    )
+    auto_need: str = Field(
+        default=DEFAULT_AUTO_NEED,
+        description="What model 'auto' must meet when neither the request nor its key states "
+        "a need: 'as_good_as:<catalog model>', 'min_quality:<0-1>' or 'none'",
     )
     hf_endpoint: str | None = Field(
         default=None,
@@ -87,6 +95,14 @@ class Settings(BaseSettings):
 
         keys = [name for name, key in self.provider_keys.items() if key.get_secret_value()]
         return configured_providers(keys, os.environ)
+
+    def default_need(self) -> DefaultNeed | None:
+        return DefaultNeed.parse(self.auto_need)
+
+    @model_validator(mode="after")
+    def _valid_auto_need(self) -> Settings:
+        self.default_need()  # a bad value stops start-up with its message
+        return self
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

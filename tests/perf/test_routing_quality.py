@@ -47,28 +47,42 @@ def test_cross_validated_routing_quality() -> None:
         )
     routers = {row["name"]: row for row in report["routers"]}
     singles = [row for row in report["baselines"] if row["name"].startswith("always ")]
-    # The learned router must beat every single model on the area under its curve.
-    assert routers["logreg balanced"]["aiq"] > max(row["aiq"] for row in singles)
+    # The learned routers must beat every single model on the area under their curves, and
+    # the default estimator the TF-IDF baseline at 95% of the best model's accuracy (3 x
+    # 5-fold CV measured 33.8% [31.5, 36.1] against 42.0% [41.6, 42.4]).
+    for name in ("ability balanced", "tf-idf logreg [baseline] balanced"):
+        assert routers[name]["aiq"] > max(row["aiq"] for row in singles)
+    ability = routers["ability balanced"]["cost_at_95pct_of_best"]
+    tfidf = routers["tf-idf logreg [baseline] balanced"]["cost_at_95pct_of_best"]
+    assert ability is not None and tfidf is not None and ability < tfidf
 
 
 def test_estimate_time_per_prompt(snapshot: CatalogSnapshot) -> None:
+    """The first estimate for a new prompt pays for the whole prediction (preamble, WordLlama
+    embedding, every model's logistic); the other models' estimates for the same request come
+    from the per-prompt cache. Budget: 1 ms per new prompt."""
     outcomes = load_outcomes(_files())
-    learned = fit(outcomes.subset(range(0, len(outcomes), 2)))
+    learned = fit(outcomes.subset(range(0, len(outcomes), 2)))  # the ability method
     held_out = outcomes.subset(range(1, len(outcomes), 2)).prompts[:300]
     model = snapshot.models["meta-llama/Llama-2-70b-chat-hf"]
+    others = [snapshot.models["microsoft/phi-2"], snapshot.models["mistralai/Mistral-7B-v0.1"]]
     catalog = CatalogQualityEstimator()
+    learned_estimator = LearnedQualityEstimator(learned, catalog)
+    learned_estimator.estimate("warm-up", "chat", model, snapshot)
     timings = {}
-    for name, estimator in (
-        ("catalog", catalog),
-        ("learned", LearnedQualityEstimator(learned, catalog)),
-    ):
-        samples = []
+    for name, estimator in (("catalog", catalog), ("learned", learned_estimator)):
+        first, rest = [], []
         for prompt in held_out:
             started = time.perf_counter()
             estimator.estimate(prompt, classify(prompt), model, snapshot)
-            samples.append(time.perf_counter() - started)
-        timings[name] = statistics.median(samples) * 1e3
+            first.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            for other in others:  # cold-started from benchmark scores, same prompt
+                estimator.estimate(prompt, classify(prompt), other, snapshot)
+            rest.append((time.perf_counter() - started) / len(others))
+        timings[name] = (statistics.median(first) * 1e3, statistics.median(rest) * 1e3)
     print(
         f"\nquality estimate per new prompt (median of {len(held_out)}): learned "
-        f"{timings['learned']:.3f} ms, catalog-based {timings['catalog']:.3f} ms"
+        f"{timings['learned'][0]:.3f} ms (then {timings['learned'][1]:.4f} ms per further "
+        f"model), catalog-based {timings['catalog'][0]:.4f} ms"
     )
