@@ -53,7 +53,7 @@ http {{
             default_type application/json;
             return 200 '{completion}';
         }}
-        location /sse/ {{
+        location = /sse/v1/chat/completions {{
             default_type text/event-stream;
             alias {root}/stream.txt;
             error_page 405 =200 $uri;
