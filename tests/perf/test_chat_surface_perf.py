@@ -53,10 +53,9 @@ http {{
             default_type application/json;
             return 200 '{completion}';
         }}
-        location = /sse/v1/chat/completions {{
+        location /sse/ {{
             default_type text/event-stream;
-            alias {root}/stream.txt;
-            error_page 405 =200 $uri;
+            return 200 '{stream}';
         }}
     }}
 }}
@@ -168,9 +167,11 @@ def nginx(tmp_path: Path) -> Iterator[str]:
     if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()) or not shutil.which("wrk"):
         pytest.fail("the benchmark needs nginx and wrk: `make bench` installs them")
     port = free_port()
-    (tmp_path / "stream.txt").write_text(_stream_body())
+    # Served from the config (nginx's workers may not read the test's private folder).
     (tmp_path / "nginx.conf").write_text(
-        NGINX_CONF.format(root=tmp_path, port=port, completion=json.dumps(COMPLETION))
+        NGINX_CONF.format(
+            root=tmp_path, port=port, completion=json.dumps(COMPLETION), stream=_stream_body()
+        )
     )
     process = subprocess.Popen(["/usr/sbin/nginx", "-c", str(tmp_path / "nginx.conf")])
     time.sleep(0.5)
