@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import statistics
 import subprocess
@@ -36,6 +37,7 @@ CHUNKS = 1000
 
 NGINX_CONF = """
 daemon off;
+user {user};
 worker_processes 1;
 pid {root}/nginx.pid;
 error_log {root}/error.log warn;
@@ -53,9 +55,10 @@ http {{
             default_type application/json;
             return 200 '{completion}';
         }}
-        location /sse/ {{
+        location = /sse/v1/chat/completions {{
             default_type text/event-stream;
-            return 200 '{stream}';
+            alias {root}/stream.txt;
+            error_page 405 =200 $uri;
         }}
     }}
 }}
@@ -167,11 +170,11 @@ def nginx(tmp_path: Path) -> Iterator[str]:
     if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()) or not shutil.which("wrk"):
         pytest.fail("the benchmark needs nginx and wrk: `make bench` installs them")
     port = free_port()
-    # Served from the config (nginx's workers may not read the test's private folder).
+    (tmp_path / "stream.txt").write_text(_stream_body())
+    # Workers run as the test's user: nginx's default user cannot read the test's folder.
+    user = pwd.getpwuid(os.getuid()).pw_name
     (tmp_path / "nginx.conf").write_text(
-        NGINX_CONF.format(
-            root=tmp_path, port=port, completion=json.dumps(COMPLETION), stream=_stream_body()
-        )
+        NGINX_CONF.format(root=tmp_path, port=port, completion=json.dumps(COMPLETION), user=user)
     )
     process = subprocess.Popen(["/usr/sbin/nginx", "-c", str(tmp_path / "nginx.conf")])
     time.sleep(0.5)
