@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import statistics
 import subprocess
@@ -36,6 +37,7 @@ CHUNKS = 1000
 
 NGINX_CONF = """
 daemon off;
+user {user};
 worker_processes 1;
 pid {root}/nginx.pid;
 error_log {root}/error.log warn;
@@ -53,7 +55,7 @@ http {{
             default_type application/json;
             return 200 '{completion}';
         }}
-        location /sse/ {{
+        location = /sse/v1/chat/completions {{
             default_type text/event-stream;
             alias {root}/stream.txt;
             error_page 405 =200 $uri;
@@ -169,8 +171,10 @@ def nginx(tmp_path: Path) -> Iterator[str]:
         pytest.fail("the benchmark needs nginx and wrk: `make bench` installs them")
     port = free_port()
     (tmp_path / "stream.txt").write_text(_stream_body())
+    # Workers run as the test's user: nginx's default user cannot read the test's folder.
+    user = pwd.getpwuid(os.getuid()).pw_name
     (tmp_path / "nginx.conf").write_text(
-        NGINX_CONF.format(root=tmp_path, port=port, completion=json.dumps(COMPLETION))
+        NGINX_CONF.format(root=tmp_path, port=port, completion=json.dumps(COMPLETION), user=user)
     )
     process = subprocess.Popen(["/usr/sbin/nginx", "-c", str(tmp_path / "nginx.conf")])
     time.sleep(0.5)
