@@ -21,6 +21,13 @@ from catalog.schemas import DeploymentIn, LicenseIn, ModelIn
 SEED_DIR = Path(__file__).parent / "seed"
 FILES = {"licenses": "licenses.yaml", "models": "models.yaml", "deployments": "deployments.yaml"}
 
+
+def seed_files(directory: Path, kind: str) -> list[Path]:
+    """`models.yaml`, then any `models-<part>.yaml` beside it in name order: a large seed is
+    split by family (models-2025.yaml, …) and each part reads like the main file."""
+    main = directory / FILES[kind]
+    return [main, *sorted(directory.glob(f"{main.stem}-*{main.suffix}"))]
+
 Entry = TypeVar("Entry", bound=BaseModel)
 
 
@@ -102,11 +109,15 @@ def _check_references(directory: Path, data: SeedData) -> None:
             fail("deployments", f"{deployment.name}: unknown model '{deployment.model}'")
 
 
+def _read_all(directory: Path, kind: str, schema: type[Entry]) -> list[Entry]:
+    return [entry for path in seed_files(directory, kind) for entry in _read_list(path, schema)]
+
+
 def load_seed(directory: Path = SEED_DIR) -> SeedData:
     data = SeedData(
-        licenses=_read_list(directory / FILES["licenses"], LicenseIn),
-        models=_read_list(directory / FILES["models"], ModelIn),
-        deployments=_read_list(directory / FILES["deployments"], DeploymentIn),
+        licenses=_read_all(directory, "licenses", LicenseIn),
+        models=_read_all(directory, "models", ModelIn),
+        deployments=_read_all(directory, "deployments", DeploymentIn),
     )
     _check_references(directory, data)
     return data

@@ -26,6 +26,7 @@ from catalog.terms import (
     OutputsUse,
     ParentRelation,
     Privacy,
+    ThresholdConsequence,
     UserThresholdMeasure,
 )
 
@@ -60,6 +61,19 @@ class LicenseTerms:
     commercial_condition: str | None
     user_threshold: int | None
     user_threshold_measure: UserThresholdMeasure
+    revenue_threshold_usd: int | None
+    threshold_consequence: ThresholdConsequence
+    threshold_display_text: str | None
+    threshold_counts_affiliates: bool
+    threshold_end_user_exemption: bool
+    excluded_regions: tuple[str, ...]
+    region_exclusion_multimodal_only: bool
+    region_exclusion_end_user_exempt: bool
+    hosted_is_distribution: bool
+    notice_exempt_hosted: bool
+    outputs_derivative_if_imitating: bool
+    outputs_research_only: bool
+    use_latest_version: bool
     research_only: bool
     permitted_use_note: str | None
     hosting_condition: str | None
@@ -92,6 +106,7 @@ class LicenseTerms:
         values = {f.name: getattr(row, f.name) for f in dataclasses.fields(cls)}
         # Containers become immutable so the terms can key caches.
         values["redistribution_conditions"] = tuple(row.redistribution_conditions)
+        values["excluded_regions"] = tuple(row.excluded_regions or ())
         values["unverified_terms"] = frozenset(row.unverified_terms)
         values["clauses"] = tuple(sorted(row.clauses.items()))
         return cls(**values)
@@ -104,9 +119,24 @@ class LicensePeriod:
     end: dt.date | None
     verified: bool
     note: str | None
+    # Where a change date is uncertain: the part of [start, end) where the period surely held.
+    certain_from: dt.date | None = None
+    certain_to: dt.date | None = None
 
     def in_force_on(self, day: dt.date) -> bool:
         return (self.start is None or self.start <= day) and (self.end is None or day < self.end)
+
+    def verified_on(self, day: dt.date) -> bool:
+        """Whether it is sure that this period held on `day`: a verified period always; an
+        unverified one with a certain part only inside that part (a change that certainly
+        happened at an unknown date leaves the later licence sure once the window has passed)."""
+        if self.verified:
+            return True
+        if self.certain_from is None and self.certain_to is None:
+            return False
+        return (self.certain_from is None or self.certain_from <= day) and (
+            self.certain_to is None or day < self.certain_to
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +228,15 @@ def _model_view(row: Model, terms: Mapping[str, LicenseTerms]) -> ModelView:
         release_date=row.release_date,
         capabilities=tuple(row.capabilities),
         periods=tuple(
-            LicensePeriod(terms[a.license_id], a.effective_from, a.effective_to, a.verified, a.note)
+            LicensePeriod(
+                terms[a.license_id],
+                a.effective_from,
+                a.effective_to,
+                a.verified,
+                a.note,
+                a.certain_from,
+                a.certain_to,
+            )
             for a in row.licenses
         ),
         parents=tuple((e.parent.hf_id, ParentRelation(e.relation)) for e in row.parents),
