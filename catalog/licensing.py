@@ -183,7 +183,7 @@ def _display_threshold(o: _Outcome, use: UsageProfile, users: int) -> None:
     t = o.terms
     revenue = t.revenue_threshold_usd
     shown = t.threshold_display_text or ""
-    duty = f'Prominently display "{shown}" on the user interface of your product or service'
+    duty = f'display "{shown}" prominently on the user interface of your product or service'
     limits = f"more than {users:,} monthly active users" + (
         f" or more than US${revenue:,} monthly revenue" if revenue else ""
     )
@@ -195,7 +195,11 @@ def _display_threshold(o: _Outcome, use: UsageProfile, users: int) -> None:
     if revenue and use.monthly_revenue_usd is not None and use.monthly_revenue_usd > revenue:
         crossed.append(f"US${use.monthly_revenue_usd:,} monthly revenue")
     if crossed:
-        o.oblige("display", f"{duty}: it has {' and '.join(crossed)} ({limits})", "revenue_threshold")
+        o.oblige(
+            "display",
+            f"{duty[0].upper()}{duty[1:]}: it has {' and '.join(crossed)} ({limits})",
+            "revenue_threshold",
+        )
         return
     known = use.monthly_active_users is not None and (
         not revenue or use.monthly_revenue_usd is not None
@@ -207,7 +211,7 @@ def _display_threshold(o: _Outcome, use: UsageProfile, users: int) -> None:
             f'below {limits.replace("more than", "").strip()}: no duty to display "{shown}"',
         )
     else:
-        o.oblige("display", f"If your product has {limits}: {duty.lower()}", "revenue_threshold")
+        o.oblige("display", f"If your product has {limits}: {duty}", "revenue_threshold")
 
 
 def _region(o: _Outcome, use: UsageProfile) -> None:
@@ -476,6 +480,7 @@ def _check(
             )
         for period in periods:
             terms = period.terms
+            sure = period.verified_on(day)
             in_force.append(
                 LicenseInForce(
                     license=terms.id,
@@ -484,7 +489,6 @@ def _check(
                     verified=sure,
                 )
             )
-            sure = period.verified_on(day)
             term_reasons, term_obligations = evaluate_terms(
                 terms, use, "vision" in member.capabilities
             )
@@ -547,9 +551,11 @@ def _naming_conflict(
     """An ancestor's licence that requires derivatives' names to begin with a word (Llama's
     "Llama"), and a published model whose name does not."""
     prefix = terms.naming_prefix
-    if not prefix:
+    owner, _, repo_name = model.hf_id.partition("/")
+    # The licensor's own checkpoints (Meta's Instruct on Meta's base) are not a licensee's
+    # derivatives: the rule binds other publishers.
+    if not prefix or owner.lower() == ancestor.hf_id.partition("/")[0].lower():
         return None
-    repo_name = model.hf_id.split("/", 1)[-1]
     if any(_words(n).startswith(_words(prefix)) for n in (repo_name, model.name)):
         return None
     return LicenseConflict(

@@ -181,9 +181,9 @@ def test_llama4_users_with_affiliates(
     result = check(snapshot, SCOUT, commercial=True, licensee_region="US", **fields)
     assert result.verdict == expected, result.reasons
     if expected == F:
-        (reason,) = [r for r in result.reasons if r.verdict == F]
-        assert "you and your affiliates in March 2025" in reason.message
-        assert reason.clause == "§2 Additional Commercial Terms"
+        (said,) = {(r.message, r.clause) for r in result.reasons if r.verdict == F}
+        assert "you and your affiliates in March 2025" in said[0]
+        assert said[1] == "§2 Additional Commercial Terms"
 
 
 def test_llama33_counts_november_2024(snapshot: CatalogSnapshot) -> None:
@@ -242,7 +242,7 @@ def test_gemma_hosted_service_notice_by_version(
 def test_gemma_2026_terms_are_unverified_beyond_their_header(snapshot: CatalogSnapshot) -> None:
     result = check(snapshot, GEMMA3, commercial=True, hosted_service=True)
     assert result.verdict == R
-    assert [lic.license for lic in result.licenses] == ["gemma-2026-04-01"]
+    assert {lic.license for lic in result.licenses} == {"gemma-2026-04-01"}
     assert all(r.license == "gemma-2026-04-01" for r in result.reasons if r.verdict == R)
 
 
@@ -511,3 +511,26 @@ def test_model_page_explains_the_new_terms_in_plain_words(api: TestClient) -> No
     assert "European Union" in scout and "End users of a product" in scout
     large = api.get(f"/models/{LARGE2}").text
     assert "Outputs themselves may be used for research only" in large
+
+
+def test_bom_and_compare_carry_the_new_models(api: TestClient) -> None:
+    bom = api.get("/api/models/deepseek-ai/DeepSeek-R1-Distill-Llama-70B/bom")
+    assert bom.status_code == 200
+    subject = json.loads(bom.text)["metadata"]["component"]
+    licences = {lic["license"]["name"]: lic["license"]["acknowledgement"] for lic in subject["licenses"]}
+    assert licences["MIT License"] == "declared"
+    assert licences["Llama 3.3 Community License Agreement"] == "concluded"
+    compare = api.get(
+        "/compare", params=[("m", "kimi-k2"), ("m", "llama-4-scout"), ("m", "gpt-oss-120b")]
+    )
+    assert compare.status_code == 200
+    for name in ("Kimi K2 Instruct", "Llama 4 Scout 17B-16E Instruct", "gpt-oss-120b"):
+        assert name in compare.text
+
+
+def test_hosted_deployments_come_from_the_cost_map(api: TestClient) -> None:
+    scout = api.get(f"/api/models/{SCOUT}").json()
+    hosted = {d["name"]: d for d in scout["deployments"]}
+    assert {"deepinfra/llama-4-scout-instruct", "together/llama-4-scout-instruct"} <= set(hosted)
+    assert all(d["price_source"] == "litellm" for d in hosted.values())
+    assert all(d["max_context"] for d in hosted.values())
