@@ -76,6 +76,8 @@ def licence_tag_id(
             if not needs or any(word in where for word in needs):
                 return licence
     return None
+
+
 # model-index dataset names and types → the catalog's benchmark names.
 BENCHMARKS = {
     "mmlu": "MMLU",

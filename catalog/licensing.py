@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from catalog.regions import region_name, regions_of
 from catalog.schemas import (
     ComplianceReport,
     LicenseConflict,
@@ -23,7 +24,6 @@ from catalog.schemas import (
     Reason,
     UsageProfile,
 )
-from catalog.regions import region_name, regions_of
 from catalog.snapshot import CatalogSnapshot, LicenseTerms, ModelView
 from catalog.terms import (
     CommercialUse,
@@ -233,7 +233,9 @@ def _region(o: _Outcome, use: UsageProfile) -> None:
     if use.end_user_of_product and exempt:
         o.say("excluded_regions", Verdict.ALLOWED, f"you are an end user of a product: {rule}")
     elif use.licensee_region is None:
-        o.oblige("licensee_region", f"Not for you if you are in {names}: {rule}", "excluded_regions")
+        o.oblige(
+            "licensee_region", f"Not for you if you are in {names}: {rule}", "excluded_regions"
+        )
     elif regions_of(use.licensee_region) & set(t.excluded_regions):
         o.say("excluded_regions", Verdict.FORBIDDEN, f"you are in {names}: {rule}")
     else:
@@ -292,9 +294,7 @@ def _notice(o: _Outcome, hosted_only: bool) -> None:
     t = o.terms
     if not t.notice_text:
         return
-    if hosted_only and (
-        t.notice_exempt_hosted or t.unverified("notice_exempt_hosted")
-    ):
+    if hosted_only and (t.notice_exempt_hosted or t.unverified("notice_exempt_hosted")):
         if o.unknown("notice_exempt_hosted", "whether a hosted service needs the Notice file"):
             return
         o.say(
@@ -563,7 +563,7 @@ def _naming_conflict(
         declared_license=model.periods[0].terms.id if model.periods else "unknown",
         ancestor=ancestor.hf_id,
         ancestor_license=terms.id,
-        message=f'{model.hf_id} is built on {ancestor.hf_id}, whose {terms.name} requires a '
+        message=f"{model.hf_id} is built on {ancestor.hf_id}, whose {terms.name} requires a "
         f'distributed derivative\'s name to begin with "{prefix}"; "{repo_name}" does not'
         + (f" ({terms.clause('naming_rule')})" if terms.clause("naming_rule") else ""),
     )

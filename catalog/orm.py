@@ -85,7 +85,7 @@ class License(Base):
     user_threshold_measure: Mapped[UserThresholdMeasure] = mapped_column(
         _enum(UserThresholdMeasure)
     )
-    # 2025–2026 terms (migration 0006): Kimi K2's revenue test and display duty, Llama 3.3/4's
+    # 2025-2026 terms (migration 0006): Kimi K2's revenue test and display duty, Llama 3.3/4's
     # affiliates and end-user exemption, Llama 4's EU carve-out, Gemma's hosted-service Notice
     # and purpose-conditioned output rule, MRL's research-only outputs.
     revenue_threshold_usd: Mapped[int | None] = mapped_column(BigInteger)

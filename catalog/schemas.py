@@ -145,7 +145,7 @@ LICENSE_TERMS = (
     "outputs_to_improve_models",
     "acceptable_use_policy",
     "naming_rule",
-    # Terms of the 2025–2026 licences (Llama 3.3/4, Gemma 2025, MRL, Kimi K2).
+    # Terms of the 2025-2026 licences (Llama 3.3/4, Gemma 2025, MRL, Kimi K2).
     "revenue_threshold",
     "threshold_end_user_exemption",
     "excluded_regions",

@@ -28,6 +28,7 @@ def seed_files(directory: Path, kind: str) -> list[Path]:
     main = directory / FILES[kind]
     return [main, *sorted(directory.glob(f"{main.stem}-*{main.suffix}"))]
 
+
 Entry = TypeVar("Entry", bound=BaseModel)
 
 

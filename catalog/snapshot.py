@@ -61,19 +61,6 @@ class LicenseTerms:
     commercial_condition: str | None
     user_threshold: int | None
     user_threshold_measure: UserThresholdMeasure
-    revenue_threshold_usd: int | None
-    threshold_consequence: ThresholdConsequence
-    threshold_display_text: str | None
-    threshold_counts_affiliates: bool
-    threshold_end_user_exemption: bool
-    excluded_regions: tuple[str, ...]
-    region_exclusion_multimodal_only: bool
-    region_exclusion_end_user_exempt: bool
-    hosted_is_distribution: bool
-    notice_exempt_hosted: bool
-    outputs_derivative_if_imitating: bool
-    outputs_research_only: bool
-    use_latest_version: bool
     research_only: bool
     permitted_use_note: str | None
     hosting_condition: str | None
@@ -94,6 +81,20 @@ class LicenseTerms:
     verified: bool
     unverified_terms: frozenset[str]
     clauses: tuple[tuple[str, str], ...]
+    # The 2025-2026 terms; their defaults say "the licence has no such term".
+    revenue_threshold_usd: int | None = None
+    threshold_consequence: ThresholdConsequence = ThresholdConsequence.SEPARATE_LICENSE
+    threshold_display_text: str | None = None
+    threshold_counts_affiliates: bool = False
+    threshold_end_user_exemption: bool = False
+    excluded_regions: tuple[str, ...] = ()
+    region_exclusion_multimodal_only: bool = False
+    region_exclusion_end_user_exempt: bool = False
+    hosted_is_distribution: bool = False
+    notice_exempt_hosted: bool = False
+    outputs_derivative_if_imitating: bool = False
+    outputs_research_only: bool = False
+    use_latest_version: bool = False
 
     def clause(self, term: str) -> str | None:
         return dict(self.clauses).get(term)

@@ -278,7 +278,7 @@ def test_admin_endpoint(
         assert shown.status_code == 200
 
 
-# --- the 2025–2026 licence tags and unmapped benchmarks ----------------------------------------
+# --- the 2025-2026 licence tags and unmapped benchmarks ----------------------------------------
 
 
 def test_newer_licence_tags_map_to_their_terms(

@@ -55,7 +55,7 @@ def _display(lic: LicenseOut) -> str | None:
     )
     return (
         f"A commercial product with more than {lic.user_threshold:,} monthly active users"
-        f"{revenue} must show \"{lic.threshold_display_text}\" prominently in its user "
+        f'{revenue} must show "{lic.threshold_display_text}" prominently in its user '
         "interface. No permission is needed."
     )
 
@@ -65,9 +65,7 @@ def _regions(lic: LicenseOut) -> str | None:
         return None
     names = " or ".join(region_name(r) for r in lic.excluded_regions)
     which = "its multimodal models" if lic.region_exclusion_multimodal_only else "the model"
-    text = (
-        f"No rights in {which} for a person living in, or a company based in, {names}."
-    )
+    text = f"No rights in {which} for a person living in, or a company based in, {names}."
     if lic.region_exclusion_end_user_exempt:
         text += " End users of a product or service built with them are not affected."
     return text
@@ -147,14 +145,18 @@ def plain_terms(lic: LicenseOut) -> list[PlainTerm]:
         ("derivative_terms", "Fine-tunes and derivatives", lic.derivative_terms),
         ("outputs_to_improve_models", "Using outputs", _outputs(lic)),
         (
-            "outputs_research_only" if lic.outputs_research_only else "outputs_derivative_if_imitating",
+            "outputs_research_only"
+            if lic.outputs_research_only
+            else "outputs_derivative_if_imitating",
             "Training on outputs",
             _imitation(lic),
         ),
         (
             "use_latest_version",
             "Updates",
-            "Make reasonable efforts to use the latest version." if lic.use_latest_version else None,
+            "Make reasonable efforts to use the latest version."
+            if lic.use_latest_version
+            else None,
         ),
         (
             "acceptable_use_policy",
