@@ -102,11 +102,12 @@ def test_filters(
 
 def test_sorting(api: TestClient) -> None:
     by_params = api.get("/api/models", params={"sort": "-params", "per_page": 3}).json()["items"]
-    assert [m["id"] for m in by_params] == [
-        "meta-llama/Llama-3.1-405B",
-        "tiiuae/falcon-180B",
-        "bigscience/bloom",
-    ]
+    # Qwen3.8-Max (2.4T), then the two Kimi K2 checkpoints (1T each).
+    assert by_params[0]["id"] == "Qwen/Qwen3.8-2.4T-A95B"
+    assert {m["id"] for m in by_params[1:]} == {
+        "moonshotai/Kimi-K2-Base",
+        "moonshotai/Kimi-K2-Instruct",
+    }
     cheap = api.get("/api/models", params={"sort": "price", "per_page": 200}).json()["items"]
     prices = [m["cheapest_usd_per_million_tokens"] for m in cheap]
     known = [p for p in prices if p is not None]
@@ -153,7 +154,12 @@ def test_model_detail_by_id_or_alias(api: TestClient) -> None:
     history = [
         (p["license_id"], p["effective_from"], p["effective_to"]) for p in detail["license_history"]
     ]
-    assert history == [("msr", "2023-12-12", "2024-01-06"), ("mit", "2024-01-06", None)]
+    # MIT "by 2024-01-06": the periods overlap over the uncertain days.
+    assert history == [("msr", "2023-12-12", "2024-01-06"), ("mit", "2023-12-13", None)]
+    assert [(p["certain_from"], p["certain_to"]) for p in detail["license_history"]] == [
+        (None, "2023-12-13"),
+        ("2024-01-06", None),
+    ]
     assert {s["benchmark"] for s in detail["scores"]} >= {"MMLU", "HellaSwag", "GSM8K"}
     (fireworks,) = detail["deployments"]
     assert fireworks["provider"] == "fireworks_ai" and fireworks["input_cost_per_token"] > 0
@@ -182,7 +188,7 @@ def test_unknown_model_is_404(api: TestClient, ref: str) -> None:
 
 def test_licences(api: TestClient) -> None:
     licences = {lic["id"]: lic for lic in api.get("/api/licenses").json()}
-    assert len(licences) == 19
+    assert len(licences) == 30  # licenses.md and licenses-2025.md
     llama2 = api.get("/api/licenses/llama2").json()
     assert llama2 == licences["llama2"]
     assert llama2["user_threshold"] == 700_000_000
