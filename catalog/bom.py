@@ -44,7 +44,9 @@ def _component(snapshot: CatalogSnapshot, model: ModelView, day: dt.date) -> Com
         Property(name=f"{PROPERTY}license-history", value=history or "none recorded"),
         Property(
             name=f"{PROPERTY}license-verified",
-            value=str(all(p.verified and p.terms.verified for p in model.periods_on(day))).lower(),
+            value=str(
+                all(p.verified_on(day) and p.terms.verified for p in model.periods_on(day))
+            ).lower(),
         ),
     ]
     if model.parameters:

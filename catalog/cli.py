@@ -512,6 +512,25 @@ def license_check(
     derivative_name: Annotated[
         str | None, typer.Option(help="Name your derivative will carry")
     ] = None,
+    revenue: Annotated[
+        int | None, typer.Option(help="Monthly revenue of your product, USD (Kimi K2)")
+    ] = None,
+    affiliates_mau_at_release: Annotated[
+        int | None,
+        typer.Option(help="Your affiliates' users in that month (Llama 3.3 and 4 add them)"),
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option(help="Where you are: EU or a country code such as DE (Llama 4's EU rule)"),
+    ] = None,
+    end_user: Annotated[
+        bool,
+        typer.Option("--end-user", help="You use it only inside another company's product"),
+    ] = False,
+    imitate: Annotated[
+        bool,
+        typer.Option("--imitate", help="The model trained on outputs is to perform like it"),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="The API's JSON")] = False,
 ) -> None:
     """Verdicts, obligations and reasons for a usage profile, like POST /api/compliance/check."""
@@ -530,6 +549,11 @@ def license_check(
                     "train_on_outputs": train_on_outputs,
                     "outputs_target_same_family": same_family,
                     "derivative_name": derivative_name,
+                    "monthly_revenue_usd": revenue,
+                    "affiliates_monthly_active_users_at_release": affiliates_mau_at_release,
+                    "licensee_region": region,
+                    "end_user_of_product": end_user,
+                    "imitate_source_model": imitate,
                 }
             ),
             "models": models or None,
@@ -548,7 +572,12 @@ def license_check(
             f"{r.license}{' ' + r.clause if r.clause else ''}: {r.message}" for r in decisive[:2]
         )
         if result.verdict == Verdict.ALLOWED_WITH_OBLIGATIONS:
-            why = "; ".join(o.text for o in result.obligations[:2])
+            why = "; ".join(
+                f"{o.text} [{o.license}{' ' + o.clause if o.clause else ''}]"
+                for o in result.obligations[:3]
+            )
+        if result.conflicts:
+            why += "; conflict: " + "; ".join(c.message for c in result.conflicts)
         style = _VERDICT_STYLE[result.verdict]
         table.add_row(
             f"[{style}]{result.verdict.value}[/{style}]",

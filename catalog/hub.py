@@ -27,10 +27,57 @@ HF_LICENSES = {
     "llama3": "llama3",
     "llama3.1": "llama3.1",
     "llama3.2": "llama3.2",
-    "gemma": "gemma",
+    "llama3.3": "llama3.3",
+    "llama4": "llama4",
+    "gemma": "gemma",  # the version in force on the import day: see licence_tag_id
+    "mrl": "mrl",
+    "falcon-llm-license": "falcon-2.0",  # the tag of Falcon 2 and 3 repos (TII Falcon License 2.0)
     "cc-by-nc-4.0": "cc-by-nc-4.0",
     "bigscience-bloom-rail-1.0": "bigscience-rail-1.0",
 }
+# The Gemma Terms of Use are one document with dated versions; a `gemma` tag means the
+# version in force when the card is read.
+GEMMA_VERSIONS = (
+    (dt.date(2026, 4, 1), "gemma-2026-04-01"),
+    (dt.date(2025, 3, 24), "gemma-2025-03-24"),
+    (dt.date.min, "gemma"),
+)
+# `other` cards name their licence in `license_name`: the names whose terms the catalog holds.
+# Each maps to the licence and the words that must appear in the repo id or licence link,
+# because a name such as "modified-mit" alone does not say whose modification it is.
+OTHER_LICENSES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "modified-mit": ("kimi-k2-modified-mit", ("kimi", "moonshot")),
+    "modified mit license": ("kimi-k2-modified-mit", ("kimi", "moonshot")),
+    "kimi-k2-modified-mit": ("kimi-k2-modified-mit", ()),
+    "mrl": ("mrl", ()),
+    "mnpl": ("mnpl", ()),
+    "qwen": ("qwen", ()),
+    "qwen-research": ("qwen-research", ()),
+    "deepseek": ("deepseek", ()),
+    "yi-license": ("yi-community-2.1", ()),
+    "falcon-llm-license": ("falcon-2.0", ()),
+}
+
+
+def licence_tag_id(
+    tag: str | None, name: str | None, repo_id: str, link: str | None, day: dt.date
+) -> str | None:
+    """The catalog licence a card's tag (and, for `other`, its licence name) stands for."""
+    tag = (tag or "").lower()
+    if tag == "gemma":
+        return next(lic for start, lic in GEMMA_VERSIONS if day >= start)
+    if tag in HF_LICENSES:
+        return HF_LICENSES[tag]
+    if tag == "other" and name:
+        known = OTHER_LICENSES.get(name.strip().lower())
+        if known is not None:
+            licence, needs = known
+            where = f"{repo_id} {link or ''}".lower()
+            if not needs or any(word in where for word in needs):
+                return licence
+    return None
+
+
 # model-index dataset names and types → the catalog's benchmark names.
 BENCHMARKS = {
     "mmlu": "MMLU",
@@ -138,12 +185,29 @@ def _parents(
     return tuple((n.strip(), from_tags.get(n.strip(), default)) for n in names if n.strip())
 
 
+_BENCHMARK_NAME = re.compile(r"[^\w .+()\-/]")
+
+
+def _benchmark(result: Any) -> str | None:
+    """The catalog's name for a result's dataset, or else the card's own dataset name, so
+    that no reported score is dropped (a score on Spider stays "Spider")."""
+    keys = [str(getattr(result, a, "") or "").lower() for a in ("dataset_type", "dataset_name")]
+    known = next((BENCHMARKS[k] for k in keys if k in BENCHMARKS), None)
+    if known is not None:
+        return known
+    for attribute in ("dataset_name", "dataset_type"):
+        raw = str(getattr(result, attribute, "") or "")
+        name = " ".join(_BENCHMARK_NAME.sub(" ", raw).split())[:64].strip()
+        if name:
+            return name
+    return None
+
+
 def _scores(card_data: Any) -> tuple[HubScore, ...]:
     results = getattr(card_data, "eval_results", None) or []
     found: dict[tuple[str, str], HubScore] = {}
     for result in results:
-        keys = [str(getattr(result, a, "") or "").lower() for a in ("dataset_type", "dataset_name")]
-        benchmark = next((BENCHMARKS[k] for k in keys if k in BENCHMARKS), None)
+        benchmark = _benchmark(result)
         value = getattr(result, "metric_value", None)
         if benchmark is None or not isinstance(value, int | float):
             continue

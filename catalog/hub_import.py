@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from catalog import licensing, service
 from catalog import repository as repo
 from catalog.errors import CatalogError
-from catalog.hub import HF_LICENSES, HubCard, HubError, HubMalformed
+from catalog.hub import HubCard, HubError, HubMalformed, licence_tag_id
 from catalog.orm import License, Model
 from catalog.schemas import LicensePeriodIn, ModelIn, ParentIn, ScoreIn, UsageProfile
 from catalog.snapshot import build_snapshot
@@ -85,11 +85,14 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-.")[:50] or "other"
 
 
-def licence_for(session: Session, card: HubCard, source: CardSource) -> tuple[str, bool]:
+def licence_for(
+    session: Session, card: HubCard, source: CardSource, today: dt.date | None = None
+) -> tuple[str, bool]:
     """The catalog licence for the card's tag, and whether its terms are known. An unknown
     tag gets (or reuses) a licence record with every term unknown and unverified."""
     tag = (card.license_tag or "").lower()
-    known = HF_LICENSES.get(tag)
+    day = today or dt.datetime.now(dt.UTC).date()
+    known = licence_tag_id(tag, card.license_name, card.repo_id, card.license_link, day)
     if known and repo.get_license(session, known) is not None:
         return known, True
     if tag in ("", "other"):
@@ -133,6 +136,8 @@ def _periods(
             from_=a.effective_from,
             to=a.effective_to,
             verified=a.verified,
+            certain_from=a.certain_from,
+            certain_to=a.certain_to,
             source=a.source,
             note=a.note,
         )
@@ -167,7 +172,7 @@ def _family(session: Session, card: HubCard) -> str:
 def _spec(
     session: Session, card: HubCard, model: Model | None, source: CardSource, today: dt.date
 ) -> ModelIn:
-    licence_id, verified = licence_for(session, card, source)
+    licence_id, verified = licence_for(session, card, source, today)
     capabilities = ["chat"] if card.conversational else []
     try:
         return ModelIn(

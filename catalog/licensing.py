@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from catalog.regions import region_name, regions_of
 from catalog.schemas import (
     ComplianceReport,
     LicenseConflict,
@@ -24,7 +25,13 @@ from catalog.schemas import (
     UsageProfile,
 )
 from catalog.snapshot import CatalogSnapshot, LicenseTerms, ModelView
-from catalog.terms import CommercialUse, OutputsUse, UserThresholdMeasure, Verdict
+from catalog.terms import (
+    CommercialUse,
+    OutputsUse,
+    ThresholdConsequence,
+    UserThresholdMeasure,
+    Verdict,
+)
 
 _SECONDS_PER_DAY = 86_400
 _today: tuple[int, dt.date] = (-1, dt.date.min)
@@ -45,6 +52,7 @@ class _Outcome:
     """What one licence says about one profile."""
 
     terms: LicenseTerms
+    multimodal: bool = False  # the model takes images: Llama 4's EU carve-out concerns these
     reasons: list[Reason] = field(default_factory=list)
     obligations: list[Obligation] = field(default_factory=list)
 
@@ -109,6 +117,17 @@ def _users(o: _Outcome, use: UsageProfile) -> None:
     # Every user test in the facts sits in the licence's commercial terms (Llama §2, Qwen §4).
     if limit is None or not use.commercial:
         return
+    if t.threshold_consequence == ThresholdConsequence.DISPLAY:
+        _display_threshold(o, use, limit)
+        return
+    if use.end_user_of_product and t.threshold_end_user_exemption:
+        o.say(
+            "threshold_end_user_exemption",
+            Verdict.ALLOWED,
+            "you receive the model as part of another company's integrated end-user product, "
+            f"so the {limit:,}-user test does not apply to you",
+        )
+        return
     over = f"more than {limit:,} monthly active users need a separate licence from the licensor"
     if t.user_threshold_measure == UserThresholdMeasure.AT_ANY_TIME:
         if use.monthly_active_users is None:
@@ -133,10 +152,15 @@ def _users(o: _Outcome, use: UsageProfile) -> None:
     # Measured once: users in the calendar month before this licence version's release.
     month = _month_before(t.released) if t.released else "the month before release"
     counted = use.monthly_active_users_at_release
+    whose = "users"
+    if t.threshold_counts_affiliates:
+        whose = "users of you and your affiliates"
+        if use.affiliates_monthly_active_users_at_release is not None:
+            counted = (counted or 0) + use.affiliates_monthly_active_users_at_release
     if counted is not None:
         verdict = Verdict.FORBIDDEN if counted > limit else Verdict.ALLOWED
         detail = over if counted > limit else f"within the {limit:,} limit"
-        o.say("user_threshold", verdict, f"{counted:,} users in {month}: {detail}")
+        o.say("user_threshold", verdict, f"{counted:,} {whose} in {month}: {detail}")
     elif use.monthly_active_users is not None and use.monthly_active_users > limit:
         o.say(
             "user_threshold",
@@ -148,8 +172,77 @@ def _users(o: _Outcome, use: UsageProfile) -> None:
         o.say(
             "user_threshold",
             Verdict.ALLOWED,
-            f"the {limit:,}-user test counts users in {month} only; growth after that "
+            f"the {limit:,}-user test counts {whose} in {month} only; growth after that "
             "does not require a separate licence",
+        )
+
+
+def _display_threshold(o: _Outcome, use: UsageProfile, users: int) -> None:
+    """Kimi K2: a commercial product above a user OR a revenue threshold must show a name in
+    its interface. Crossing it costs a display duty, never the licence."""
+    t = o.terms
+    revenue = t.revenue_threshold_usd
+    shown = t.threshold_display_text or ""
+    duty = f'display "{shown}" prominently on the user interface of your product or service'
+    limits = f"more than {users:,} monthly active users" + (
+        f" or more than US${revenue:,} monthly revenue" if revenue else ""
+    )
+    if o.unknown("revenue_threshold", "the user and revenue thresholds"):
+        return
+    crossed = []
+    if use.monthly_active_users is not None and use.monthly_active_users > users:
+        crossed.append(f"{use.monthly_active_users:,} monthly active users")
+    if revenue and use.monthly_revenue_usd is not None and use.monthly_revenue_usd > revenue:
+        crossed.append(f"US${use.monthly_revenue_usd:,} monthly revenue")
+    if crossed:
+        o.oblige(
+            "display",
+            f"{duty[0].upper()}{duty[1:]}: it has {' and '.join(crossed)} ({limits})",
+            "revenue_threshold",
+        )
+        return
+    known = use.monthly_active_users is not None and (
+        not revenue or use.monthly_revenue_usd is not None
+    )
+    if known:
+        o.say(
+            "revenue_threshold",
+            Verdict.ALLOWED,
+            f'below {limits.replace("more than", "").strip()}: no duty to display "{shown}"',
+        )
+    else:
+        o.oblige("display", f"If your product has {limits}: {duty}", "revenue_threshold")
+
+
+def _region(o: _Outcome, use: UsageProfile) -> None:
+    """Llama 4: no grant to EU-domiciled people or EU-based companies for its multimodal
+    models; end users of a product that incorporates them are exempt."""
+    t = o.terms
+    if not t.excluded_regions or (t.region_exclusion_multimodal_only and not o.multimodal):
+        return
+    if o.unknown("excluded_regions", "the regional restriction"):
+        return
+    names = " or ".join(region_name(r) for r in t.excluded_regions)
+    scope = "this multimodal model" if t.region_exclusion_multimodal_only else "the model"
+    exempt = t.region_exclusion_end_user_exempt
+    rule = (
+        f"the licence grants no rights in {scope} to an individual domiciled in, or a company "
+        f"whose principal place of business is in, {names}"
+        + (" (end users of a product or service that incorporates it are exempt)" if exempt else "")
+    )
+    if use.end_user_of_product and exempt:
+        o.say("excluded_regions", Verdict.ALLOWED, f"you are an end user of a product: {rule}")
+    elif use.licensee_region is None:
+        o.oblige(
+            "licensee_region", f"Not for you if you are in {names}: {rule}", "excluded_regions"
+        )
+    elif regions_of(use.licensee_region) & set(t.excluded_regions):
+        o.say("excluded_regions", Verdict.FORBIDDEN, f"you are in {names}: {rule}")
+    else:
+        o.say(
+            "excluded_regions",
+            Verdict.ALLOWED,
+            f"{use.licensee_region} is outside {names}, which the licence excludes",
         )
 
 
@@ -173,19 +266,46 @@ def _distribution(o: _Outcome, use: UsageProfile) -> None:
         )
     elif t.unverified("acceptable_use_policy") and (use.commercial or shares):
         o.unknown("acceptable_use_policy", "whether an acceptable-use policy applies")
-    if not use.redistribute_weights:
+    if t.use_latest_version:
+        o.oblige(
+            "use_latest_version",
+            "Make reasonable efforts to use the latest version of the model",
+            "use_latest_version",
+        )
+    # Gemma counts a hosted service as a Distribution, so its redistribution terms apply.
+    hosted_only = use.hosted_service and not use.redistribute_weights
+    if hosted_only and t.hosted_is_distribution:
+        if o.unknown("hosted_is_distribution", "whether a hosted service counts as distribution"):
+            return
+    elif not use.redistribute_weights:
         return
+    copy_of = "with the weights" if use.redistribute_weights else "to the service's users"
     if not o.unknown("ship_license_copy", "whether the licence text must ship") and (
         t.ship_license_copy
     ):
-        o.oblige(
-            "license_copy", f"Ship a copy of the {t.name} with the weights", "ship_license_copy"
-        )
-    if t.notice_text:
-        o.oblige("notice_file", t.notice_text, "notice_text")
+        o.oblige("license_copy", f"Give a copy of the {t.name} {copy_of}", "ship_license_copy")
+    _notice(o, hosted_only)
     if not o.unknown("redistribution_conditions", "the redistribution conditions"):
         for condition in t.redistribution_conditions:
             o.oblige("redistribution", condition, "redistribution_conditions")
+
+
+def _notice(o: _Outcome, hosted_only: bool) -> None:
+    t = o.terms
+    if not t.notice_text:
+        return
+    if hosted_only and (t.notice_exempt_hosted or t.unverified("notice_exempt_hosted")):
+        if o.unknown("notice_exempt_hosted", "whether a hosted service needs the Notice file"):
+            return
+        o.say(
+            "notice_exempt_hosted",
+            Verdict.ALLOWED,
+            "a hosted service needs no Notice file: only distributions other than through a "
+            "hosted service must carry it",
+        )
+        return
+    if not o.unknown("notice_text", "the Notice file's requirement"):
+        o.oblige("notice_file", t.notice_text, "notice_text")
 
 
 def _derivatives(o: _Outcome, use: UsageProfile) -> None:
@@ -212,6 +332,12 @@ def _outputs(o: _Outcome, use: UsageProfile) -> None:
     if not use.train_on_outputs or o.unknown(
         "outputs_to_improve_models", "the use of outputs to improve other models"
     ):
+        return
+    if t.outputs_research_only:
+        _research_outputs(o, use)
+        return
+    if t.outputs_derivative_if_imitating:
+        _imitation(o, use)
         return
     rule = t.outputs_to_improve_models
     if rule == OutputsUse.UNKNOWN:
@@ -243,13 +369,60 @@ def _outputs(o: _Outcome, use: UsageProfile) -> None:
         o.say("outputs_to_improve_models", Verdict.ALLOWED, "outputs may improve other models")
 
 
+def _research_outputs(o: _Outcome, use: UsageProfile) -> None:
+    """MRL: the outputs themselves may serve research only, so they cannot train a model
+    that is used commercially."""
+    if o.unknown("outputs_research_only", "the restriction on outputs"):
+        return
+    if use.commercial:
+        o.say(
+            "outputs_research_only",
+            Verdict.FORBIDDEN,
+            "outputs may be used only for research purposes, so training a commercially used "
+            "model on them is outside the licence",
+        )
+    else:
+        o.say(
+            "outputs_research_only",
+            Verdict.ALLOWED,
+            "outputs may train another model for research purposes only",
+        )
+        o.oblige(
+            "outputs_condition",
+            "Use the outputs, and any model trained on them, for research purposes only",
+            "outputs_research_only",
+        )
+
+
+def _imitation(o: _Outcome, use: UsageProfile) -> None:
+    """Gemma: outputs are not Model Derivatives, but a model trained on them in order to
+    perform similarly to Gemma is one."""
+    if o.unknown("outputs_derivative_if_imitating", "the rule on models trained on outputs"):
+        return
+    if use.imitate_source_model:
+        o.oblige(
+            "outputs_condition",
+            o.terms.outputs_condition
+            or "A model trained on outputs to perform like the source model is a derivative",
+            "outputs_derivative_if_imitating",
+        )
+    else:
+        o.say(
+            "outputs_derivative_if_imitating",
+            Verdict.ALLOWED,
+            "outputs are not derivatives; only a model trained on them in order to perform "
+            "similarly to the source model would be one",
+        )
+
+
 @functools.lru_cache(maxsize=8192)
 def evaluate_terms(
-    terms: LicenseTerms, use: UsageProfile
+    terms: LicenseTerms, use: UsageProfile, multimodal: bool = False
 ) -> tuple[tuple[Reason, ...], tuple[Obligation, ...]]:
-    """Reasons and obligations one licence version imposes on a profile (the date aside)."""
-    outcome = _Outcome(terms)
-    for rule in (_commercial, _users, _hosting, _distribution, _derivatives, _outputs):
+    """Reasons and obligations one licence version imposes on a profile (the date aside).
+    `multimodal`: the model takes image input (some terms concern only such models)."""
+    outcome = _Outcome(terms, multimodal)
+    for rule in (_commercial, _users, _region, _hosting, _distribution, _derivatives, _outputs):
         rule(outcome, use)
     return tuple(outcome.reasons), tuple(outcome.obligations)
 
@@ -307,18 +480,21 @@ def _check(
             )
         for period in periods:
             terms = period.terms
+            sure = period.verified_on(day)
             in_force.append(
                 LicenseInForce(
                     license=terms.id,
                     name=terms.name,
                     imposed_by=member.hf_id,
-                    verified=period.verified,
+                    verified=sure,
                 )
             )
-            term_reasons, term_obligations = evaluate_terms(terms, use)
+            term_reasons, term_obligations = evaluate_terms(
+                terms, use, "vision" in member.capabilities
+            )
             for reason in term_reasons:
                 verdict = reason.verdict
-                if not period.verified and verdict == Verdict.FORBIDDEN:
+                if not sure and verdict == Verdict.FORBIDDEN:
                     verdict = Verdict.NEEDS_REVIEW  # an unconfirmed licence cannot forbid for sure
                 reasons.append(
                     reason.model_copy(update={"imposed_by": member.hf_id, "verdict": verdict})
@@ -326,7 +502,7 @@ def _check(
             obligations.extend(
                 o.model_copy(update={"imposed_by": member.hf_id}) for o in term_obligations
             )
-            if not period.verified:
+            if not sure:
                 reasons.append(
                     Reason(
                         term="license",
@@ -338,6 +514,9 @@ def _check(
                     )
                 )
             if member is not model:
+                naming = _naming_conflict(model, member, terms)
+                if naming is not None and naming not in conflicts:
+                    conflicts.append(naming)
                 for declared in own:
                     if permissiveness(declared.terms) > permissiveness(terms):
                         conflicts.append(
@@ -359,6 +538,34 @@ def _check(
         obligations=_unique(obligations),
         reasons=reasons,
         conflicts=conflicts,
+    )
+
+
+def _words(name: str) -> str:
+    return " ".join(name.replace("-", " ").replace("_", " ").lower().split())
+
+
+def _naming_conflict(
+    model: ModelView, ancestor: ModelView, terms: LicenseTerms
+) -> LicenseConflict | None:
+    """An ancestor's licence that requires derivatives' names to begin with a word (Llama's
+    "Llama"), and a published model whose name does not."""
+    prefix = terms.naming_prefix
+    owner, _, repo_name = model.hf_id.partition("/")
+    # The licensor's own checkpoints (Meta's Instruct on Meta's base) are not a licensee's
+    # derivatives: the rule binds other publishers.
+    if not prefix or owner.lower() == ancestor.hf_id.partition("/")[0].lower():
+        return None
+    if any(_words(n).startswith(_words(prefix)) for n in (repo_name, model.name)):
+        return None
+    return LicenseConflict(
+        kind="naming",
+        declared_license=model.periods[0].terms.id if model.periods else "unknown",
+        ancestor=ancestor.hf_id,
+        ancestor_license=terms.id,
+        message=f"{model.hf_id} is built on {ancestor.hf_id}, whose {terms.name} requires a "
+        f'distributed derivative\'s name to begin with "{prefix}"; "{repo_name}" does not'
+        + (f" ({terms.clause('naming_rule')})" if terms.clause("naming_rule") else ""),
     )
 
 

@@ -30,6 +30,7 @@ from catalog.terms import (
     ParentRelation,
     PriceSource,
     Privacy,
+    ThresholdConsequence,
     UserThresholdMeasure,
 )
 
@@ -84,6 +85,24 @@ class License(Base):
     user_threshold_measure: Mapped[UserThresholdMeasure] = mapped_column(
         _enum(UserThresholdMeasure)
     )
+    # 2025-2026 terms (migration 0006): Kimi K2's revenue test and display duty, Llama 3.3/4's
+    # affiliates and end-user exemption, Llama 4's EU carve-out, Gemma's hosted-service Notice
+    # and purpose-conditioned output rule, MRL's research-only outputs.
+    revenue_threshold_usd: Mapped[int | None] = mapped_column(BigInteger)
+    threshold_consequence: Mapped[ThresholdConsequence] = mapped_column(
+        _enum(ThresholdConsequence), default=ThresholdConsequence.SEPARATE_LICENSE
+    )
+    threshold_display_text: Mapped[str | None] = mapped_column(Text)
+    threshold_counts_affiliates: Mapped[bool] = mapped_column(default=False)
+    threshold_end_user_exemption: Mapped[bool] = mapped_column(default=False)
+    excluded_regions: Mapped[list[str]] = mapped_column(default=list)
+    region_exclusion_multimodal_only: Mapped[bool] = mapped_column(default=False)
+    region_exclusion_end_user_exempt: Mapped[bool] = mapped_column(default=False)
+    hosted_is_distribution: Mapped[bool] = mapped_column(default=False)
+    notice_exempt_hosted: Mapped[bool] = mapped_column(default=False)
+    outputs_derivative_if_imitating: Mapped[bool] = mapped_column(default=False)
+    outputs_research_only: Mapped[bool] = mapped_column(default=False)
+    use_latest_version: Mapped[bool] = mapped_column(default=False)
     research_only: Mapped[bool] = mapped_column()
     permitted_use_note: Mapped[str | None] = mapped_column(Text)
     hosting_condition: Mapped[str | None] = mapped_column(Text)
@@ -201,6 +220,9 @@ class LicenseAssignment(Base):
     effective_from: Mapped[dt.date | None] = mapped_column(Date)
     effective_to: Mapped[dt.date | None] = mapped_column(Date)
     verified: Mapped[bool] = mapped_column(default=True)
+    # An uncertain change date: the period certainly applied only within these (migration 0006).
+    certain_from: Mapped[dt.date | None] = mapped_column(Date)
+    certain_to: Mapped[dt.date | None] = mapped_column(Date)
     source: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
 

@@ -27,6 +27,7 @@ from catalog.terms import (
     ParentRelation,
     PriceSource,
     Privacy,
+    ThresholdConsequence,
     UserThresholdMeasure,
     Verdict,
 )
@@ -64,7 +65,12 @@ Tokens = Annotated[int, BeforeValidator(parse_tokens), Field(gt=0)]
 HfId = Annotated[str, Field(min_length=3, max_length=200, pattern=r"^[\w.\-]+/[\w.\-]+$")]
 Slug = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9.\-]*$")]
 PerToken = Annotated[float, Field(ge=0, lt=1)]  # USD; no model costs a dollar a token
-Capability = Literal["chat", "code", "tools", "json_mode", "embeddings"]
+RegionCode = Annotated[
+    str,
+    BeforeValidator(lambda v: v.strip().upper() if isinstance(v, str) else v),
+    Field(pattern=r"^[A-Z]{2}$", description="EU or an ISO 3166-1 alpha-2 country code"),
+]
+Capability = Literal["chat", "code", "tools", "json_mode", "vision", "embeddings"]
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -140,6 +146,15 @@ LICENSE_TERMS = (
     "outputs_to_improve_models",
     "acceptable_use_policy",
     "naming_rule",
+    # Terms of the 2025-2026 licences (Llama 3.3/4, Gemma 2025, MRL, Kimi K2).
+    "revenue_threshold",
+    "threshold_end_user_exemption",
+    "excluded_regions",
+    "hosted_is_distribution",
+    "notice_exempt_hosted",
+    "outputs_derivative_if_imitating",
+    "outputs_research_only",
+    "use_latest_version",
 )
 
 
@@ -160,6 +175,23 @@ class LicenseIn(_Strict):
     commercial_condition: str | None = None
     user_threshold: int | None = Field(default=None, gt=0)
     user_threshold_measure: UserThresholdMeasure = UserThresholdMeasure.NONE
+    revenue_threshold_usd: int | None = Field(
+        default=None, gt=0, description="Monthly revenue of one product, in USD"
+    )
+    threshold_consequence: ThresholdConsequence = ThresholdConsequence.SEPARATE_LICENSE
+    threshold_display_text: str | None = None
+    threshold_counts_affiliates: bool = False
+    threshold_end_user_exemption: bool = False
+    excluded_regions: list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]] = Field(
+        default_factory=list
+    )
+    region_exclusion_multimodal_only: bool = False
+    region_exclusion_end_user_exempt: bool = False
+    hosted_is_distribution: bool = False
+    notice_exempt_hosted: bool = False
+    outputs_derivative_if_imitating: bool = False
+    outputs_research_only: bool = False
+    use_latest_version: bool = False
     research_only: bool
     permitted_use_note: str | None = None
     hosting_condition: str | None = None
@@ -196,6 +228,14 @@ class LicenseIn(_Strict):
             )
         if self.commercial_use == CommercialUse.CONDITIONAL and not self.commercial_condition:
             raise ValueError("conditional commercial use needs a commercial_condition")
+        if self.revenue_threshold_usd is not None and self.user_threshold is None:
+            raise ValueError("a revenue threshold sits beside a user threshold (either crosses)")
+        if (self.threshold_consequence == ThresholdConsequence.DISPLAY) != bool(
+            self.threshold_display_text
+        ):
+            raise ValueError("threshold_consequence: display needs threshold_display_text")
+        if self.notice_exempt_hosted and not self.hosted_is_distribution:
+            raise ValueError("notice_exempt_hosted only means something if hosting distributes")
         _known_terms(list(self.clauses))
         return self
 
@@ -205,6 +245,10 @@ class LicensePeriodIn(_Strict):
     from_: dt.date | None = Field(default=None, alias="from")
     to: dt.date | None = None
     verified: bool = True
+    # Where a change date is uncertain, `from`/`to` bound the period at its widest and these
+    # bound where it certainly applied: outside them (but inside from/to) needs review.
+    certain_from: dt.date | None = None
+    certain_to: dt.date | None = None
     source: str | None = None
     note: str | None = None
 
@@ -214,6 +258,15 @@ class LicensePeriodIn(_Strict):
     def _ordered(self) -> LicensePeriodIn:
         if self.from_ and self.to and self.to <= self.from_:
             raise ValueError(f"period ends ({self.to}) before it starts ({self.from_})")
+        if (self.certain_from or self.certain_to) and self.verified:
+            raise ValueError("certain_from/certain_to mark uncertain dates: use verified: false")
+        start, end = self.certain_from or self.from_, self.certain_to or self.to
+        if self.certain_from and self.from_ and self.certain_from < self.from_:
+            raise ValueError("certain_from lies before from")
+        if self.certain_to and self.to and self.certain_to > self.to:
+            raise ValueError("certain_to lies after to")
+        if start and end and end <= start:
+            raise ValueError(f"the certain part ends ({end}) before it starts ({start})")
         return self
 
 
@@ -337,6 +390,19 @@ class LicenseOut(_Out):
     commercial_condition: str | None
     user_threshold: int | None
     user_threshold_measure: UserThresholdMeasure
+    revenue_threshold_usd: int | None
+    threshold_consequence: ThresholdConsequence
+    threshold_display_text: str | None
+    threshold_counts_affiliates: bool
+    threshold_end_user_exemption: bool
+    excluded_regions: list[str]
+    region_exclusion_multimodal_only: bool
+    region_exclusion_end_user_exempt: bool
+    hosted_is_distribution: bool
+    notice_exempt_hosted: bool
+    outputs_derivative_if_imitating: bool
+    outputs_research_only: bool
+    use_latest_version: bool
     research_only: bool
     permitted_use_note: str | None
     hosting_condition: str | None
@@ -366,6 +432,8 @@ class LicensePeriodOut(BaseModel):
     effective_from: dt.date | None
     effective_to: dt.date | None
     verified: bool
+    certain_from: dt.date | None = None
+    certain_to: dt.date | None = None
     in_force_today: bool
     source: str | None
     note: str | None
@@ -497,11 +565,40 @@ class UsageProfile(_Strict):
         default=False, description="That other model is a derivative of the same family"
     )
     derivative_name: CleanText | None = Field(default=None, max_length=200)
+    monthly_revenue_usd: int | None = Field(
+        default=None,
+        ge=0,
+        le=10_000_000_000_000,
+        description="Monthly revenue of the product that uses the model, in USD (Kimi K2)",
+    )
+    affiliates_monthly_active_users_at_release: int | None = Field(
+        default=None,
+        ge=0,
+        le=100_000_000_000,
+        description="Your affiliates' users in that same month (Llama 3.3 and 4 add them)",
+    )
+    licensee_region: RegionCode | None = Field(
+        default=None,
+        description="Where you (the licensee) are: 'EU' or an ISO 3166 country code such as DE "
+        "(a company's principal place of business, a person's domicile)",
+    )
+    end_user_of_product: bool = Field(
+        default=False,
+        description="You only use the model inside another company's product or service that "
+        "incorporates it",
+    )
+    imitate_source_model: bool = Field(
+        default=False,
+        description="The model trained on outputs is meant to perform like the source model "
+        "(distillation)",
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> UsageProfile:
         if self.outputs_target_same_family and not self.train_on_outputs:
             raise ValueError("outputs_target_same_family only applies with train_on_outputs")
+        if self.imitate_source_model and not self.train_on_outputs:
+            raise ValueError("imitate_source_model only applies with train_on_outputs")
         if self.derivative_name and not (self.fine_tune or self.train_on_outputs):
             raise ValueError("derivative_name needs fine_tune or train_on_outputs")
         return self
@@ -551,6 +648,11 @@ class LicenseInForce(BaseModel):
 
 
 class LicenseConflict(BaseModel):
+    kind: Literal["permissiveness", "naming"] = Field(
+        default="permissiveness",
+        description="permissiveness: the model declares a looser licence than an ancestor's; "
+        "naming: its name breaks an ancestor licence's naming rule",
+    )
     declared_license: str
     ancestor: str
     ancestor_license: str

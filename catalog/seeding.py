@@ -20,8 +20,14 @@ from catalog.schemas import DeploymentIn, LicenseIn, ModelIn
 
 SEED_DIR = Path(__file__).parent / "seed"
 FILES = {"licenses": "licenses.yaml", "models": "models.yaml", "deployments": "deployments.yaml"}
-# More entries of a kind may sit in files named after it, e.g. `models.embeddings.yaml`: a
-# group of the catalog kept in its own files, read after the main file in name order.
+
+
+def seed_files(directory: Path, kind: str) -> list[Path]:
+    """`models.yaml`, then any `models-<part>.yaml` beside it in name order: a large seed is
+    split by family (models-2025.yaml, …) and each part reads like the main file."""
+    main = directory / FILES[kind]
+    return [main, *sorted(directory.glob(f"{main.stem}-*{main.suffix}"))]
+
 
 Entry = TypeVar("Entry", bound=BaseModel)
 
@@ -112,33 +118,29 @@ def _check_references(directory: Path, data: SeedData) -> None:
             fail("deployments", message, deployment.name)
 
 
-def _extra_files(directory: Path, kind: str) -> list[Path]:
-    stem = FILES[kind].removesuffix(".yaml")
-    return sorted(directory.glob(f"{stem}.*.yaml"))
+def _read_all(
+    directory: Path, kind: str, schema: type[Entry], origins: dict[str, str]
+) -> list[Entry]:
+    """Every entry of a kind, main file first; entries of the other files are noted in
+    `origins` so that errors name their file."""
+    key = {"licenses": "id", "models": "hf_id"}.get(kind, "name")
+    entries: list[Entry] = []
+    for path in seed_files(directory, kind):
+        for entry in _read_list(path, schema):
+            if path.name != FILES[kind]:
+                origins[f"{kind}:{getattr(entry, key)}"] = path.name
+            entries.append(entry)
+    return entries
 
 
 def load_seed(directory: Path = SEED_DIR) -> SeedData:
+    origins: dict[str, str] = {}
     data = SeedData(
-        licenses=_read_list(directory / FILES["licenses"], LicenseIn),
-        models=_read_list(directory / FILES["models"], ModelIn),
-        deployments=_read_list(directory / FILES["deployments"], DeploymentIn),
+        licenses=_read_all(directory, "licenses", LicenseIn, origins),
+        models=_read_all(directory, "models", ModelIn, origins),
+        deployments=_read_all(directory, "deployments", DeploymentIn, origins),
+        origins=origins,
     )
-    extras: list[tuple[str, list[Any]]] = [
-        ("licenses", data.licenses),
-        ("models", data.models),
-        ("deployments", data.deployments),
-    ]
-    schemas: dict[str, type[BaseModel]] = {
-        "licenses": LicenseIn,
-        "models": ModelIn,
-        "deployments": DeploymentIn,
-    }
-    for kind, entries in extras:
-        for path in _extra_files(directory, kind):
-            for entry in _read_list(path, schemas[kind]):
-                key = getattr(entry, {"licenses": "id", "models": "hf_id"}.get(kind, "name"))
-                data.origins[f"{kind}:{key}"] = path.name
-                entries.append(entry)
     _check_references(directory, data)
     return data
 

@@ -132,6 +132,8 @@ def model_detail(model: Model, snapshot: CatalogSnapshot, today: dt.date) -> Mod
             effective_from=a.effective_from,
             effective_to=a.effective_to,
             verified=a.verified,
+            certain_from=a.certain_from,
+            certain_to=a.certain_to,
             in_force_today=a.in_force_on(today),
             source=a.source,
             note=a.note,
@@ -334,6 +336,8 @@ def _sync_licenses(session: Session, model: Model, spec: ModelIn) -> None:
         values = {
             "effective_to": period.to,
             "verified": period.verified,
+            "certain_from": period.certain_from,
+            "certain_to": period.certain_to,
             "source": period.source,
             "note": period.note,
         }

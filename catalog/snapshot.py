@@ -26,6 +26,7 @@ from catalog.terms import (
     OutputsUse,
     ParentRelation,
     Privacy,
+    ThresholdConsequence,
     UserThresholdMeasure,
 )
 
@@ -80,6 +81,20 @@ class LicenseTerms:
     verified: bool
     unverified_terms: frozenset[str]
     clauses: tuple[tuple[str, str], ...]
+    # The 2025-2026 terms; their defaults say "the licence has no such term".
+    revenue_threshold_usd: int | None = None
+    threshold_consequence: ThresholdConsequence = ThresholdConsequence.SEPARATE_LICENSE
+    threshold_display_text: str | None = None
+    threshold_counts_affiliates: bool = False
+    threshold_end_user_exemption: bool = False
+    excluded_regions: tuple[str, ...] = ()
+    region_exclusion_multimodal_only: bool = False
+    region_exclusion_end_user_exempt: bool = False
+    hosted_is_distribution: bool = False
+    notice_exempt_hosted: bool = False
+    outputs_derivative_if_imitating: bool = False
+    outputs_research_only: bool = False
+    use_latest_version: bool = False
 
     def clause(self, term: str) -> str | None:
         return dict(self.clauses).get(term)
@@ -92,6 +107,7 @@ class LicenseTerms:
         values = {f.name: getattr(row, f.name) for f in dataclasses.fields(cls)}
         # Containers become immutable so the terms can key caches.
         values["redistribution_conditions"] = tuple(row.redistribution_conditions)
+        values["excluded_regions"] = tuple(row.excluded_regions or ())
         values["unverified_terms"] = frozenset(row.unverified_terms)
         values["clauses"] = tuple(sorted(row.clauses.items()))
         return cls(**values)
@@ -104,9 +120,24 @@ class LicensePeriod:
     end: dt.date | None
     verified: bool
     note: str | None
+    # Where a change date is uncertain: the part of [start, end) where the period surely held.
+    certain_from: dt.date | None = None
+    certain_to: dt.date | None = None
 
     def in_force_on(self, day: dt.date) -> bool:
         return (self.start is None or self.start <= day) and (self.end is None or day < self.end)
+
+    def verified_on(self, day: dt.date) -> bool:
+        """Whether it is sure that this period held on `day`: a verified period always; an
+        unverified one with a certain part only inside that part (a change that certainly
+        happened at an unknown date leaves the later licence sure once the window has passed)."""
+        if self.verified:
+            return True
+        if self.certain_from is None and self.certain_to is None:
+            return False
+        return (self.certain_from is None or self.certain_from <= day) and (
+            self.certain_to is None or day < self.certain_to
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +232,15 @@ def _model_view(row: Model, terms: Mapping[str, LicenseTerms]) -> ModelView:
         release_date=row.release_date,
         capabilities=tuple(row.capabilities),
         periods=tuple(
-            LicensePeriod(terms[a.license_id], a.effective_from, a.effective_to, a.verified, a.note)
+            LicensePeriod(
+                terms[a.license_id],
+                a.effective_from,
+                a.effective_to,
+                a.verified,
+                a.note,
+                a.certain_from,
+                a.certain_to,
+            )
             for a in row.licenses
         ),
         parents=tuple((e.parent.hf_id, ParentRelation(e.relation)) for e in row.parents),

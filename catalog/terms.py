@@ -21,6 +21,13 @@ class UserThresholdMeasure(StrEnum):
     AT_ANY_TIME = "at_any_time"
 
 
+class ThresholdConsequence(StrEnum):
+    """What crossing a licence's user or revenue threshold costs you."""
+
+    SEPARATE_LICENSE = "separate_license"  # Llama, Qwen: request a licence from the licensor
+    DISPLAY = "display"  # Kimi K2: show a name in the product's user interface
+
+
 class OutputsUse(StrEnum):
     """May outputs of the model be used to train or improve another model?"""
 

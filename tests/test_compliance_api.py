@@ -134,7 +134,7 @@ def test_bom_uses_spdx_ids_where_they_exist(api: TestClient) -> None:
     assert entry["license"]["id"] == "MIT"
     properties = {p["name"]: p["value"] for p in bom["metadata"]["component"]["properties"]}
     assert properties["modelyard:license-history"] == (
-        "msr 2023-12-12..2024-01-06; mit 2024-01-06..now"
+        "msr 2023-12-12..2024-01-06 (unverified); mit 2023-12-13..now (unverified)"
     )
     assert_error(api.get("/api/models/nobody/nothing/bom"), 404, "not_found")
 

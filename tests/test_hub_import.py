@@ -96,7 +96,9 @@ def test_a_fine_tune_arrives_with_its_card(
         assert scores["MMLU"][0] == pytest.approx(47.31)
         assert scores["ARC-Challenge"][0] == pytest.approx(54.01)  # a fraction, as percent
         assert "model card of acme/llama-2-7b-support" in scores["MMLU"][1]
-        assert set(scores) == {"MMLU", "ARC-Challenge"}  # the private eval maps to nothing
+        # A dataset the catalog has no name for keeps the card's own name, never dropped.
+        assert set(scores) == {"MMLU", "ARC-Challenge", "Some Private Eval"}
+        assert scores["Some Private Eval"][0] == pytest.approx(88.0)
 
 
 def test_a_quantised_upload_claiming_apache_over_llama_2_is_a_conflict(
@@ -274,3 +276,57 @@ def test_admin_endpoint(
         assert done.json()["summary"]["added"] == 1
         shown = client.get("/api/models/acme/llama-2-7b-support")
         assert shown.status_code == 200
+
+
+# --- the 2025-2026 licence tags and unmapped benchmarks ----------------------------------------
+
+
+def test_newer_licence_tags_map_to_their_terms(
+    seeded: sessionmaker[Session], hub: ServerProcess
+) -> None:
+    report = run_import(
+        seeded,
+        hub,
+        "acme/sql-coder-70b",
+        "acme/Kimi-K2-Instruct-GGUF",
+        "acme/gemma-3-4b-support",
+        "acme/mistral-large-research",
+        "acme/other-licence",
+    )
+    results = by_repo(report)
+    assert all(results[r].status == "added" for r in results if r.startswith("acme/")), results
+    with seeded() as session:
+
+        def licences(repo_id: str) -> list[str]:
+            model = repo.find_model(session, repo_id)
+            assert model is not None
+            return [a.license_id for a in model.licenses]
+
+        assert licences("acme/sql-coder-70b") == ["llama3.3"]
+        assert licences("acme/Kimi-K2-Instruct-GGUF") == ["kimi-k2-modified-mit"]
+        # `gemma` means the Terms of Use version in force on the day of the import.
+        assert licences("acme/gemma-3-4b-support")[0].startswith("gemma-20")
+        assert licences("acme/mistral-large-research") == ["mrl"]
+        assert licences("acme/other-licence") == ["hf-acme-research-license"]  # unread terms
+        sql = repo.find_model(session, "acme/sql-coder-70b")
+        assert sql is not None
+        scores = {s.benchmark: s.score for s in sql.scores}
+        assert scores == {"Spider": pytest.approx(81.2), "MMLU": pytest.approx(79.5)}
+    # Llama 3.3 §1.b.i: a distributed derivative's name must begin with "Llama".
+    assert any('begin with "Llama"' in c for c in results["acme/sql-coder-70b"].conflicts)
+
+
+def test_modified_mit_of_someone_else_is_not_taken_for_kimis() -> None:
+    from catalog.hub import licence_tag_id
+
+    day = dt.date(2026, 11, 1)
+    link = "https://github.com/MoonshotAI/Kimi-K2/blob/main/LICENSE"
+    assert licence_tag_id("other", "modified-mit", "acme/k2-gguf", link, day) == (
+        "kimi-k2-modified-mit"
+    )
+    assert licence_tag_id("other", "modified-mit", "acme/tool", "LICENSE", day) is None
+    assert licence_tag_id("gemma", None, "google/gemma-2-9b", None, dt.date(2024, 6, 1)) == "gemma"
+    assert licence_tag_id("gemma", None, "x/y", None, dt.date(2025, 6, 1)) == "gemma-2025-03-24"
+    assert licence_tag_id("gemma", None, "x/y", None, day) == "gemma-2026-04-01"
+    assert licence_tag_id("falcon-llm-license", None, "x/y", None, day) == "falcon-2.0"
+    assert licence_tag_id("llama4", None, "x/y", None, day) == "llama4"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from catalog.regions import region_name
 from catalog.schemas import LicenseOut, Reason
-from catalog.terms import CommercialUse, OutputsUse, UserThresholdMeasure
+from catalog.terms import CommercialUse, OutputsUse, ThresholdConsequence, UserThresholdMeasure
 
 
 @dataclass(frozen=True)
@@ -31,16 +32,66 @@ def _commercial(lic: LicenseOut) -> str:
 
 
 def _users(lic: LicenseOut) -> str | None:
-    if lic.user_threshold is None:
+    if lic.user_threshold is None or lic.threshold_consequence == ThresholdConsequence.DISPLAY:
         return None
     when = {
         UserThresholdMeasure.AT_RELEASE: "in the calendar month before the licence's release",
         UserThresholdMeasure.AT_ANY_TIME: "at any time",
     }.get(lic.user_threshold_measure, "")
+    whose = " (yours and your affiliates' together)" if lic.threshold_counts_affiliates else ""
     return (
-        f"Above {lic.user_threshold:,} monthly active users {when}, you need a separate "
+        f"Above {lic.user_threshold:,} monthly active users{whose} {when}, you need a separate "
         "licence from the licensor."
     ).replace("  ", " ")
+
+
+def _display(lic: LicenseOut) -> str | None:
+    if lic.threshold_consequence != ThresholdConsequence.DISPLAY or lic.user_threshold is None:
+        return None
+    revenue = (
+        f" or more than US${lic.revenue_threshold_usd:,} in monthly revenue"
+        if lic.revenue_threshold_usd
+        else ""
+    )
+    return (
+        f"A commercial product with more than {lic.user_threshold:,} monthly active users"
+        f'{revenue} must show "{lic.threshold_display_text}" prominently in its user '
+        "interface. No permission is needed."
+    )
+
+
+def _regions(lic: LicenseOut) -> str | None:
+    if not lic.excluded_regions:
+        return None
+    names = " or ".join(region_name(r) for r in lic.excluded_regions)
+    which = "its multimodal models" if lic.region_exclusion_multimodal_only else "the model"
+    text = f"No rights in {which} for a person living in, or a company based in, {names}."
+    if lic.region_exclusion_end_user_exempt:
+        text += " End users of a product or service built with them are not affected."
+    return text
+
+
+def _hosting_notice(lic: LicenseOut) -> str | None:
+    if not lic.hosted_is_distribution:
+        return None
+    text = "Serving the model as a hosted service counts as distributing it."
+    if lic.notice_exempt_hosted:
+        text += " A hosted service needs no Notice file; other distributions do."
+    return text
+
+
+def _imitation(lic: LicenseOut) -> str | None:
+    if lic.outputs_research_only:
+        return (
+            "Outputs themselves may be used for research only: a model you use commercially "
+            "may not be trained on them."
+        )
+    if lic.outputs_derivative_if_imitating:
+        return (
+            "Outputs are yours, but a model trained on them in order to perform like this one "
+            "(distillation, synthetic data) becomes a derivative under these terms."
+        )
+    return None
 
 
 def _outputs(lic: LicenseOut) -> str:
@@ -65,6 +116,17 @@ def plain_terms(lic: LicenseOut) -> list[PlainTerm]:
     rows: list[tuple[str, str, str | None]] = [
         ("commercial_use", "Commercial use", _commercial(lic)),
         ("user_threshold", "User limit", _users(lic)),
+        ("revenue_threshold", "Users or revenue", _display(lic)),
+        (
+            "threshold_end_user_exemption",
+            "End users of a product",
+            "If you receive the model inside another company's integrated product, the user "
+            "limit does not apply to you."
+            if lic.threshold_end_user_exemption
+            else None,
+        ),
+        ("excluded_regions", "Where you are", _regions(lic)),
+        ("hosted_is_distribution", "Hosted service", _hosting_notice(lic)),
         ("hosting_condition", "Serving to others", lic.hosting_condition),
         ("attribution_text", "Attribution", lic.attribution_text),
         ("notice_text", "Notice", lic.notice_text),
@@ -82,6 +144,20 @@ def plain_terms(lic: LicenseOut) -> list[PlainTerm]:
         ),
         ("derivative_terms", "Fine-tunes and derivatives", lic.derivative_terms),
         ("outputs_to_improve_models", "Using outputs", _outputs(lic)),
+        (
+            "outputs_research_only"
+            if lic.outputs_research_only
+            else "outputs_derivative_if_imitating",
+            "Training on outputs",
+            _imitation(lic),
+        ),
+        (
+            "use_latest_version",
+            "Updates",
+            "Make reasonable efforts to use the latest version."
+            if lic.use_latest_version
+            else None,
+        ),
         (
             "acceptable_use_policy",
             "Acceptable use policy",

@@ -87,7 +87,17 @@ def describe_profile(profile: UsageProfile) -> list[str]:
         words.append(f"{profile.monthly_active_users:,} monthly users")
     if profile.monthly_active_users_at_release is not None:
         words.append(f"{profile.monthly_active_users_at_release:,} users at licence release")
+    if profile.affiliates_monthly_active_users_at_release is not None:
+        words.append(
+            f"{profile.affiliates_monthly_active_users_at_release:,} affiliates' users at release"
+        )
+    if profile.monthly_revenue_usd is not None:
+        words.append(f"US${profile.monthly_revenue_usd:,} monthly revenue")
+    if profile.licensee_region is not None:
+        words.append(f"licensee in {profile.licensee_region}")
     labels = {
+        "end_user_of_product": "as an end user of another company's product",
+        "imitate_source_model": "to perform like the source model",
         "hosted_service": "served to others",
         "fine_tune": "fine-tuning",
         "redistribute_weights": "redistributing weights",
