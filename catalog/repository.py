@@ -76,6 +76,18 @@ def find_model(session: Session, ref: str) -> Model | None:
     return session.scalars(by_alias).first()
 
 
+def models_by_reference(session: Session) -> dict[str, Model]:
+    """Every model under its lower-cased id and aliases, relations loaded, in a few queries:
+    a seed looks up hundreds of models, and one query each was most of its time."""
+    found: dict[str, Model] = {}
+    for model in session.scalars(_with_relations(select(Model))):
+        for alias in model.aliases:
+            found.setdefault(alias.alias, model)
+    for model in session.scalars(_with_relations(select(Model))):
+        found[model.hf_id.lower()] = model  # an id wins over another model's alias
+    return found
+
+
 def alias_owner(session: Session, alias: str) -> Model | None:
     row = session.get(ModelAlias, alias.lower())
     return row.model if row else None

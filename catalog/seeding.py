@@ -179,8 +179,9 @@ def apply_seed(session: Session, data: SeedData, directory: Path = SEED_DIR) -> 
         return any(o in session.new or session.is_modified(o) for o in objects)
 
     models = {}
+    known = repo.models_by_reference(session)
     for spec in data.models:
-        existing = repo.find_model(session, spec.hf_id)
+        existing = known.get(spec.hf_id.strip().lower())
         try:
             model = service.apply_model(session, spec, existing)
         except CatalogError as exc:
@@ -188,10 +189,11 @@ def apply_seed(session: Session, data: SeedData, directory: Path = SEED_DIR) -> 
             raise SeedError(f"{where}: {spec.hf_id}: {exc.message}") from exc
         parts = [model, *model.aliases, *model.licenses, *model.scores]
         models[spec.hf_id] = (model, existing is not None, touched(parts))
+        known[spec.hf_id.strip().lower()] = model
     session.flush()
     for spec in data.models:
         model, existed, changed = models[spec.hf_id]
-        service.apply_parents(session, model, spec)
+        service.apply_parents(session, model, spec, known)
         changed = changed or touched([model, *model.parents])
         kind_counter = (
             (report.updated if changed else report.unchanged) if existed else report.created
@@ -202,7 +204,7 @@ def apply_seed(session: Session, data: SeedData, directory: Path = SEED_DIR) -> 
     for dep_spec in data.deployments:
         existing_dep = repo.get_deployment(session, dep_spec.name) if dep_spec.name else None
         try:
-            deployment = service.upsert_deployment(session, dep_spec, hosted_price)
+            deployment = service.upsert_deployment(session, dep_spec, hosted_price, known)
         except CatalogError as exc:
             where = directory / data.file_of("deployments", dep_spec.name)
             raise SeedError(f"{where}: {dep_spec.name}: {exc.message}") from exc

@@ -374,11 +374,19 @@ def _sync_scores(model: Model, spec: ModelIn) -> None:
             model.scores.remove(row)
 
 
-def apply_parents(session: Session, model: Model, spec: ModelIn) -> None:
+def apply_parents(
+    session: Session,
+    model: Model,
+    spec: ModelIn,
+    known: dict[str, Model] | None = None,
+) -> None:
+    """`known`: models by lower-cased id or alias, looked up before the database."""
     current = {e.parent.hf_id: e for e in model.parents}
     wanted: dict[str, ModelParent] = {}
     for parent_spec in spec.parents:
-        parent = repo.find_model(session, parent_spec.model)
+        parent = (known or {}).get(parent_spec.model.strip().lower()) or repo.find_model(
+            session, parent_spec.model
+        )
         if parent is None:
             raise InvalidInput(
                 f"{spec.hf_id} names an unknown parent model '{parent_spec.model}'",
@@ -489,10 +497,14 @@ def add_deployment(
 
 
 def upsert_deployment(
-    session: Session, spec: DeploymentIn, price_lookup: PriceLookup = hosted_price
+    session: Session,
+    spec: DeploymentIn,
+    price_lookup: PriceLookup = hosted_price,
+    known: dict[str, Model] | None = None,
 ) -> Deployment:
-    """Seeding: create the named deployment or bring it in line with the spec."""
-    model = get_model(session, spec.model)
+    """Seeding: create the named deployment or bring it in line with the spec. `known`:
+    models by lower-cased id or alias, looked up before the database."""
+    model = (known or {}).get(spec.model.strip().lower()) or get_model(session, spec.model)
     name = spec.name or _default_deployment_name(spec, model)
     values = _deployment_values(spec, model, price_lookup)
     deployment = repo.get_deployment(session, name)
