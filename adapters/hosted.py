@@ -151,10 +151,11 @@ class HostedAdapter:
 
     async def chat(self, request: ChatRequest) -> dict[str, Any]:
         litellm = litellm_module()
-        self._require_key(litellm)
+        # A parameter the provider cannot take is refused whether or not a key is set.
         refused = self._refusal(request)
         if refused is not None:
             raise refused
+        self._require_key(litellm)
         try:
             async with asyncio.timeout(self.target.timeouts.total):
                 response = await litellm.acompletion(**self._arguments(request, stream=False))
@@ -169,10 +170,11 @@ class HostedAdapter:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
         litellm = litellm_module()
-        self._require_key(litellm)
+        # A parameter the provider cannot take is refused whether or not a key is set.
         refused = self._refusal(request)
         if refused is not None:
             raise refused
+        self._require_key(litellm)
         try:
             async with asyncio.timeout(self.target.timeouts.total):
                 response = await litellm.acompletion(**self._arguments(request, stream=True))
