@@ -450,7 +450,7 @@ def decide(
             _detail(
                 why,
                 _missing(table.deployments[i], request.needs)
-                if why == CAPABILITY
+                if why == CAPABILITY and facts.code[m] == CANDIDATE
                 else facts.detail[m],
                 needed,
                 float(table.window[i]),

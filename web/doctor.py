@@ -217,6 +217,24 @@ def check_embedded(settings: Settings, specs: list[tuple[str, str]], seconds: fl
     return checks
 
 
+def check_embedder(name: str, spec: str) -> Check:
+    """An embedded WordLlama deployment: its weights load from the installed wheel (never
+    from the Hub) and embed one sentence."""
+    from adapters.wordllama import PREFIX, model_for
+
+    label = f"embedded {name}"
+    try:
+        vectors, _ = model_for(spec.removeprefix(PREFIX)).embed(["a doctor's test sentence"])
+    except Exception as exc:
+        return Check(
+            label,
+            "fail",
+            f"{spec} does not load ({type(exc).__name__}: {exc})",
+            "reinstall modelyard's dependencies (`make install`; WordLlama ships its weights)",
+        )
+    return Check(label, "ok", f"{spec} loads and embeds ({vectors.shape[1]} dimensions)")
+
+
 # --- Redis, local servers, providers, the estimator, disk ---------------------------------------
 
 
@@ -385,10 +403,17 @@ def diagnose(settings: Settings, probe_seconds: float = 2.0) -> Report:
     def of(kind: DeploymentKind) -> list[Deployment]:
         return [d for d in active if d.kind == kind]
 
+    from adapters.wordllama import PREFIX as WORDLLAMA
+
     embedded = [(d.name, d.served_name) for d in of(DeploymentKind.EMBEDDED)]
+    embedders = [(name, spec) for name, spec in embedded if spec.startswith(WORDLLAMA)]
+    chat_models = [(name, spec) for name, spec in embedded if not spec.startswith(WORDLLAMA)]
     report.checks.extend(
-        check_embedded(settings, embedded if usable else [("default", DEFAULT_GGUF)], probe_seconds)
+        check_embedded(
+            settings, chat_models if usable else [("default", DEFAULT_GGUF)], probe_seconds
+        )
     )
+    report.checks.extend(check_embedder(name, spec) for name, spec in embedders)
     add(check_redis(settings))
     if usable:
         report.checks.extend(check_local_server(d) for d in of(DeploymentKind.LOCAL))

@@ -3,6 +3,7 @@ only where those found something; overlapping findings resolved."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from ahocorasick_rs import AhoCorasick, Implementation
@@ -71,5 +72,18 @@ def scan(texts: Iterable[str]) -> Findings:
     found: list[Finding] = []
     for index, text in enumerate(texts):
         if text:
-            found.extend(_scan_one(index, text))
+            found.extend(_scan_one(index, _encodable(text)))
     return Findings(found) if found else NOTHING
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(text: str) -> str:
+    """The text with lone surrogates (valid JSON, not valid UTF-8) as U+FFFD, one character
+    for one, so spans still point into the original; the matchers need UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
