@@ -18,7 +18,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -41,7 +41,7 @@ MAX_DATA_URL_BYTES = 8 * 1024 * 1024
 FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 # Capabilities a deployment may have; a request's `needs()` is a subset of these.
-CAPABILITIES = (
+Capability = Literal[
     "tools",  # function tools, tool calls and tool results in the conversation
     "parallel_tools",  # several tool calls in one answer (parallel_tool_calls: true)
     "tool_choice",  # tool_choice "required" or a named function
@@ -52,19 +52,8 @@ CAPABILITIES = (
     "files",  # file content parts
     "logprobs",  # logprobs / top_logprobs
     "n",  # several choices in one answer
-)
-Capability = Literal[
-    "tools",
-    "parallel_tools",
-    "tool_choice",
-    "json_mode",
-    "json_schema",
-    "vision",
-    "audio",
-    "files",
-    "logprobs",
-    "n",
 ]
+CAPABILITIES: tuple[Capability, ...] = get_args(Capability)
 
 
 # --- JSON Schema checks, cached by the schema's text ---------------------------------------------

@@ -12,7 +12,7 @@ with a tool parser and not behind a plain llama.cpp server. They come from three
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from catalog.errors import PriceUnknown
 from catalog.prices import litellm_cost_map
@@ -29,18 +29,7 @@ DeploymentCapability = Literal[
     "logprobs",
     "n",
 ]
-ALL: tuple[DeploymentCapability, ...] = (
-    "tools",
-    "parallel_tools",
-    "tool_choice",
-    "json_mode",
-    "json_schema",
-    "vision",
-    "audio",
-    "files",
-    "logprobs",
-    "n",
-)
+ALL: tuple[DeploymentCapability, ...] = get_args(DeploymentCapability)
 
 # llama-cpp-python builds a grammar from a JSON schema, so even a fresh install answers
 # response_format with valid JSON. It has no tool-call format for SmolLM2's template.
