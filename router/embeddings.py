@@ -15,13 +15,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from adapters.base import Target
 from adapters.embedders import make_embedder
 from adapters.embeddings import Embedded, Embedder, EmbeddingCall, EmbeddingsIn, answer
-from catalog.snapshot import DeploymentView
 from router.decision import EMBEDDINGS, Candidate, Decision, RouteRequest, estimate_tokens
 from router.errors import RouteError
-from router.execute import ExecutionFailed
+from router.execute import DeploymentPool, ExecutionFailed
 from router.gateway import Gateway, Routed
 from router.keys import KeyView
 from router.pins import EmbeddingPins
@@ -35,28 +33,11 @@ ANSWER_QUALITY = ("min_quality", "quality_as")
 QUALITY_HEADERS = {"x-route-min-quality": "min_quality", "x-route-quality-as": "quality_as"}
 
 
-class EmbedderPool:
+class EmbedderPool(DeploymentPool[Embedder]):
     """One embedding adapter per deployment as the current snapshot describes it."""
 
     def __init__(self, provider_keys: Mapping[str, str] | None = None) -> None:
-        self._keys = dict(provider_keys or {})
-        self._embedders: dict[DeploymentView, Embedder] = {}
-
-    def __call__(self, deployment: DeploymentView) -> Embedder:
-        embedder = self._embedders.get(deployment)
-        if embedder is None:
-            if len(self._embedders) > 10_000:
-                self._embedders.clear()
-            embedder = self._embedders[deployment] = make_embedder(
-                Target(
-                    kind=deployment.kind.value,
-                    served_name=deployment.served_name,
-                    base_url=deployment.base_url,
-                    api_key=self._keys.get(deployment.provider),
-                    max_context=deployment.max_context,
-                )
-            )
-        return embedder
+        super().__init__(make_embedder, provider_keys)
 
 
 @dataclass(frozen=True)

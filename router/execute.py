@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from adapters.base import Adapter, Target
 from adapters.credentials import short_reason
@@ -22,6 +22,7 @@ from router.spread import Spreader
 
 log = logging.getLogger("modelyard.router")
 T = TypeVar("T")
+Client = TypeVar("Client")
 
 # What a candidate is sent, given the request: privacy redact sends hosted deployments a
 # request with placeholders, local ones the request as it came.
@@ -72,20 +73,23 @@ class ExecutionFailed(Exception):
         self.last = last
 
 
-class AdapterPool:
-    """One adapter per deployment as the current snapshot describes it; a changed deployment
-    (new URL, new name) gets a new adapter."""
+class DeploymentPool(Generic[Client]):
+    """One client (chat adapter, embedder) per deployment as the current snapshot describes
+    it; a changed deployment (new URL, new name) gets a new one."""
 
-    def __init__(self, provider_keys: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, make: Callable[[Target], Client], provider_keys: Mapping[str, str] | None = None
+    ) -> None:
+        self._make = make
         self._keys = dict(provider_keys or {})
-        self._adapters: dict[DeploymentView, Adapter] = {}
+        self._clients: dict[DeploymentView, Client] = {}
 
-    def __call__(self, deployment: DeploymentView) -> Adapter:
-        adapter = self._adapters.get(deployment)
-        if adapter is None:
-            if len(self._adapters) > 10_000:
-                self._adapters.clear()
-            adapter = self._adapters[deployment] = make_adapter(
+    def __call__(self, deployment: DeploymentView) -> Client:
+        client = self._clients.get(deployment)
+        if client is None:
+            if len(self._clients) > 10_000:
+                self._clients.clear()
+            client = self._clients[deployment] = self._make(
                 Target(
                     kind=deployment.kind.value,
                     served_name=deployment.served_name,
@@ -94,7 +98,12 @@ class AdapterPool:
                     max_context=deployment.max_context,
                 )
             )
-        return adapter
+        return client
+
+
+class AdapterPool(DeploymentPool[Adapter]):
+    def __init__(self, provider_keys: Mapping[str, str] | None = None) -> None:
+        super().__init__(make_adapter, provider_keys)
 
 
 class Executor:
