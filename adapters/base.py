@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
+from adapters.chat_events import EventBlock
 from adapters.schemas import ChatRequest
 
 
@@ -35,3 +36,13 @@ class Adapter(Protocol):
     async def chat(self, request: ChatRequest) -> dict[str, Any]: ...
 
     def stream(self, request: ChatRequest) -> AsyncIterator[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class RelayingAdapter(Protocol):
+    """An adapter whose upstream speaks OpenAI's chat events: a chat client can be sent its
+    bytes as they are (adapters/chat_events.py) instead of chunks parsed and rendered again."""
+
+    def relay(
+        self, request: ChatRequest, public_model: str, include_usage: bool
+    ) -> AsyncIterator[EventBlock]: ...

@@ -17,7 +17,9 @@ import yarl
 from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import map_aiohttp_exceptions
 
+from adapters import json_bytes
 from adapters.base import Target
+from adapters.chat_events import ChatEventRelay, EventBlock, error_message
 from adapters.errors import (
     AdapterError,
     ContextTooLong,
@@ -68,20 +70,9 @@ async def close_shared_client() -> None:
         await pool.session.close()
 
 
-def _error_message(body: bytes) -> str:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return body.decode("utf-8", "replace")[:500] or "(empty body)"
-    error = data.get("error", data) if isinstance(data, dict) else data
-    if isinstance(error, dict):
-        return str(error.get("message") or error)[:500]
-    return str(error)[:500]
-
-
 def status_error(status: int, body: bytes, headers: Mapping[str, str]) -> AdapterError:
     """An upstream's HTTP error as one of ours, keeping its message."""
-    message = f"upstream answered {status}: {_error_message(body)}"
+    message = f"upstream answered {status}: {error_message(body)}"
     if status == 429:
         retry_after = headers.get("retry-after")
         try:
@@ -147,7 +138,7 @@ class OpenAICompatibleAdapter:
         self.json_headers = {**self.headers, "Content-Type": "application/json"}
 
     async def chat(self, request: ChatRequest) -> dict[str, Any]:
-        body = json.dumps(request.openai_body(self.model, stream=False)).encode()
+        body = json_bytes.dumps(request.openai_body(self.model, stream=False))
         with translated(self.timeouts):
             try:
                 async with asyncio.timeout(self.timeouts.total):
@@ -197,6 +188,39 @@ class OpenAICompatibleAdapter:
                             yield chunk
                         if not tally.usage_seen:
                             yield tally.usage_chunk(self.model)
+            except TimeoutError as exc:
+                raise UpstreamTimeout(f"upstream took over {self.timeouts.total:g} s") from exc
+
+    async def relay(
+        self, request: ChatRequest, public_model: str, include_usage: bool
+    ) -> AsyncIterator[EventBlock]:
+        """The upstream's chat events as it sent them, `model` renamed to `public_model`, a
+        block per read (adapters/chat_events.py). Reads straight from aiohttp: httpx's line
+        iterator cost more per event than the relay itself."""
+        body = json_bytes.dumps(request.openai_body(self.model, stream=True))
+        events = ChatEventRelay(self.model, public_model, include_usage, len(request.prompt_text()))
+        with translated(self.timeouts):
+            try:
+                async with asyncio.timeout(self.timeouts.total):
+                    with map_aiohttp_exceptions():
+                        async with _pool().session.post(
+                            self.parsed_url,
+                            data=body,
+                            headers=self.json_headers,
+                            timeout=self.session_timeout,
+                        ) as response:
+                            if response.status != 200:
+                                raw = await response.read()
+                                raise status_error(response.status, raw, response.headers)
+                            async for data in response.content.iter_any():
+                                for block in events.feed(data):
+                                    if block.data or block.usage:
+                                        yield block
+                                if events.done:
+                                    break
+                        last = events.finish()
+                        if last is not None:
+                            yield last
             except TimeoutError as exc:
                 raise UpstreamTimeout(f"upstream took over {self.timeouts.total:g} s") from exc
 
@@ -252,7 +276,7 @@ async def _events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
             raise MalformedResponse("upstream sent an event that is not an object")
         if "error" in chunk:
             raise UpstreamServerError(
-                f"upstream failed mid-answer: {_error_message(payload.encode())}"
+                f"upstream failed mid-answer: {error_message(payload.encode())}"
             )
         yield chunk
     if not done:

@@ -31,6 +31,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from adapters import json_bytes
+
 # --- limits a request is held to (OpenAI's where it publishes them) ------------------------------
 
 MAX_N = 128
@@ -75,7 +77,7 @@ def _schema_problem(text: str) -> str | None:
 
 def _valid_schema(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if value is not None:
-        problem = _schema_problem(json.dumps(value, sort_keys=True))
+        problem = _schema_problem(json_bytes.canonical(value))
         if problem:
             raise ValueError(problem)
     return value

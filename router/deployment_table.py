@@ -11,7 +11,7 @@ import math
 import threading
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +50,9 @@ class DeploymentTable:
     # Per capability (tools, json_schema, …), the positions of deployments WITHOUT it: a
     # request's needs exclude their union.
     lacking: dict[str, Ints]
+    # Unions already taken, by the set of needs: requests repeat a handful of sets, and
+    # np.unique per request cost a tools request more than the rest of its decision.
+    lacking_unions: dict[frozenset[str], Ints] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.deployments)
@@ -58,8 +61,12 @@ class DeploymentTable:
         """Positions of deployments missing at least one of `needs`."""
         if len(needs) == 1:
             return self.lacking.get(next(iter(needs)), _everyone(len(self)))
-        parts = [self.lacking.get(need, _everyone(len(self))) for need in needs]
-        return np.unique(np.concatenate(parts)) if parts else _positions(())
+        union = self.lacking_unions.get(needs)
+        if union is None:
+            parts = [self.lacking.get(need, _everyone(len(self))) for need in needs]
+            union = np.unique(np.concatenate(parts)) if parts else _positions(())
+            self.lacking_unions[needs] = union
+        return union
 
 
 def _everyone(size: int) -> Ints:

@@ -5,11 +5,12 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from router import repository as repo
 from router.errors import Forbidden, RouteError
+from router.event_stream import EventStreamResponse
 from router.gateway import Gateway
 from router.keys import KeyCache, KeyView
 from router.model_cards import base_card, model_card
@@ -38,9 +39,7 @@ async def chat_response(
     """One chat completion, complete or streamed, as an HTTP response."""
     if body.stream:
         events, extra = await gateway.stream(body, headers, key)
-        return StreamingResponse(
-            events, media_type="text/event-stream", headers={**SSE_HEADERS, **extra}
-        )
+        return EventStreamResponse(events, {**SSE_HEADERS, **extra})
     answer, extra = await gateway.complete(body, headers, key)
     return JSONResponse(answer, headers=extra)
 
@@ -69,9 +68,7 @@ def make_router(
         chat = body.as_chat()
         if chat.stream:
             events, headers = await gateway.stream(chat, request.headers, key)
-            return StreamingResponse(
-                events, media_type="text/event-stream", headers={**SSE_HEADERS, **headers}
-            )
+            return EventStreamResponse(events, {**SSE_HEADERS, **headers})
         answer, headers = await gateway.complete(chat, request.headers, key)
         return JSONResponse(_as_text_completion(answer), headers=headers)
 

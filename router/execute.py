@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from adapters.base import Adapter, Target
+from adapters.chat_events import EventBlock
 from adapters.credentials import short_reason
 from adapters.errors import AdapterError
 from adapters.registry import make_adapter
@@ -27,6 +28,8 @@ Client = TypeVar("Client")
 # What a candidate is sent, given the request: privacy redact sends hosted deployments a
 # request with placeholders, local ones the request as it came.
 Prepare = Callable[[Candidate, ChatRequest], ChatRequest]
+# How a candidate's stream is started, in the bytes the client gets (router/gateway.py).
+Opener = Callable[[Candidate, Adapter, ChatRequest], AsyncIterator[EventBlock]]
 
 
 def keep_request(_candidate: Candidate, request: ChatRequest) -> ChatRequest:
@@ -203,20 +206,21 @@ class Executor:
         raise ExecutionFailed(attempts, last)
 
     async def open_stream(
-        self, decision: Decision, request: ChatRequest, prepare: Prepare = keep_request
-    ) -> tuple[Candidate, dict[str, Any], AsyncIterator[dict[str, Any]], list[Attempt]]:
-        """The first chunk from the first candidate that produces one, and the rest to come."""
+        self, decision: Decision, request: ChatRequest, opener: Opener
+    ) -> tuple[Candidate, EventBlock, AsyncIterator[EventBlock], list[Attempt]]:
+        """The first block from the first candidate that produces one, and the rest to come.
+        `opener` starts a candidate's stream, already in the bytes the client will get."""
         attempts: list[Attempt] = []
         last: AdapterError | None = None
         load = self.load
         for candidate in decision.candidates:
-            stream: AsyncIterator[dict[str, Any]] | None = None
+            stream: AsyncIterator[EventBlock] | None = None
             started = time.perf_counter()
             if load is not None:
                 load.begin(candidate.deployment.id)
             try:
                 adapter = self.adapter_for(candidate.deployment)
-                stream = aiter(adapter.stream(prepare(candidate, request)))
+                stream = aiter(opener(candidate, adapter, request))
                 first = await anext(stream)
             except StopAsyncIteration:
                 exc: AdapterError = AdapterError("the upstream sent an empty stream")
@@ -227,7 +231,7 @@ class Executor:
                     Attempt(candidate.deployment.name, provider=candidate.deployment.provider)
                 )
                 if load is not None:
-                    stream = _measured(load, candidate.deployment.id, stream, started)
+                    stream = _measured(load, candidate.deployment.id, first, stream, started)
                 return candidate, first, stream, attempts
             if load is not None:
                 load.end(candidate.deployment.id)
@@ -241,26 +245,33 @@ class Executor:
 
 
 async def _measured(
-    load: Spreader, deployment_id: int, rest: AsyncIterator[dict[str, Any]], started: float
-) -> AsyncIterator[dict[str, Any]]:
-    """The rest of a stream, timed: the first chunk came `ttft` after the call; tokens are the
+    load: Spreader,
+    deployment_id: int,
+    first: EventBlock,
+    rest: AsyncIterator[EventBlock],
+    started: float,
+) -> AsyncIterator[EventBlock]:
+    """The rest of a stream, timed: the first block came `ttft` after the call; tokens are the
     upstream's count when it sends usage, else one per content event. In flight until done."""
     ttft = time.perf_counter() - started
     tokens = 0
     counted: int | None = None
     complete = False
+
+    def saw(block: EventBlock) -> None:
+        nonlocal tokens, counted
+        if block.usage and block.usage.get("completion_tokens"):
+            counted = int(block.usage["completion_tokens"])
+        tokens += block.content_events
+
+    saw(first)  # one read may carry the whole answer
     try:
-        async for chunk in rest:
-            usage = chunk.get("usage")
-            if usage and usage.get("completion_tokens"):
-                counted = int(usage["completion_tokens"])
-            tokens += sum(
-                1 for c in chunk.get("choices") or () if (c.get("delta") or {}).get("content")
-            )
-            yield chunk
+        async for block in rest:
+            saw(block)
+            yield block
         complete = True
     finally:
         load.end(deployment_id)
         if complete:
             elapsed = time.perf_counter() - started
-            load.speeds.observe(deployment_id, elapsed, counted or tokens + 1, ttft)
+            load.speeds.observe(deployment_id, elapsed, counted or max(tokens, 1), ttft)

@@ -14,9 +14,11 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from adapters.base import Adapter, RelayingAdapter
+from adapters.chat_events import EventBlock
 from adapters.errors import AdapterError
 from adapters.schemas import CAPABILITIES as CAPABILITY_ORDER
-from adapters.schemas import NEED_PARAM
+from adapters.schemas import NEED_PARAM, ChatRequest
 from catalog.snapshot import CatalogSnapshot, SnapshotCache
 from router.cache import InProcessCache, ResponseCache, cache_key
 from router.decision import Candidate, Decision, RouteRequest, decide, next_route_id
@@ -32,8 +34,10 @@ from router.privacy.check import check as privacy_check
 from router.quality import QualityEstimator
 from router.schemas import ChatCompletionIn, RouteControls, TeamBudget
 from router.spread import Spreader
-from router.stream_render import ChatEvents, StreamRenderer
+from router.stream_render import ChatEvents, StreamRenderer, rendered
 from router.telemetry import Telemetry
+
+Blocks = AsyncIterator[EventBlock]
 
 HEADER_FIELDS = {
     "x-route-min-quality": "min_quality",
@@ -485,9 +489,23 @@ class Gateway:
         admission = await self.admit(body, self.controls(body, headers, key), key)
         decision = admission.decision
         prepare = self._redacting(decision)
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        render = renderer or ChatEvents(include_usage)
+
+        def opener(candidate: Candidate, adapter: Adapter, request: ChatRequest) -> Blocks:
+            sent = prepare(candidate, request) if prepare else request
+            restoring = prepare is not None and private_chat.leaves_our_machines(candidate)
+            if renderer is None and not restoring and isinstance(adapter, RelayingAdapter):
+                # Chat events to a chat client: the upstream's bytes, relayed.
+                return adapter.relay(sent, candidate.model.hf_id, include_usage)
+            chunks = adapter.stream(sent)
+            if prepare is not None and restoring:
+                chunks = private_chat.restored(chunks, prepare.redaction)
+            return rendered(chunks, render, candidate.model.hf_id)
+
         try:
             candidate, first, rest, attempts = await self.executor.open_stream(
-                decision, body, prepare or keep_request
+                decision, body, opener
             )
         except ExecutionFailed as exc:
             await self._record(
@@ -506,11 +524,7 @@ class Gateway:
         routed = Routed(decision, candidate, attempts)
         redacted: dict[str, str] = {}
         if prepare is not None and private_chat.leaves_our_machines(candidate):
-            first, rest = await private_chat.restore_stream(first, rest, prepare.redaction)
             redacted["x-modelyard-redacted"] = str(prepare.redaction.count)
-        if renderer is None:
-            renderer = ChatEvents(bool(body.stream_options and body.stream_options.include_usage))
-        render = renderer
 
         async def events() -> AsyncIterator[bytes]:
             usage: dict[str, Any] | None = None
@@ -538,21 +552,14 @@ class Gateway:
                 await self.settle(key, admission, cost, usage)
 
             try:
-                chunk: dict[str, Any] | None = first
-                while chunk is not None:
-                    chunk["model"] = candidate.model.hf_id
-                    if chunk.get("usage"):
-                        usage = chunk["usage"]
-                    if chunk.get("choices"):
-                        produced += sum(
-                            1
-                            for c in chunk["choices"]
-                            if (d := c.get("delta") or {}).get("content") or d.get("tool_calls")
-                        )
-                    data = render.chunk(chunk)
-                    if data:
-                        yield data
-                    chunk = await anext(rest, None)
+                block: EventBlock | None = first
+                while block is not None:
+                    if block.usage:
+                        usage = block.usage
+                    produced += block.content_events
+                    if block.data:
+                        yield block.data
+                    block = await anext(rest, None)
                 self.executor.health.succeeded(candidate.deployment.id)
                 # Recorded before the end: a client that saw the end has a ledger record even
                 # if this replica dies the next instant.

@@ -8,9 +8,10 @@ pass chunks through as server-sent events; the Responses and Messages APIs trans
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
+from adapters.chat_events import EventBlock, chunk_event, content_events
 from adapters.errors import AdapterError
 
 
@@ -37,13 +38,7 @@ class ChatEvents:
         self.include_usage = include_usage
 
     def chunk(self, chunk: dict[str, Any]) -> bytes:
-        if chunk.get("choices"):
-            if not self.include_usage:
-                chunk.pop("usage", None)
-            return b"data: " + json.dumps(chunk).encode() + b"\n\n"
-        if self.include_usage:
-            return b"data: " + json.dumps(chunk).encode() + b"\n\n"
-        return b""
+        return chunk_event(chunk, self.include_usage)
 
     async def end(self, usage: Mapping[str, Any]) -> bytes:
         return b"data: [DONE]\n\n"
@@ -58,3 +53,15 @@ class ChatEvents:
             }
         }
         return b"data: " + json.dumps(failure).encode() + b"\n\n"
+
+
+async def rendered(
+    chunks: AsyncIterator[dict[str, Any]], renderer: StreamRenderer, model: str
+) -> AsyncIterator[EventBlock]:
+    """An adapter's chunks as blocks of this renderer's bytes, each naming the served model
+    by its catalog id (adapters that relay whole events make their blocks themselves)."""
+    async for chunk in chunks:
+        chunk["model"] = model
+        usage = chunk.get("usage") or None
+        produced = content_events(chunk)
+        yield EventBlock(renderer.chunk(chunk), usage, produced)

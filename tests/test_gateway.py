@@ -74,6 +74,15 @@ def gateway(
             },
             # Mistral instruct: a stream that is cut after a few tokens.
             {"name": "test/mistral-cut", "model": "mistral-7b-instruct", "served_name": "cut"},
+            # Qwen 2.5 7B: a stream of 200 words, one every 50 ms; priced, so `auto` goes to
+            # the free embedded model rather than here.
+            {
+                "name": "test/qwen-slow",
+                "model": "Qwen/Qwen2.5-7B-Instruct",
+                "served_name": "slow-stream",
+                "input_cost_per_token": 1e-9,
+                "output_cost_per_token": 1e-9,
+            },
         ):
             service.add_deployment(
                 session,
@@ -186,6 +195,54 @@ def test_failure_after_the_first_byte_ends_with_an_error_event(gateway: Gateway)
     events = [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
     assert len(events) >= 3 and "[DONE]" not in events
     assert json.loads(events[-1])["error"]["code"] == "upstream_unavailable"
+
+
+def test_a_client_leaving_mid_stream_stops_the_upstream_and_is_recorded(
+    gateway: Gateway, fault_upstream: ServerProcess
+) -> None:
+    from sqlalchemy import create_engine, select
+
+    from router.orm import UsageRecord
+
+    stats = f"{fault_upstream.base_url}/stats"
+    before = httpx.get(stats).json()["disconnects"]
+    body = {
+        "model": "Qwen/Qwen2.5-7B-Instruct",
+        "messages": [{"role": "user", "content": "talk"}],
+        "stream": True,
+        "route": {"privacy": "local_only"},
+    }
+    headers = {"Authorization": f"Bearer {gateway.user}"}
+    url = f"{gateway.server.base_url}/v1/chat/completions"
+    with httpx.stream("POST", url, json=body, headers=headers, timeout=30) as response:
+        route_id = response.headers["x-modelyard-route-id"]
+        seen = 0
+        for line in response.iter_lines():
+            seen += line.startswith("data: {")
+            if seen == 3:
+                break  # and close the connection, 3 of 200 words in
+    for _ in range(50):
+        if httpx.get(stats).json()["disconnects"] > before:
+            break
+        time.sleep(0.1)
+    assert httpx.get(stats).json()["disconnects"] == before + 1
+    engine = create_engine(gateway.settings.database_url)
+    record = None
+    for _ in range(50):  # the ledger writes in batches, every half second
+        with engine.connect() as conn:
+            record = conn.execute(
+                select(UsageRecord.status, UsageRecord.error, UsageRecord.output_tokens).where(
+                    UsageRecord.route_id == route_id
+                )
+            ).first()
+        if record is not None:
+            break
+        time.sleep(0.2)
+    engine.dispose()
+    assert record is not None
+    status, error, produced = record
+    assert (status, error) == ("partial", "the client went away")
+    assert 2 <= produced < 200  # priced as far as it went
 
 
 def test_legacy_completions(gateway: Gateway) -> None:

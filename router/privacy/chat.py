@@ -126,3 +126,21 @@ async def restore_stream(
             yield {"id": first.get("id"), "object": "chat.completion.chunk", "choices": tail}
 
     return restored(first), following()
+
+
+async def restored(
+    chunks: AsyncIterator[dict[str, Any]], redaction: Redaction
+) -> AsyncIterator[dict[str, Any]]:
+    """`restore_stream` over a stream not yet started."""
+    first = await anext(chunks, None)
+    if first is None:
+        return
+    head, rest = await restore_stream(first, chunks, redaction)
+    yield head
+    try:
+        async for chunk in rest:
+            yield chunk
+    finally:  # restore_stream's tail closes the upstream's stream
+        close = getattr(rest, "aclose", None)
+        if close is not None:
+            await close()

@@ -1,0 +1,241 @@
+"""chat.completion.chunk server-sent events on the wire, and a relay that passes an
+OpenAI-compatible upstream's events to the client as the bytes it sent.
+
+Re-serialising every chunk cost the gateway 97% of a fast upstream's chunk rate (one JSON
+parse, one dump and one socket write per chunk). The relay instead forwards whatever whole
+events arrived in one read as one block: the only change made to the bytes is the model
+name, which becomes the catalog id the router chose. An event the relay must understand
+(usage, an error, the end, anything not a one-line `data: {...}` event) is parsed and
+rendered the way the gateway always rendered chunks, so the client sees the same events
+either way."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.errors import MalformedResponse, UpstreamServerError, UpstreamUnavailable
+from adapters.schemas import usage as usage_of
+
+# Events that need reading rather than relaying: the usage one (kept for the ledger, dropped
+# unless the client asked for it), an upstream's error, and the end.
+_READ_MARKERS = (b'"usage"', b'"error"', b"[DONE]")
+# The first block of a stream is at most about this long: the first token's latency should not
+# grow with how much the upstream already had ready.
+FIRST_BLOCK_BYTES = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class EventBlock:
+    """Whole events for the client (`data`, possibly empty), with what the gateway's
+    bookkeeping needs from them: the upstream's usage if one came, and how many content or
+    tool-call deltas they carried (the price of a stream cut short, the speed measure)."""
+
+    data: bytes
+    usage: dict[str, Any] | None = None
+    content_events: int = 0
+
+
+def chunk_event(chunk: dict[str, Any], include_usage: bool) -> bytes:
+    """One chunk as OpenAI sends it: usage only to a client that asked for it (the gateway
+    always asks the upstream, for the ledger)."""
+    if chunk.get("choices"):
+        if not include_usage:
+            chunk.pop("usage", None)
+        return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+    if include_usage:
+        return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+    return b""
+
+
+def content_events(chunk: dict[str, Any]) -> int:
+    """Choices in this chunk whose delta carries content or tool calls."""
+    return sum(
+        1
+        for choice in chunk.get("choices") or ()
+        if isinstance(choice, dict)
+        and ((delta := choice.get("delta") or {}).get("content") or delta.get("tool_calls"))
+    )
+
+
+def error_message(payload: bytes) -> str:
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return payload.decode("utf-8", "replace")[:500] or "(empty body)"
+    error = data.get("error", data) if isinstance(data, dict) else data
+    if isinstance(error, dict):
+        return str(error.get("message") or error)[:500]
+    return str(error)[:500]
+
+
+class ChatEventRelay:
+    """Turns the bytes an upstream streams into EventBlocks, one per read that completed at
+    least one event. `finish()` once the upstream's body ends."""
+
+    def __init__(
+        self, served_name: str, public_model: str, include_usage: bool, prompt_chars: int
+    ) -> None:
+        served, public = json.dumps(served_name).encode(), json.dumps(public_model).encode()
+        # The two spellings servers use (compact, and Python's default separators). Quotes
+        # inside JSON strings are escaped, so these bytes only ever match a real `model` key.
+        self.rewrites = [(b'"model":' + served, b'"model":' + public)]
+        self.rewrites.append((b'"model": ' + served, b'"model": ' + public))
+        self.rewrite: tuple[bytes, bytes] | None = None  # the spelling this upstream uses
+        self.public_model = public_model
+        self.include_usage = include_usage
+        self.prompt_chars = prompt_chars
+        self.pending = b""
+        self.started = False  # a first block went out
+        self.done = False
+        self.usage_seen = False
+        self.produced = 0
+        self.last_event = b""
+
+    def feed(self, data: bytes) -> Iterator[EventBlock]:
+        """The blocks of whole events completed by `data` (none while an event is partial):
+        one, except that the stream's first events go ahead of a large read on their own, so
+        the first token does not wait for the rest of the read to be relayed."""
+        if self.done:
+            return  # whatever follows [DONE] is not for the client
+        buffer = self.pending + data if self.pending else data
+        if b"\r" in buffer:
+            buffer = self._unix_lines(buffer)
+        end = buffer.rfind(b"\n\n")
+        if end < 0:
+            self.pending = buffer
+            return
+        whole, self.pending = buffer[: end + 2], buffer[end + 2 :]
+        if not self.started and len(whole) > FIRST_BLOCK_BYTES:
+            cut = whole.find(b"\n\n", FIRST_BLOCK_BYTES // 2) + 2
+            head, whole = whole[:cut], whole[cut:]
+            self.started = True
+            yield self._block(head)
+            if self.done:
+                return
+        self.started = True
+        if whole:
+            yield self._block(whole)
+
+    def finish(self) -> EventBlock | None:
+        """At the end of the upstream's body: an error if it never said [DONE]; for an
+        upstream that sends no usage, an estimated one (see `estimated_usage`)."""
+        if not self.done:
+            raise UpstreamUnavailable("upstream ended the stream before [DONE]")
+        if self.usage_seen:
+            return None
+        chunk = self.estimated_usage()
+        return EventBlock(chunk_event(chunk, self.include_usage), chunk["usage"])
+
+    def estimated_usage(self) -> dict[str, Any]:
+        """Usage for servers that do not send it in streams (llama.cpp's server, older vLLM):
+        one content event per generated token, and about four characters per prompt token.
+        Such a usage is marked `estimated`."""
+        last_id = ""
+        if self.last_event.startswith(b"data:"):
+            try:
+                last_id = str(json.loads(self.last_event[5:]).get("id", ""))
+            except (ValueError, AttributeError):
+                last_id = ""
+        prompt = max(1, -(-self.prompt_chars // 4))
+        return {
+            "id": last_id,
+            "object": "chat.completion.chunk",
+            "model": self.public_model,
+            "choices": [],
+            "usage": {**usage_of(prompt, self.produced), "estimated": True},
+        }
+
+    def _unix_lines(self, buffer: bytes) -> bytes:
+        # SSE allows \r\n and \r line ends; a \r at the very end may be half of a \r\n.
+        if buffer.endswith(b"\r"):
+            self.pending = b"\r"
+            buffer = buffer[:-1]
+        return buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+    def _block(self, whole: bytes) -> EventBlock:
+        """Relayed up to the first event that needs reading; read from there on."""
+        cut = min((i for m in _READ_MARKERS if (i := whole.find(m)) >= 0), default=-1)
+        if cut < 0:
+            head, tail = whole, b""
+        else:
+            start = whole.rfind(b"\n\n", 0, cut)
+            start = 0 if start < 0 else start + 2
+            head, tail = whole[:start], whole[start:]
+        parts: list[EventBlock] = []
+        if head:
+            parts.append(self._relayed(head) or self._read(head))
+        if tail:
+            parts.append(self._read(tail))
+        if len(parts) == 1:
+            return parts[0]
+        first, second = parts
+        return EventBlock(
+            first.data + second.data, second.usage, first.content_events + second.content_events
+        )
+
+    def _relayed(self, events: bytes) -> EventBlock | None:
+        """The events as sent, model renamed, if each names the served model once; None
+        when they need reading. Every pass over the bytes costs about as much as the client
+        spends reading them, so this makes three: count the events, rename, and (in
+        `_block`) look for the events to read."""
+        if not events.startswith(b"data:"):
+            return None
+        count = events.count(b"\n\n")
+        if self.rewrite is None:
+            first = events[: events.find(b"\n\n")]
+            self.rewrite = next((r for r in self.rewrites if r[0] in first), self.rewrites[0])
+        old, new = self.rewrite
+        if old == new:
+            renamed = events.count(old)
+        else:
+            before = len(events)
+            events = events.replace(old, new)
+            renamed = (len(events) - before) // (len(new) - len(old))
+        if renamed != count:
+            return None  # an event without the served name (a comment, another model)
+        self.last_event = _last_event(events)
+        # One token per event: what llama.cpp-style servers send, and close enough to price
+        # a stream cut short or one the upstream never counted (marked `estimated`).
+        self.produced += count
+        return EventBlock(events, None, count)
+
+    def _read(self, events: bytes) -> EventBlock:
+        """Events parsed and rendered one by one, as the gateway renders any chunk."""
+        out: list[bytes] = []
+        found: dict[str, Any] | None = None
+        produced = 0
+        for line in events.split(b"\n"):
+            if not line.startswith(b"data:"):
+                continue  # blank separators, comments and event names
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                self.done = True
+                break
+            try:
+                chunk = json.loads(payload)
+            except ValueError as exc:
+                raise MalformedResponse(
+                    f"upstream sent an event that is not JSON: {payload[:200]!r}"
+                ) from exc
+            if not isinstance(chunk, dict):
+                raise MalformedResponse("upstream sent an event that is not an object")
+            if "error" in chunk:
+                raise UpstreamServerError(f"upstream failed mid-answer: {error_message(payload)}")
+            self.last_event = line
+            chunk["model"] = self.public_model
+            if chunk.get("usage"):
+                found = chunk["usage"]
+                self.usage_seen = True
+            counted = content_events(chunk)
+            produced += counted
+            out.append(chunk_event(chunk, self.include_usage))
+        self.produced += produced
+        return EventBlock(b"".join(out), found, produced)
+
+
+def _last_event(events: bytes) -> bytes:
+    start = events.rfind(b"\n\n", 0, len(events) - 2)
+    return events[start + 2 if start >= 0 else 0 :].strip()
