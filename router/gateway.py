@@ -15,13 +15,14 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from adapters.errors import AdapterError
+from adapters.openai_responses import chat_usage
 from adapters.schemas import CAPABILITIES as CAPABILITY_ORDER
 from adapters.schemas import NEED_PARAM
 from catalog.snapshot import CatalogSnapshot, SnapshotCache
 from router.cache import InProcessCache, ResponseCache, cache_key
 from router.decision import Candidate, Decision, RouteRequest, decide, next_route_id
 from router.errors import Forbidden, RouteError
-from router.execute import Attempt, ExecutionFailed, Executor, keep_request
+from router.execute import Attempt, ExecutionFailed, Executor, Via, keep_request
 from router.keys import KeyView
 from router.ledger import Ledger, UsageEntry
 from router.limits import InProcessLimits, KeyLimits, Limits
@@ -359,8 +360,13 @@ class Gateway:
         return cost
 
     async def complete(
-        self, body: ChatCompletionIn, headers: Mapping[str, str], key: KeyView
+        self,
+        body: ChatCompletionIn,
+        headers: Mapping[str, str],
+        key: KeyView,
+        via: Via | None = None,
     ) -> tuple[dict[str, Any], dict[str, str]]:
+        """The answer (a chat completion, or what `via` made of a candidate) and its headers."""
         started = time.perf_counter()
         controls = self.controls(body, headers, key)
         cached_as = None
@@ -374,7 +380,7 @@ class Gateway:
         prepare = self._redacting(decision)
         try:
             candidate, answer, attempts = await self.executor.complete(
-                decision, body, prepare or keep_request
+                decision, body, prepare or keep_request, via
             )
         except ExecutionFailed as exc:
             await self._record(
@@ -394,17 +400,11 @@ class Gateway:
         redacted = prepare is not None and private_chat.leaves_our_machines(candidate)
         if redacted and prepare is not None:
             private_chat.restore_answer(answer, prepare.redaction)
+        usage = chat_usage(answer.get("usage"))  # a forwarded Responses answer names it its way
         cost = await self._record(
-            key,
-            decision,
-            candidate,
-            attempts,
-            answer.get("usage"),
-            started,
-            stream=False,
-            status="ok",
+            key, decision, candidate, attempts, usage, started, stream=False, status="ok"
         )
-        await self.settle(key, admission, cost, answer.get("usage"))
+        await self.settle(key, admission, cost, usage)
         routed = Routed(decision, candidate, attempts).headers(cost)
         if redacted and prepare is not None:
             routed["x-modelyard-redacted"] = str(prepare.redaction.count)
@@ -477,6 +477,7 @@ class Gateway:
         headers: Mapping[str, str],
         key: KeyView,
         renderer: StreamRenderer | None = None,
+        via: Via | None = None,
     ) -> tuple[AsyncIterator[bytes], dict[str, str]]:
         """Server-sent events, chat.completion.chunk ones unless `renderer` makes another
         API's. Fallback happens before the first byte; after it, a failure ends the stream
@@ -487,7 +488,7 @@ class Gateway:
         prepare = self._redacting(decision)
         try:
             candidate, first, rest, attempts = await self.executor.open_stream(
-                decision, body, prepare or keep_request
+                decision, body, prepare or keep_request, via
             )
         except ExecutionFailed as exc:
             await self._record(

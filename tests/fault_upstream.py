@@ -7,6 +7,8 @@ structured output, gives several choices and logprobs (tests/agent_upstream.py),
 request it gets is kept for GET /recorded; the others fail in one specific way (rate limit,
 500, context too long, malformed JSON, a stream cut or stalled…).
 
+POST /v1/responses speaks the Responses API itself (tests/responses_upstream.py).
+
 Requests to `/<tag>/v1/chat/completions` are answered the same way and recorded: `GET
 /recorded/<tag>` returns every body received under that tag, as it arrived, so a test can
 see exactly what a deployment was sent (a hosted provider, say).
@@ -29,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests import agent_upstream
+from tests import agent_upstream, responses_upstream
 
 STATS = {"requests": 0, "disconnects": 0, "completed_streams": 0}
 RECORDED: dict[str, list[Any]] = {}
@@ -216,6 +218,9 @@ app = Starlette(
     routes=[
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/{tag}/v1/chat/completions", chat, methods=["POST"]),
+        Route("/v1/responses", responses_upstream.responses, methods=["POST"]),
+        Route("/{tag}/v1/responses", responses_upstream.responses, methods=["POST"]),
+        Route("/responses/recorded/{tag}", responses_upstream.recorded),
         Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/embeddings/recorded", recorded_embeddings),
         Route("/stats", stats),
