@@ -119,13 +119,13 @@ class ApiHandlers:
         key = await self.anthropic_key(headers)
         req, body = self._messages_request(raw)
         if req.stream:
-            renderer = messages.MessageEvents()
+            renderer = messages.MessageEvents(req.stop_sequences)
             events, extra = await self.gateway.stream(body, headers, key, renderer)
             return StreamingResponse(
                 events, media_type="text/event-stream", headers={**SSE_HEADERS, **extra}
             )
         answer, extra = await self.gateway.complete(body, headers, key)
-        return JSONResponse(messages.from_chat(answer), headers=extra)
+        return JSONResponse(messages.from_chat(answer, req.stop_sequences), headers=extra)
 
     async def route_message(self, raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         key = await self.anthropic_key(headers)
