@@ -172,10 +172,11 @@ def make_router(handlers: ApiHandlers) -> APIRouter:
     async def create_response(
         body: responses.ResponsesIn, request: Request, authorization: Auth = None
     ) -> Response:
-        """OpenAI's Responses API, answered by the router through chat completions: `input`
-        as text or items, `instructions`, function tools, `text.format`, `store` and
-        `previous_response_id`, streaming with the Responses events. Hosted tools and other
-        features chat deployments cannot honour are refused by name."""
+        """OpenAI's Responses API over the router: `input` as text or items, `instructions`,
+        function tools, `text.format`, `store` and `previous_response_id`, streaming with the
+        Responses events. Forwarded as is to a server with the `responses_api` capability,
+        answered through chat completions elsewhere. Hosted tools and other features chat
+        deployments cannot honour are refused by name."""
         return await handlers.create_response(await request.body(), request.headers)
 
     @api.post("/v1/responses/route", tags=["openai"])
