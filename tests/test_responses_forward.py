@@ -26,6 +26,8 @@ FORWARDED = "mistral-7b-instruct"  # served only by the Responses server
 FORWARDED_ID = "mistralai/Mistral-7B-Instruct-v0.2"
 FALLBACK = "phi-2"  # a broken Responses server first, then a chat-only one
 CUT = "HuggingFaceTB/SmolLM2-1.7B-Instruct"  # a Responses server that drops the connection
+ELSEWHERE = "Qwen/Qwen2.5-7B-Instruct"  # a Responses server off our machines (privacy external)
+CARD, EMAIL = "4539 5787 6362 1486", "maria.gonzalez84@gmail.com"
 
 
 @dataclass
@@ -100,7 +102,22 @@ def setup(
             "capabilities": ["responses_api"],
         },
     ]
-    keys = prepare_database(url, folder, deployments, api_keys={"app": {}, "other": {}})
+    deployments.append(
+        {
+            "name": "test/responder-elsewhere",
+            "model": ELSEWHERE,
+            "base_url": f"{base}/elsewhere/v1",
+            "served_name": "responder",
+            "privacy": "external",
+            "capabilities": ["responses_api"],
+        }
+    )
+    keys = prepare_database(
+        url,
+        folder,
+        deployments,
+        api_keys={"app": {}, "other": {}, "redactor": {"privacy": "redact"}},
+    )
     server = start_gateway(folder, {"MODELYARD_DATABASE_URL": url})
     yield Setup(server, fault_upstream, keys, url)
     server.stop()
@@ -259,3 +276,43 @@ def test_input_items_list_a_stored_response_s_own_input(setup: Setup) -> None:
     with pytest.raises(openai.BadRequestError) as bad:
         client.responses.input_items.list(response.id, after="msg_nope")
     assert bad.value.param == "after" and "msg_nope" in bad.value.message
+
+
+def test_under_redact_a_server_off_our_machines_gets_placeholders_by_the_chat_path(
+    setup: Setup,
+) -> None:
+    """The Responses body is the client's own text: it is never forwarded where privacy
+    redact sends placeholders. The chat translation, redacted, goes instead."""
+    prompt = f"Refund card {CARD} and confirm to {EMAIL}."
+    raw = setup.client("redactor").responses.with_raw_response.create(
+        model=ELSEWHERE, input=prompt, store=False
+    )
+    assert raw.headers["x-modelyard-deployment"] == "test/responder-elsewhere"
+    assert raw.headers["x-modelyard-redacted"] == "2"
+    assert raw.parse().output_text == f"echo: {prompt}"  # restored here
+    assert setup.forwarded("elsewhere") == []  # nothing went as is
+    (sent,) = setup.chat_bodies("elsewhere")
+    assert sent["messages"][-1]["content"] == (
+        "Refund card <PAYMENT_CARD_1> and confirm to <EMAIL_1>."
+    )
+    # Without findings the same deployment is sent the request as is.
+    setup.client("redactor").responses.create(model=ELSEWHERE, input="plain words", store=False)
+    assert setup.forwarded("elsewhere")[-1]["input"] == "plain words"
+
+
+def test_a_cached_forwarded_answer_is_another_stored_response(setup: Setup) -> None:
+    client = setup.client()
+    cached = {"x-route-cache-ttl-seconds": "60"}
+    before = len(setup.forwarded())
+    first = client.responses.with_raw_response.create(
+        model=FORWARDED, input="cache me", extra_headers=cached
+    )
+    again = client.responses.with_raw_response.create(
+        model=FORWARDED, input="cache me", extra_headers=cached
+    )
+    assert again.headers["x-modelyard-cache"] == "hit"
+    assert len(setup.forwarded()) == before + 1  # the server answered once
+    one, two = first.parse(), again.parse()
+    assert one.id != two.id and two.output_text == one.output_text == "echo: cache me"
+    assert client.responses.retrieve(two.id).output_text == "echo: cache me"
+    assert client.responses.retrieve(one.id).id == one.id
