@@ -316,3 +316,25 @@ def test_a_cached_forwarded_answer_is_another_stored_response(setup: Setup) -> N
     assert one.id != two.id and two.output_text == one.output_text == "echo: cache me"
     assert client.responses.retrieve(two.id).output_text == "echo: cache me"
     assert client.responses.retrieve(one.id).id == one.id
+
+
+def test_a_stream_falls_back_to_the_translation_and_the_dry_run_says_who_forwards(
+    setup: Setup,
+) -> None:
+    with setup.client().responses.with_streaming_response.create(
+        model=FALLBACK, input="x y", stream=True, store=False
+    ) as raw:
+        assert raw.headers["x-modelyard-deployment"] == "test/phi-2-echo"
+        events = list(raw.parse())
+    assert events[-1].type == "response.completed"
+    assert events[-1].response.output_text.strip() == "echo: x y"
+    assert events[-1].response.id.startswith("resp_") and "_up" not in events[-1].response.id
+
+    route = httpx.post(
+        f"{setup.server.base_url}/v1/responses/route",
+        json={"model": FORWARDED, "input": "x"},
+        headers={"Authorization": f"Bearer {setup.keys['app']}"},
+    ).json()
+    assert [c["deployment"] for c in route["candidates"]] == ["test/responder"]
+    assert route["forwarded_as_is"] == ["test/responder"]
+    assert route["chat_request"]["messages"] == [{"role": "user", "content": "x"}]

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from router.apis import forward, input_items, messages, responses
 from router.apis.common import new_id
 from router.apis.stored import ResponseStore
-from router.decision import estimate_tokens
+from router.decision import Candidate, estimate_tokens
 from router.endpoints import SSE_HEADERS
 from router.errors import Unauthorized
 from router.execute import Via
@@ -105,7 +105,7 @@ class ApiHandlers:
     async def route_response(self, raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         key = await self.openai_key(headers)
         _, body, _, _ = await self._responses_request(raw, key)
-        return await self._dry_run(body, headers, key)
+        return await self._dry_run(body, headers, key, forward.forwards)
 
     # --- Messages -------------------------------------------------------------------------------
 
@@ -146,12 +146,21 @@ class ApiHandlers:
     # --- shared ---------------------------------------------------------------------------------
 
     async def _dry_run(
-        self, body: ChatCompletionIn, headers: Mapping[str, str], key: KeyView
+        self,
+        body: ChatCompletionIn,
+        headers: Mapping[str, str],
+        key: KeyView,
+        as_is: Callable[[Candidate], bool] | None = None,
     ) -> dict[str, Any]:
+        """The decision and the chat request; with `as_is`, also the candidates that would be
+        sent the request as it came instead (`forwarded_as_is`)."""
         controls = self.gateway.controls(body, headers, key)
-        decision = (await self.gateway.plan(body, controls, key)).as_dict()
+        plan = await self.gateway.plan(body, controls, key)
         chat = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
-        return {**decision, "chat_request": chat}
+        answer = {**plan.as_dict(), "chat_request": chat}
+        if as_is is not None:
+            answer["forwarded_as_is"] = [c.deployment.name for c in plan.candidates if as_is(c)]
+        return answer
 
     def fast_routes(self) -> dict[str, Handler]:
         """The POST paths the process serves on its fast path."""

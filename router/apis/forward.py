@@ -21,6 +21,7 @@ from adapters.base import Adapter
 from adapters.errors import AdapterError
 from adapters.openai_compat import OpenAICompatibleAdapter
 from adapters.openai_responses import ENDS, EVENT, ResponsesForwarder
+from catalog.terms import DeploymentKind
 from router.apis.common import event, new_id
 from router.apis.responses import Finish, ResponseEvents, ResponsesIn
 from router.decision import Candidate
@@ -135,6 +136,13 @@ def as_asked(response: dict[str, Any], req: ResponsesIn, model: str) -> dict[str
     }
 
 
+def forwards(candidate: Candidate) -> bool:
+    """Whether this candidate is sent Responses requests as they came: a local server (one
+    reached through the OpenAI-compatible adapter) that serves /v1/responses."""
+    deployment = candidate.deployment
+    return CAPABILITY in deployment.capabilities and deployment.kind is DeploymentKind.LOCAL
+
+
 def via(req: ResponsesIn, raw: bytes, history: list[dict[str, Any]]) -> Via:
     """The gateway's way to each candidate: forwarded where the deployment serves Responses on
     an OpenAI-compatible server, the deployment's own adapter (the chat translation) elsewhere.
@@ -143,10 +151,8 @@ def via(req: ResponsesIn, raw: bytes, history: list[dict[str, Any]]) -> Via:
 
     def choose(candidate: Candidate, adapter: Adapter) -> Adapter:
         nonlocal made
-        if CAPABILITY not in candidate.deployment.capabilities:
-            return adapter
-        if not isinstance(adapter, OpenAICompatibleAdapter):
-            return adapter  # hosted through litellm: translated (see the README)
+        if not forwards(candidate) or not isinstance(adapter, OpenAICompatibleAdapter):
+            return adapter  # hosted through litellm, embedded: translated (see the README)
         if made is None:
             made = upstream_body(json.loads(raw), req, history)
         return ResponsesForwarder(adapter, made)
