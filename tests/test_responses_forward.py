@@ -16,6 +16,7 @@ import pytest
 from openai import OpenAI
 from sqlalchemy import select
 
+from catalog.capabilities import hosted_capabilities
 from router.orm import UsageRecord
 from tests.conftest import echo_deployment, prepare_database, start_gateway
 from tests.servers import ServerProcess
@@ -338,3 +339,12 @@ def test_a_stream_falls_back_to_the_translation_and_the_dry_run_says_who_forward
     assert [c["deployment"] for c in route["candidates"]] == ["test/responder"]
     assert route["forwarded_as_is"] == ["test/responder"]
     assert route["chat_request"]["messages"] == [{"role": "user", "content": "x"}]
+
+
+def test_hosted_deployments_take_responses_api_from_litellm_s_map() -> None:
+    assert "responses_api" in hosted_capabilities("openai/gpt-4.1-mini")  # the bundled map
+    assert "responses_api" not in hosted_capabilities("groq/llama-3.1-8b-instant")
+    table = {"x": {"supported_endpoints": ["/v1/chat/completions"]}}
+    assert "responses_api" not in hosted_capabilities("x", table)
+    table = {"x": {"supported_endpoints": ["/v1/chat/completions", "/v1/responses"]}}
+    assert "responses_api" in hosted_capabilities("x", table)
