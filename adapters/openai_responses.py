@@ -26,6 +26,8 @@ EVENT = "responses_event"  # the key a streamed Responses event is wrapped under
 # Events that end a Responses stream; the first two are answers, the last a failure.
 ENDS = ("response.completed", "response.incomplete")
 FAILS = ("response.failed", "error")
+# Events that carry generated text or arguments: one token each, for a stream cut short.
+DELTAS = frozenset(("response.output_text.delta", "response.function_call_arguments.delta"))
 
 
 def chat_usage(counts: Mapping[str, Any] | None) -> Mapping[str, Any] | None:

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from adapters.errors import AdapterError
+from adapters.openai_responses import DELTAS as FORWARDED_DELTAS
+from adapters.openai_responses import EVENT as FORWARDED_EVENT
 from adapters.openai_responses import chat_usage
 from adapters.schemas import CAPABILITIES as CAPABILITY_ORDER
 from adapters.schemas import NEED_PARAM
@@ -550,6 +552,8 @@ class Gateway:
                             for c in chunk["choices"]
                             if (d := c.get("delta") or {}).get("content") or d.get("tool_calls")
                         )
+                    elif chunk.get(FORWARDED_EVENT, {}).get("type") in FORWARDED_DELTAS:
+                        produced += 1  # a Responses server's own text or arguments event
                     data = render.chunk(chunk)
                     if data:
                         yield data
