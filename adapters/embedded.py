@@ -127,6 +127,8 @@ class Piece:
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # The request's stop string that ended it, reported as vLLM does (`stop_reason`).
+    stop: str | None = None
 
 
 class EmbeddedEngine:
@@ -191,6 +193,7 @@ class EmbeddedEngine:
         generated: list[int] = []
         sent = 0
         finish = "length"
+        matched: str | None = None
         text = ""
         # Every prompt is read whole: llama.cpp reuses a cached prefix otherwise, and reading
         # the rest in a different batch shifts the numerics enough to change a greedy or
@@ -220,8 +223,9 @@ class EmbeddedEngine:
                 if len(generated) >= limit:
                     break
                 continue
-            cut = min((i for s in stops if (i := text.find(s)) != -1), default=-1)
-            if cut != -1:
+            found = [(i, s) for s in stops if (i := text.find(s)) != -1]
+            if found:
+                cut, matched = min(found, key=lambda f: f[0])  # the first to appear
                 text = text[:cut]
                 finish = "stop"
                 break
@@ -233,7 +237,8 @@ class EmbeddedEngine:
                 break
         if len(text) > sent and finish != "cancelled":
             yield Piece(text[sent:])
-        yield Piece("", finish, len(tokens), len(generated))
+        asked = matched if matched in request.stops() else None  # not the end-of-text one
+        yield Piece("", finish, len(tokens), len(generated), asked)
 
     # --- from the event loop -----------------------------------------------------------------
 
@@ -360,6 +365,7 @@ class EmbeddedAdapter:
                     "index": 0,
                     "message": {"role": "assistant", "content": "".join(parts)},
                     "finish_reason": last.finish_reason,
+                    **({"stop_reason": last.stop} if last.stop else {}),
                 }
             ],
             "usage": usage(last.prompt_tokens, last.completion_tokens),
@@ -368,13 +374,18 @@ class EmbeddedAdapter:
     async def stream(self, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
         ident, created = completion_id(), now()
 
-        def chunk(delta: dict[str, str], finish: str | None = None) -> dict[str, Any]:
+        def chunk(
+            delta: dict[str, str], finish: str | None = None, stop: str | None = None
+        ) -> dict[str, Any]:
+            choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
+            if stop:
+                choice["stop_reason"] = stop
             return {
                 "id": ident,
                 "object": "chat.completion.chunk",
                 "created": created,
                 "model": self.model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                "choices": [choice],
             }
 
         yield chunk({"role": "assistant", "content": ""})
@@ -382,7 +393,7 @@ class EmbeddedAdapter:
             if piece.text:
                 yield chunk({"content": piece.text})
             if piece.finish_reason:
-                yield chunk({}, piece.finish_reason)
+                yield chunk({}, piece.finish_reason, piece.stop)
                 yield {
                     "id": ident,
                     "object": "chat.completion.chunk",

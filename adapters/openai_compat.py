@@ -124,7 +124,8 @@ class OpenAICompatibleAdapter:
         if not target.base_url:
             raise UpstreamBadRequest("a local deployment needs a base URL")
         # Parsed once: both clients re-parse a URL given as text on every request.
-        self.url = target.base_url.rstrip("/") + "/chat/completions"
+        self.base_url = target.base_url.rstrip("/")
+        self.url = self.base_url + "/chat/completions"
         self.parsed_url = yarl.URL(self.url)
         self.model = target.served_name
         self.timeouts = t = target.timeouts

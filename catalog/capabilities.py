@@ -6,6 +6,7 @@ with a tool parser and not behind a plain llama.cpp server. They come from three
 - hosted deployments: litellm's bundled model map (`supports_function_calling` and friends),
   read at seed or registration time, never typed by hand;
 - local servers: declared when registered (`deployments add --capabilities tools,json_schema`);
+  `responses_api` says the server answers POST /v1/responses itself;
 - the embedded model: known here (grammar-constrained JSON; no tools, images or logprobs).
 """
 
@@ -28,6 +29,10 @@ DeploymentCapability = Literal[
     "files",
     "logprobs",
     "n",
+    # Not a need of any request: the upstream serves POST /v1/responses itself (vLLM, OpenAI),
+    # so an OpenAI-compatible one is sent a Responses request as the client wrote it
+    # (router/apis/forward.py) instead of its chat translation.
+    "responses_api",
 ]
 ALL: tuple[DeploymentCapability, ...] = get_args(DeploymentCapability)
 
@@ -49,6 +54,8 @@ MAP_FLAGS: dict[str, tuple[DeploymentCapability, ...]] = {
 # The map says nothing of logprobs or n: litellm's parameter table decides per provider at call
 # time, and the hosted adapter refuses (naming the parameter) what the provider cannot take.
 CHECKED_AT_CALL_TIME: tuple[DeploymentCapability, ...] = ("logprobs", "n")
+# The map lists the endpoints a model is served on; Responses is one of them.
+RESPONSES_ENDPOINT = "/v1/responses"
 
 
 def _map_entry(served_name: str, table: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
@@ -76,6 +83,8 @@ def hosted_capabilities(
     for flag, grants in MAP_FLAGS.items():
         if entry.get(flag) is True:
             found.update(grants)
+    if RESPONSES_ENDPOINT in (entry.get("supported_endpoints") or ()):
+        found.add("responses_api")
     return ordered(found)
 
 

@@ -344,7 +344,7 @@ CapabilitiesOption = Annotated[
     str | None,
     typer.Option(
         help="What a local server does, comma-separated: tools, parallel_tools, tool_choice, "
-        "json_mode, json_schema, vision, audio, files, logprobs, n ('' for none)"
+        "json_mode, json_schema, vision, audio, files, logprobs, n, responses_api ('' for none)"
     ),
 ]
 

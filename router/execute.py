@@ -36,6 +36,18 @@ def keep_request(_candidate: Candidate, request: ChatRequest) -> ChatRequest:
     return request
 
 
+# Another API's way to a candidate: the adapter to call instead of the deployment's own (the
+# Responses API forwarded as is, router/apis/forward.py). Used only for the request as it
+# came: a redacted one takes the deployment's own chat path.
+Via = Callable[[Candidate, Adapter], Adapter]
+
+
+def _adapter(
+    adapter: Adapter, candidate: Candidate, request: ChatRequest, sent: ChatRequest, via: Via | None
+) -> Adapter:
+    return adapter if via is None or sent is not request else via(candidate, adapter)
+
+
 @dataclass(frozen=True)
 class Attempt:
     deployment: str
@@ -152,7 +164,11 @@ class Executor:
         )
 
     async def complete(
-        self, decision: Decision, request: ChatRequest, prepare: Prepare = keep_request
+        self,
+        decision: Decision,
+        request: ChatRequest,
+        prepare: Prepare = keep_request,
+        via: Via | None = None,
     ) -> tuple[Candidate, dict[str, Any], list[Attempt]]:
         attempts: list[Attempt] = []
         last: AdapterError | None = None
@@ -164,7 +180,8 @@ class Executor:
                 load.begin(deployment_id)
             try:
                 adapter = self.adapter_for(candidate.deployment)
-                answer = await adapter.chat(prepare(candidate, request))
+                sent = prepare(candidate, request)
+                answer = await _adapter(adapter, candidate, request, sent, via).chat(sent)
             except AdapterError as exc:
                 self._failed(candidate, exc, attempts, decision.route_id)
                 last = exc

@@ -17,13 +17,14 @@ from pydantic import ValidationError
 from adapters.base import Adapter, RelayingAdapter
 from adapters.chat_events import EventBlock
 from adapters.errors import AdapterError
+from adapters.openai_responses import chat_usage
 from adapters.schemas import CAPABILITIES as CAPABILITY_ORDER
 from adapters.schemas import NEED_PARAM, ChatRequest
 from catalog.snapshot import CatalogSnapshot, SnapshotCache
 from router.cache import InProcessCache, ResponseCache, cache_key
 from router.decision import Candidate, Decision, RouteRequest, decide, next_route_id
 from router.errors import Forbidden, RouteError
-from router.execute import Attempt, ExecutionFailed, Executor, keep_request
+from router.execute import Attempt, ExecutionFailed, Executor, Via, keep_request
 from router.keys import KeyView
 from router.ledger import Ledger, UsageEntry
 from router.limits import InProcessLimits, KeyLimits, Limits
@@ -363,8 +364,13 @@ class Gateway:
         return cost
 
     async def complete(
-        self, body: ChatCompletionIn, headers: Mapping[str, str], key: KeyView
+        self,
+        body: ChatCompletionIn,
+        headers: Mapping[str, str],
+        key: KeyView,
+        via: Via | None = None,
     ) -> tuple[dict[str, Any], dict[str, str]]:
+        """The answer (a chat completion, or what `via` made of a candidate) and its headers."""
         started = time.perf_counter()
         controls = self.controls(body, headers, key)
         cached_as = None
@@ -378,7 +384,7 @@ class Gateway:
         prepare = self._redacting(decision)
         try:
             candidate, answer, attempts = await self.executor.complete(
-                decision, body, prepare or keep_request
+                decision, body, prepare or keep_request, via
             )
         except ExecutionFailed as exc:
             await self._record(
@@ -398,17 +404,11 @@ class Gateway:
         redacted = prepare is not None and private_chat.leaves_our_machines(candidate)
         if redacted and prepare is not None:
             private_chat.restore_answer(answer, prepare.redaction)
+        usage = chat_usage(answer.get("usage"))  # a forwarded Responses answer names it its way
         cost = await self._record(
-            key,
-            decision,
-            candidate,
-            attempts,
-            answer.get("usage"),
-            started,
-            stream=False,
-            status="ok",
+            key, decision, candidate, attempts, usage, started, stream=False, status="ok"
         )
-        await self.settle(key, admission, cost, answer.get("usage"))
+        await self.settle(key, admission, cost, usage)
         routed = Routed(decision, candidate, attempts).headers(cost)
         if redacted and prepare is not None:
             routed["x-modelyard-redacted"] = str(prepare.redaction.count)
@@ -481,6 +481,7 @@ class Gateway:
         headers: Mapping[str, str],
         key: KeyView,
         renderer: StreamRenderer | None = None,
+        via: Via | None = None,
     ) -> tuple[AsyncIterator[bytes], dict[str, str]]:
         """Server-sent events, chat.completion.chunk ones unless `renderer` makes another
         API's. Fallback happens before the first byte; after it, a failure ends the stream
@@ -494,6 +495,8 @@ class Gateway:
 
         def opener(candidate: Candidate, adapter: Adapter, request: ChatRequest) -> Blocks:
             sent = prepare(candidate, request) if prepare else request
+            if via is not None and sent is request:
+                adapter = via(candidate, adapter)  # e.g. Responses forwarded as is
             restoring = prepare is not None and private_chat.leaves_our_machines(candidate)
             if renderer is None and not restoring and isinstance(adapter, RelayingAdapter):
                 # Chat events to a chat client: the upstream's bytes, relayed.

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 from adapters.chat_events import EventBlock, chunk_event, content_events
 from adapters.errors import AdapterError
+from adapters.openai_responses import DELTAS as FORWARDED_DELTAS
+from adapters.openai_responses import EVENT as FORWARDED_EVENT
 
 
 class StreamRenderer(Protocol):
@@ -64,4 +66,6 @@ async def rendered(
         chunk["model"] = model
         usage = chunk.get("usage") or None
         produced = content_events(chunk)
+        if chunk.get(FORWARDED_EVENT, {}).get("type") in FORWARDED_DELTAS:
+            produced += 1  # a Responses server's own text or arguments event
         yield EventBlock(renderer.chunk(chunk), usage, produced)

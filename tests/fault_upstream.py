@@ -2,10 +2,13 @@
 
 The request's `model` picks the behaviour: `echo` answers properly (`slow-echo` too, a word
 every 50 ms when streamed; `echo-pieces` streams its answer three characters at a time, so a
-word can arrive split over chunks); `agent` answers like a hosted model that calls tools, writes
+word can arrive split over chunks; `stops` cuts it at a `stop` string and names the string
+in `stop_reason`, as vLLM does); `agent` answers like a hosted model that calls tools, writes
 structured output, gives several choices and logprobs (tests/agent_upstream.py), and every
 request it gets is kept for GET /recorded; the others fail in one specific way (rate limit,
 500, context too long, malformed JSON, a stream cut or stalled…).
+
+POST /v1/responses speaks the Responses API itself (tests/responses_upstream.py).
 
 Requests to `/<tag>/v1/chat/completions` are answered the same way and recorded: `GET
 /recorded/<tag>` returns every body received under that tag, as it arrived, so a test can
@@ -29,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests import agent_upstream
+from tests import agent_upstream, responses_upstream
 
 STATS = {"requests": 0, "disconnects": 0, "completed_streams": 0}
 RECORDED: dict[str, list[Any]] = {}
@@ -130,6 +133,8 @@ async def chat(request: Request) -> Response:
     if model in ("cut", "stall", "slow-stream"):
         return StreamingResponse(faulty_stream(request, model), media_type="text/event-stream")
     text = f"echo: {last}"
+    if model == "stops":
+        return stops_answer(model, text, body.get("stop"), stream=stream)
     if stream and model == "echo-pieces":
         pieces = pieces_stream(model, text, usage=include_usage)
         return StreamingResponse(pieces, media_type="text/event-stream")
@@ -138,6 +143,29 @@ async def chat(request: Request) -> Response:
         events = words_stream(model, text.split(), usage=include_usage, delay=delay)
         return StreamingResponse(events, media_type="text/event-stream")
     return JSONResponse(completion(model, text))
+
+
+def stops_answer(model: str, text: str, stop: Any, *, stream: bool) -> Response:
+    """As vLLM answers: the text cut before the first stop string in it, and that string
+    named in the choice's `stop_reason` (None when the text ended by itself)."""
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    found = [(i, s) for s in stops if (i := text.find(s)) != -1]
+    matched = min(found)[1] if found else None
+    if matched is not None:
+        text = text[: text.find(matched)]
+    if not stream:
+        answer = completion(model, text)
+        answer["choices"][0]["stop_reason"] = matched
+        return JSONResponse(answer)
+
+    async def events() -> AsyncIterator[bytes]:
+        yield event(model, {"role": "assistant", "content": text})
+        last = json.loads(event(model, {}, "stop")[6:])
+        last["choices"][0]["stop_reason"] = matched
+        yield f"data: {json.dumps(last)}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream")
 
 
 async def faulty_stream(request: Request, model: str) -> AsyncIterator[bytes]:
@@ -216,6 +244,9 @@ app = Starlette(
     routes=[
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/{tag}/v1/chat/completions", chat, methods=["POST"]),
+        Route("/v1/responses", responses_upstream.responses, methods=["POST"]),
+        Route("/{tag}/v1/responses", responses_upstream.responses, methods=["POST"]),
+        Route("/responses/recorded/{tag}", responses_upstream.recorded),
         Route("/v1/embeddings", embeddings, methods=["POST"]),
         Route("/embeddings/recorded", recorded_embeddings),
         Route("/stats", stats),

@@ -465,6 +465,26 @@ def test_messages_answer_out() -> None:
     assert kept["content"][0]["input"] == {"_arguments": "{not json"}  # kept whole, not lost
 
 
+@pytest.mark.parametrize(
+    ("named", "stops", "expected"),
+    [
+        ({"stop_reason": "###"}, ["###"], ("stop_sequence", "###")),  # vLLM
+        ({"matched_stop": "###"}, ["x", "###"], ("stop_sequence", "###")),  # SGLang
+        ({"stop_reason": "###"}, None, ("end_turn", None)),  # not the request's own
+        ({"stop_reason": "</s>"}, ["###"], ("end_turn", None)),
+        ({"stop_reason": 128009}, ["###"], ("end_turn", None)),  # a stop token's id
+        ({}, ["###"], ("end_turn", None)),  # the server does not say: the end of the turn
+    ],
+)
+def test_messages_report_the_stop_sequence_only_when_the_server_names_one(
+    named: dict[str, Any], stops: list[str] | None, expected: tuple[str, str | None]
+) -> None:
+    reply = answer({"role": "assistant", "content": "a"})
+    reply["choices"][0].update(named)
+    message = messages.from_chat(reply, stops)
+    assert (message["stop_reason"], message["stop_sequence"]) == expected
+
+
 def test_message_stream_event_sequence() -> None:
     renderer = messages.MessageEvents()
     data = b"".join(renderer.chunk(c) for c in TEXT_THEN_CALL)

@@ -18,6 +18,8 @@ from tests.conftest import echo_deployment, prepare_database, start_gateway
 from tests.servers import ServerProcess
 
 AGENT = "mistral-7b-instruct"  # the recording `agent` upstream (tests/agent_upstream.py)
+STOPS = "Qwen/Qwen2.5-7B-Instruct"  # the fault upstream's `stops`: names its stop, as vLLM does
+EMBEDDED = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 @dataclass
@@ -59,6 +61,12 @@ def target(
             "served_name": "agent",
             "base_url": f"{fault_upstream.base_url}/v1",
             "capabilities": ["tools", "parallel_tools", "tool_choice", "vision"],
+        },
+        {
+            "name": "test/stops",
+            "model": STOPS,
+            "served_name": "stops",
+            "base_url": f"{fault_upstream.base_url}/v1",
         },
         {
             "name": "test/llama-server",
@@ -211,6 +219,51 @@ def test_real_llama_server_streams_through_messages(target: Target) -> None:
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
     assert text and final.usage.output_tokens > 0
+
+
+def test_the_stop_sequence_the_server_names_is_reported(target: Target) -> None:
+    client = target.client()
+    asked = {"model": STOPS, "max_tokens": 50, "stop_sequences": ["zz", "|"]}
+    said = [{"role": "user", "content": "a|b zz c"}]
+    message = client.messages.create(**asked, messages=said)  # type: ignore[arg-type]
+    assert message.content[0].text == "echo: a"  # type: ignore[union-attr]
+    assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", "|")
+    with client.messages.stream(**asked, messages=said) as stream:  # type: ignore[arg-type]
+        events = list(stream)
+        final = stream.get_final_message()
+    delta = next(e for e in events if e.type == "message_delta")
+    assert (delta.delta.stop_reason, delta.delta.stop_sequence) == ("stop_sequence", "|")
+    assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", "|")
+
+    ended = client.messages.create(  # type: ignore[call-overload]
+        **asked, messages=[{"role": "user", "content": "no stop here"}]
+    )
+    assert (ended.stop_reason, ended.stop_sequence) == ("end_turn", None)
+    other = client.messages.create(  # type: ignore[call-overload]
+        model=STOPS, max_tokens=50, messages=said, stop_sequences=["zz"]
+    )
+    assert other.content[0].text == "echo: a|b "
+    assert (other.stop_reason, other.stop_sequence) == ("stop_sequence", "zz")
+
+
+def test_the_embedded_model_names_the_stop_sequence_it_stopped_on(target: Target) -> None:
+    asked: dict[str, Any] = {
+        "model": EMBEDDED,
+        "max_tokens": 30,
+        "extra_body": {"temperature": 0},  # this SDK has no `temperature` of its own
+        "stop_sequences": ["4", "never"],
+        "messages": [{"role": "user", "content": "Count from 1 to 10, separated by commas."}],
+    }
+    raw = target.client().messages.with_raw_response.create(**asked)
+    message = raw.parse()
+    assert raw.headers["x-modelyard-deployment"] == "embedded/smollm2-135m-instruct"
+    assert message.content[0].text == "1, 2, 3, "  # type: ignore[union-attr]
+    assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", "4")
+    with target.client().messages.stream(**asked) as stream:
+        final = stream.get_final_message()
+    assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", "4")
+    unasked = target.client().messages.create(**{**asked, "stop_sequences": ["never"]})
+    assert (unasked.stop_reason, unasked.stop_sequence) == ("end_turn", None)
 
 
 def test_count_tokens_and_dry_run_call_no_model(target: Target) -> None:

@@ -11,17 +11,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
-from router.apis import messages, responses
+from router.apis import forward, input_items, messages, responses
 from router.apis.common import new_id
 from router.apis.stored import ResponseStore
-from router.decision import estimate_tokens
+from router.decision import Candidate, estimate_tokens
 from router.endpoints import SSE_HEADERS
 from router.errors import Unauthorized
+from router.execute import Via
 from router.gateway import Gateway
 from router.keys import KeyCache, KeyView
 from router.schemas import ChatCompletionIn
@@ -63,8 +64,9 @@ class ApiHandlers:
 
     async def _responses_request(
         self, raw: bytes, key: KeyView
-    ) -> tuple[responses.ResponsesIn, ChatCompletionIn, list[dict[str, Any]]]:
-        """The request, its chat form, and its own input as chat messages (to store)."""
+    ) -> tuple[responses.ResponsesIn, ChatCompletionIn, list[dict[str, Any]], Via]:
+        """The request, its chat form, its own input as chat messages (to store), and the way
+        to each candidate (forwarded as is where a deployment serves Responses itself)."""
         req = parse(responses.ResponsesIn, raw)
         responses.check(req)
         history = (
@@ -73,11 +75,11 @@ class ApiHandlers:
             else []
         )
         body, own = responses.to_canonical(req, history)
-        return req, body, own
+        return req, body, own, forward.via(req, raw, history)
 
     async def create_response(self, raw: bytes, headers: Mapping[str, str]) -> Response:
         key = await self.openai_key(headers)
-        req, body, own = await self._responses_request(raw, key)
+        req, body, own, via = await self._responses_request(raw, key)
         skeleton = responses.skeleton(req, new_id("resp"))
 
         async def keep(response: dict[str, Any]) -> None:
@@ -85,21 +87,25 @@ class ApiHandlers:
             await self.store.save(response, messages, key.id)
 
         if req.stream:
-            renderer = responses.ResponseEvents(skeleton, keep if req.stored else None)
-            events, extra = await self.gateway.stream(body, headers, key, renderer)
+            translated = responses.ResponseEvents(skeleton, keep if req.stored else None)
+            renderer = forward.Events(translated, req)
+            events, extra = await self.gateway.stream(body, headers, key, renderer, via)
             return StreamingResponse(
                 events, media_type="text/event-stream", headers={**SSE_HEADERS, **extra}
             )
-        answer, extra = await self.gateway.complete(body, headers, key)
-        response = responses.from_chat(answer, skeleton)
+        answer, extra = await self.gateway.complete(body, headers, key, via)
+        if answer.get("object") == "response":  # forwarded as is
+            response = forward.answer(answer, req, extra.get("x-modelyard-cache") == "hit")
+        else:
+            response = responses.from_chat(answer, skeleton)
         if req.stored:
             await keep(response)
         return JSONResponse(response, headers=extra)
 
     async def route_response(self, raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         key = await self.openai_key(headers)
-        _, body, _ = await self._responses_request(raw, key)
-        return await self._dry_run(body, headers, key)
+        _, body, _, _ = await self._responses_request(raw, key)
+        return await self._dry_run(body, headers, key, forward.forwards)
 
     # --- Messages -------------------------------------------------------------------------------
 
@@ -113,13 +119,13 @@ class ApiHandlers:
         key = await self.anthropic_key(headers)
         req, body = self._messages_request(raw)
         if req.stream:
-            renderer = messages.MessageEvents()
+            renderer = messages.MessageEvents(req.stop_sequences)
             events, extra = await self.gateway.stream(body, headers, key, renderer)
             return StreamingResponse(
                 events, media_type="text/event-stream", headers={**SSE_HEADERS, **extra}
             )
         answer, extra = await self.gateway.complete(body, headers, key)
-        return JSONResponse(messages.from_chat(answer), headers=extra)
+        return JSONResponse(messages.from_chat(answer, req.stop_sequences), headers=extra)
 
     async def route_message(self, raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         key = await self.anthropic_key(headers)
@@ -140,12 +146,21 @@ class ApiHandlers:
     # --- shared ---------------------------------------------------------------------------------
 
     async def _dry_run(
-        self, body: ChatCompletionIn, headers: Mapping[str, str], key: KeyView
+        self,
+        body: ChatCompletionIn,
+        headers: Mapping[str, str],
+        key: KeyView,
+        as_is: Callable[[Candidate], bool] | None = None,
     ) -> dict[str, Any]:
+        """The decision and the chat request; with `as_is`, also the candidates that would be
+        sent the request as it came instead (`forwarded_as_is`)."""
         controls = self.gateway.controls(body, headers, key)
-        decision = (await self.gateway.plan(body, controls, key)).as_dict()
+        plan = await self.gateway.plan(body, controls, key)
         chat = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
-        return {**decision, "chat_request": chat}
+        answer = {**plan.as_dict(), "chat_request": chat}
+        if as_is is not None:
+            answer["forwarded_as_is"] = [c.deployment.name for c in plan.candidates if as_is(c)]
+        return answer
 
     def fast_routes(self) -> dict[str, Handler]:
         """The POST paths the process serves on its fast path."""
@@ -166,10 +181,11 @@ def make_router(handlers: ApiHandlers) -> APIRouter:
     async def create_response(
         body: responses.ResponsesIn, request: Request, authorization: Auth = None
     ) -> Response:
-        """OpenAI's Responses API, answered by the router through chat completions: `input`
-        as text or items, `instructions`, function tools, `text.format`, `store` and
-        `previous_response_id`, streaming with the Responses events. Hosted tools and other
-        features chat deployments cannot honour are refused by name."""
+        """OpenAI's Responses API over the router: `input` as text or items, `instructions`,
+        function tools, `text.format`, `store` and `previous_response_id`, streaming with the
+        Responses events. Forwarded as is to a server with the `responses_api` capability,
+        answered through chat completions elsewhere. Hosted tools and other features chat
+        deployments cannot honour are refused by name."""
         return await handlers.create_response(await request.body(), request.headers)
 
     @api.post("/v1/responses/route", tags=["openai"])
@@ -185,6 +201,20 @@ def make_router(handlers: ApiHandlers) -> APIRouter:
         """A stored response (`store` not false) made with the calling key."""
         key = await handlers.openai_key(request.headers)
         return await handlers.store.get(response_id, key.id)
+
+    @api.get("/v1/responses/{response_id}/input_items", tags=["openai"])
+    async def list_input_items(
+        response_id: str,
+        request: Request,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        order: input_items.Order = "desc",
+        after: str | None = None,
+    ) -> dict[str, Any]:
+        """A stored response's own input items (made with the calling key), newest first
+        unless `order=asc`, `limit` at a time after the item `after`."""
+        key = await handlers.openai_key(request.headers)
+        messages = await handlers.store.own_input(response_id, key.id)
+        return input_items.page(response_id, messages, limit, order, after)
 
     @api.delete("/v1/responses/{response_id}", tags=["openai"])
     async def delete_response(response_id: str, request: Request) -> dict[str, Any]:

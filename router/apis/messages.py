@@ -55,6 +55,23 @@ STOP_REASONS = {
     "function_call": "tool_use",
     "content_filter": "refusal",
 }
+# Where a chat server says which stop string ended its answer: vLLM's `stop_reason` (a token id
+# when a stop token did), SGLang's `matched_stop`. OpenAI's chat completions and llama.cpp's
+# servers do not say: "stop" there may be the end of the turn or a stop sequence, and the
+# sequence itself is cut from the text, so it is reported as the end of the turn.
+MATCHED_STOP = ("stop_reason", "matched_stop")
+
+
+def stop_of(choice: Mapping[str, Any], stops: list[str] | None) -> tuple[str, str | None]:
+    """Anthropic's `stop_reason` and `stop_sequence` for a chat choice that finished: a stop
+    sequence only when the server named one of the request's own."""
+    finish = choice.get("finish_reason") or "stop"
+    if finish == "stop" and stops:
+        for field in MATCHED_STOP:
+            matched = choice.get(field)
+            if isinstance(matched, str) and matched in stops:
+                return "stop_sequence", matched
+    return STOP_REASONS.get(finish, "end_turn"), None
 
 
 class MessagesIn(BaseModel):
@@ -323,8 +340,9 @@ def usage_of(usage: Mapping[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def from_chat(answer: Mapping[str, Any]) -> dict[str, Any]:
+def from_chat(answer: Mapping[str, Any], stops: list[str] | None = None) -> dict[str, Any]:
     choice = (answer.get("choices") or [{}])[0]
+    reason, sequence = stop_of(choice, stops)
     message = choice.get("message") or {}
     blocks: list[dict[str, Any]] = []
     text = message.get("content") or message.get("refusal")
@@ -346,8 +364,8 @@ def from_chat(answer: Mapping[str, Any]) -> dict[str, Any]:
         "role": "assistant",
         "model": answer.get("model"),
         "content": blocks,
-        "stop_reason": STOP_REASONS.get(choice.get("finish_reason") or "stop", "end_turn"),
-        "stop_sequence": None,
+        "stop_reason": reason,
+        "stop_sequence": sequence,
         "usage": usage_of(answer.get("usage")),
     }
 
@@ -364,12 +382,13 @@ class MessageEvents:
     content block at a time (text grows by text_delta, a tool call by input_json_delta),
     message_delta with the stop reason and usage, message_stop."""
 
-    def __init__(self) -> None:
+    def __init__(self, stops: list[str] | None = None) -> None:
+        self.stops = stops
         self.started = False
         self.blocks = 0  # content blocks opened so far
         self.open: str | None = None  # "text", or the chat index of the tool call streaming
         self.calls: set[int] = set()
-        self.finish_reason: str | None = None
+        self.finished: Mapping[str, Any] = {}  # the choice that carried the finish reason
 
     def _start(self, model: str | None) -> bytes:
         self.started = True
@@ -433,16 +452,16 @@ class MessageEvents:
                 if piece and self.open == str(index):
                     out += self._delta({"type": "input_json_delta", "partial_json": piece})
             if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
+                self.finished = choice
         return out
 
     async def end(self, usage: Mapping[str, Any]) -> bytes:
         out = (b"" if self.started else self._start(None)) + self._close()
-        reason = STOP_REASONS.get(self.finish_reason or "stop", "end_turn")
+        reason, sequence = stop_of(self.finished, self.stops)
         counts = usage_of(usage)
         delta = {
             "type": "message_delta",
-            "delta": {"stop_reason": reason, "stop_sequence": None},
+            "delta": {"stop_reason": reason, "stop_sequence": sequence},
             "usage": counts,
         }
         return out + event("message_delta", delta) + event("message_stop", {"type": "message_stop"})

@@ -76,6 +76,20 @@ class ResponseStore:
             raise not_found(response_id)
         return found
 
+    async def own_input(self, response_id: str, api_key_id: int) -> list[dict[str, Any]]:
+        """The chat messages a stored response's own input became (its output, the last of
+        its messages, left out)."""
+
+        def read() -> list[dict[str, Any]] | None:
+            with self._factory() as session:
+                row = repo.stored_response(session, response_id, api_key_id)
+                return None if row is None else list(row.messages[:-1])
+
+        found = await asyncio.to_thread(read)
+        if found is None:
+            raise not_found(response_id)
+        return found
+
     async def delete(self, response_id: str, api_key_id: int) -> None:
         def remove() -> bool:
             with self._factory() as session:

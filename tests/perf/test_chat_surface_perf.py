@@ -143,17 +143,45 @@ def _baseline_tree(revision: str, folder: Path) -> Path:
     return folder
 
 
-def _serve(cwd: Path, url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
+def _baseline_env(url: str) -> dict[str, str]:
     env = {**os.environ, "MODELYARD_DATABASE_URL": url, "MODELYARD_LOG_LEVEL": "warning"}
     # The suite's settings name values an older revision may not know (it read the
-    # estimator setting as a file path): the baseline serves on its own defaults.
+    # estimator setting as a file path): the baseline runs on its own defaults.
     for name in ("MODELYARD_QUALITY_ESTIMATOR", "MODELYARD_AUTO_NEED"):
         env.pop(name, None)
+    return env
+
+
+def _baseline_database(tree: Path, folder: Path, upstream: str) -> tuple[str, str]:
+    """The baseline's own database, made by its own commands (its schema, seed and licence
+    data differ from this branch's): the same fixed-answer deployment and a key. Returns the
+    URL and the key."""
+    url = f"sqlite:///{folder / 'baseline.db'}"
+
+    def run(*args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "web", *args],
+            cwd=tree,
+            env=_baseline_env(url),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    run("db", "upgrade")
+    run("catalog", "seed")
+    bench = ["--name", "bench/json", "--model", "phi-2", "--kind", "local", "--url", upstream]
+    run("deployments", "add", *bench, "--served-name", "bench")
+    created = run("keys", "create", "--name", "bench", "--policy", '{"privacy": "any"}')
+    return url, created.strip().splitlines()[-1]
+
+
+def _serve(cwd: Path, url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "web", "serve", "--port", str(port)],
         cwd=cwd,
-        env=env,
+        env=_baseline_env(url),
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )
@@ -247,12 +275,13 @@ def test_whole_requests_and_streams(tmp_path: Path, nginx: str) -> None:
         )
         if baseline:
             tree = _baseline_tree(baseline, tmp_path / "baseline")
-            old, old_base = _serve(tree, url, tmp_path / "baseline.log")
+            old_db, old_key = _baseline_database(tree, tmp_path, f"{nginx}/json/v1")
+            old, old_base = _serve(tree, old_db, tmp_path / "baseline.log")
             old_url = f"{old_base}/v1/chat/completions"
-            _wrk(old_url, key, 32, 3, plain_lua)
-            old_rate, _ = _wrk(old_url, key, 32, 10, plain_lua)
+            _wrk(old_url, old_key, 32, 3, plain_lua)
+            old_rate, _ = _wrk(old_url, old_key, 32, 10, plain_lua)
             again_rate, _ = _wrk(routed, key, 32, 10, plain_lua)
-            _, old_ms = _wrk(old_url, key, 1, 10, plain_lua)
+            _, old_ms = _wrk(old_url, old_key, 1, 10, plain_lua)
             print(
                 f"  baseline {baseline}: plain {old_rate:.0f} req/s, {old_ms:.3f} ms; this "
                 f"branch again {again_rate:.0f} req/s ({again_rate / old_rate - 1:+.1%})"
