@@ -61,10 +61,18 @@ CAPABILITIES: tuple[Capability, ...] = get_args(Capability)
 # --- JSON Schema checks, cached by the schema's text ---------------------------------------------
 
 
+def warm_schema_checks() -> None:
+    """Import the JSON Schema checker ahead of the first request that needs it: the import
+    builds an IRI grammar (rfc3987-syntax) and took 2-4 s here, which the first request with
+    tools or a response schema would otherwise wait for. A server calls this from a thread
+    once it is up, so start-up stays fast."""
+    import jsonschema  # noqa: F401
+
+
 @functools.lru_cache(maxsize=4096)
 def _schema_problem(text: str) -> str | None:
     """Why this JSON Schema is not valid (None: it is)."""
-    import jsonschema  # a few ms once; not on start-up
+    import jsonschema  # seconds once (see warm_schema_checks); not on start-up
 
     try:
         schema = json.loads(text)

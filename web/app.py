@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import Receive, Scope, Send
 
-from adapters.openai_compat import close_shared_client
+from adapters.openai_compat import close_shared_client, shared_client
+from adapters.schemas import warm_schema_checks
 from catalog import endpoints as catalog_endpoints
 from catalog.db import make_engine, make_session_factory
 from catalog.hub_import import CardSource
@@ -240,6 +242,8 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
         )
         if own_process:
             _tune_garbage_collector()
+            threading.Thread(target=warm_schema_checks, name="warm-schemas", daemon=True).start()
+            shared_client()  # the upstream pool (its TLS context) now, not on a first request
         try:
             yield
         finally:
