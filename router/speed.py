@@ -50,15 +50,19 @@ def _average(old: float | None, new: float) -> float:
     return new if old is None else old + ALPHA * (new - old)
 
 
+COLUMNS_MAX_AGE = 0.25  # seconds a routing table may use slightly older averages
+
+
 class SpeedBook:
     """Averages by deployment id; `columns` lines them up with a snapshot's deployment table."""
 
     def __init__(self) -> None:
         self.local: dict[int, Speed] = {}
         self.version = 0  # rises with every change: cached columns are rebuilt lazily
-        self._columns: weakref.WeakKeyDictionary[DeploymentTable, tuple[int, Floats, Floats]] = (
-            weakref.WeakKeyDictionary()
-        )
+        # Per table: (version, speeds, first-token seconds, when built, deployments measured).
+        self._columns: weakref.WeakKeyDictionary[
+            DeploymentTable, tuple[int, Floats, Floats, float, int]
+        ] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     def observe(
@@ -89,7 +93,14 @@ class SpeedBook:
         """(tokens per second, seconds to first token) for every deployment in the table:
         measured where known, else the table's assumed speed and no first-token delay."""
         cached = self._columns.get(table)
-        if cached is not None and cached[0] == self.version:
+        now = time.monotonic()
+        # Every answered request moves the averages a little; rebuilding the columns for each
+        # one cost a plain request more than its decision's arithmetic. A quarter-second-old
+        # average routes as well, unless a deployment was measured for the first time.
+        if cached is not None and (
+            cached[0] == self.version
+            or (now - cached[3] < COLUMNS_MAX_AGE and cached[4] == len(self.current()))
+        ):
             return cached[1], cached[2]
         with self._lock:
             version = self.version
@@ -106,7 +117,7 @@ class SpeedBook:
                         speed[i] = measured.tokens_per_second
                     if measured.ttft is not None:
                         ttft[i] = measured.ttft
-            self._columns[table] = (version, speed, ttft)
+            self._columns[table] = (version, speed, ttft, now, len(known))
         return speed, ttft
 
 
