@@ -18,13 +18,15 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, Self, get_args
 
+import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -328,6 +330,10 @@ class ChatRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
+    # The JSON this object was validated from, and the object's id then (see from_json).
+    _source: dict[str, Any] | None = PrivateAttr(default=None)
+    _source_of: int = PrivateAttr(default=0)
+
     model: str | None = Field(default=None, min_length=1, max_length=200)
     messages: list[Message] = Field(min_length=1, max_length=10_000)
     stream: bool = False
@@ -467,6 +473,15 @@ class ChatRequest(BaseModel):
     def tool_texts(self) -> Iterator[tuple[str, str]]:
         """Texts in the tool definitions and the response schema (descriptions, enums…), as
         JSON: what the model reads besides the conversation."""
+        source = self._source if self._source_of == id(self) else None
+        if source is not None:  # the client's JSON, cheaper to write out than the models
+            for i, tool in enumerate(source.get("tools") or ()):
+                yield f"tools.{i}.function", json_bytes.dumps(tool.get("function")).decode()
+            fmt_sent = source.get("response_format") or {}
+            if fmt_sent.get("type") == "json_schema":
+                spec_sent = json_bytes.dumps(fmt_sent.get("json_schema")).decode()
+                yield "response_format.json_schema", spec_sent
+            return
         for i, tool in enumerate(self.tools or ()):
             yield f"tools.{i}.function", tool.function.model_dump_json(exclude_none=True)
         fmt = self.response_format
@@ -489,15 +504,30 @@ class ChatRequest(BaseModel):
             given.update(self.model_extra)
         return given - ROUTER_FIELDS - {"messages"}
 
+    @classmethod
+    def from_json(cls, raw: bytes) -> Self:
+        """The request validated from the client's JSON, which it keeps to forward: a body
+        with ten tools took longer to dump back out of the models than to validate."""
+        request = cls.model_validate_json(raw)
+        source = orjson.loads(raw)
+        if isinstance(source, dict):
+            request._source = source
+            request._source_of = id(request)
+        return request
+
     def openai_body(self, model: str, *, stream: bool) -> dict[str, Any]:
         """The request as an OpenAI-compatible server expects it: everything the client sent,
         unknown fields included, with the deployment's model name and our stream settings."""
-        dumped = self.model_dump(
-            mode="json", by_alias=True, exclude_unset=True, exclude=_NOT_FORWARDED
-        )
+        # The client's own JSON where this very object was validated from it (a copy, e.g.
+        # the privacy rule's redacted one, has another id and is dumped from its fields).
+        source = self._source if self._source_of == id(self) else None
+        if source is None:
+            source = self.model_dump(
+                mode="json", by_alias=True, exclude_unset=True, exclude=_NOT_FORWARDED
+            )
         # A top-level null means "not given" in OpenAI's API; nested nulls (an assistant's
         # content beside its tool calls) are kept as sent.
-        body = {k: v for k, v in dumped.items() if v is not None}
+        body = {k: v for k, v in source.items() if v is not None and k not in _NOT_FORWARDED}
         body["model"] = model
         body["stream"] = stream
         if stream:

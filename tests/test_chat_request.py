@@ -3,6 +3,7 @@ it carries, what it forwards, and the cache key it makes. Pure: no server, no mo
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -139,12 +140,28 @@ def test_the_body_forwarded_is_the_body_sent() -> None:
         "stream_options": {"include_usage": False, "include_obfuscation": False},
         "route": {"privacy": "local_only"},
     }
-    body = ChatCompletionIn.model_validate(sent)
-    forwarded = body.openai_body("served", stream=False)
     expected = {k: v for k, v in sent.items() if k not in ("route", "stream_options")}
-    assert forwarded == {**expected, "model": "served", "stream": False}
-    streamed = body.openai_body("served", stream=True)
-    assert streamed["stream_options"] == {"include_usage": True, "include_obfuscation": False}
+    # From its fields, and from the client's own JSON (the fast path's way): the same body.
+    for body in (
+        ChatCompletionIn.model_validate(sent),
+        ChatCompletionIn.from_json(json.dumps(sent).encode()),
+    ):
+        forwarded = body.openai_body("served", stream=False)
+        assert forwarded == {**expected, "model": "served", "stream": False}
+        streamed = body.openai_body("served", stream=True)
+        assert streamed["stream_options"] == {"include_usage": True, "include_obfuscation": False}
+        assert next(iter(body.tool_texts()))[1].startswith('{"name":"lookup"')
+
+
+def test_a_changed_copy_forwards_its_change_not_the_json_it_came_from() -> None:
+    # The privacy rule sends hosted deployments a redacted deep copy: the client's JSON,
+    # which the original keeps for speed, must never stand in for the copy's fields.
+    raw = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "a@b.io"}]})
+    original = ChatCompletionIn.from_json(raw.encode())
+    redacted = original.model_copy(deep=True)
+    redacted.messages[0].content = "[EMAIL_1]"
+    assert redacted.openai_body("x", stream=False)["messages"][0]["content"] == "[EMAIL_1]"
+    assert original.openai_body("x", stream=False)["messages"][0]["content"] == "a@b.io"
 
 
 def test_completions_become_chat_without_inventing_fields() -> None:

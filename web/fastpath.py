@@ -82,7 +82,7 @@ class ChatCompletionsFastPath:
             else:
                 key = await self.keys.authenticate(headers.get("authorization"))
                 raw = await read_body(receive, MAX_BODY_BYTES)
-                body = ChatCompletionIn.model_validate_json(raw)
+                body = ChatCompletionIn.from_json(raw)
                 response = await chat_response(self.gateway, body, headers, key)
         except ClientGone:
             return  # nobody to answer
