@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 MAX_INPUTS = 2048  # OpenAI's own limit on the items of one request
@@ -143,11 +144,27 @@ def answer(
 ) -> dict[str, Any]:
     """OpenAI's embeddings answer. base64 is the raw little-endian float32 bytes, as the openai
     SDK decodes them."""
-    if encoding == "base64":
-        little = vectors.astype("<f4", copy=False)
-        rows: list[Any] = [base64.b64encode(row.tobytes()).decode("ascii") for row in little]
-    else:
-        rows = vectors.tolist()
+    rows = _base64_rows(vectors) if encoding == "base64" else vectors.tolist()
+    return _answer(rows, model, prompt_tokens)
+
+
+def answer_json(vectors: Vectors, model: str, prompt_tokens: int, encoding: str = "float") -> bytes:
+    """`answer(...)` as JSON bytes, the same numbers, without the Python floats: orjson writes
+    numpy rows itself, in float64 so that each number is the float32's exact value (what
+    `tolist()` gives, and what the SDK's base64 decoding gives) rather than a shorter float32
+    spelling that would read back as a slightly different Python float."""
+    rows: list[Any] = (
+        _base64_rows(vectors) if encoding == "base64" else list(vectors.astype(np.float64))
+    )
+    return orjson.dumps(_answer(rows, model, prompt_tokens), option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _base64_rows(vectors: Vectors) -> list[Any]:
+    little = vectors.astype("<f4", copy=False)
+    return [base64.b64encode(row.tobytes()).decode("ascii") for row in little]
+
+
+def _answer(rows: list[Any], model: str, prompt_tokens: int) -> dict[str, Any]:
     return {
         "object": "list",
         "data": [
