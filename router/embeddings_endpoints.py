@@ -9,8 +9,8 @@ The dry run has its own path rather than sharing /v1/route: that one validates a
 (messages required), and an embeddings body checked against the same path would have to be
 guessed from its fields; each path validates one shape and names what is wrong with it."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI must see the dependency's type (Caller),
+# defined inside make_router, as an object rather than a name it cannot resolve.
 import email.message
 import json
 from collections.abc import Awaitable, Callable, Mapping
