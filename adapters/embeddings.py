@@ -6,7 +6,7 @@ same validated object: nothing is copied into a second, lossier shape on the way
 
 from __future__ import annotations
 
-import base64
+import binascii
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Protocol
 
@@ -160,8 +160,8 @@ def answer_json(vectors: Vectors, model: str, prompt_tokens: int, encoding: str 
 
 
 def _base64_rows(vectors: Vectors) -> list[Any]:
-    little = vectors.astype("<f4", copy=False)
-    return [base64.b64encode(row.tobytes()).decode("ascii") for row in little]
+    little = np.ascontiguousarray(vectors, dtype="<f4")  # each row's buffer read in place
+    return [binascii.b2a_base64(row, newline=False).decode("ascii") for row in little]
 
 
 def _answer(rows: list[Any], model: str, prompt_tokens: int) -> dict[str, Any]:
