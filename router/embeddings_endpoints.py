@@ -3,7 +3,8 @@
 POST /v1/embeddings is a plain handler (raw body, headers) -> response, so the process serves
 it on its raw-ASGI fast path like chat completions (web/fastpath.py): profiled with batches of
 64 short inputs, FastAPI's routing, dependency solving and middleware cost more than the
-gateway's own work. The FastAPI declaration below serves the same handler and documents it.
+gateway's own work. The FastAPI declaration below documents it and answers through the same
+handler (it is reached only where the fast path is not installed).
 
 The dry run has its own path rather than sharing /v1/route: that one validates a chat body
 (messages required), and an embeddings body checked against the same path would have to be
@@ -21,6 +22,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException
 
 from adapters.embeddings import EmbeddingsIn
 from router.embeddings import EmbeddingsService
@@ -43,10 +45,10 @@ def _is_json(content_type: str | None) -> bool:
 
 
 def parse_body(raw: bytes, headers: Mapping[str, str]) -> EmbeddingsIn:
-    """The body as FastAPI reads it for this route, so both ways in accept and refuse alike:
-    the standard library's JSON (it takes a lone surrogate, which the model then refuses by
-    name, where pydantic's parser would call the document invalid), only under a JSON
-    content type, errors located from "body"."""
+    """The body as FastAPI reads it for this route, so both ways in accept and refuse alike
+    (tests/test_embeddings_fastpath.py): the standard library's JSON (it takes a lone
+    surrogate, which the model then refuses by name, where pydantic's parser would call the
+    document invalid), only under a JSON content type, errors located from "body"."""
     if not raw:
         missing = {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}
         raise RequestValidationError([missing])
@@ -63,8 +65,11 @@ def parse_body(raw: bytes, headers: Mapping[str, str]) -> EmbeddingsIn:
                 "ctx": {"error": exc.msg},
             }
             raise RequestValidationError([problem]) from exc
+        except (ValueError, RecursionError) as exc:  # not UTF-8; nested past the parser's depth
+            raise HTTPException(400, "There was an error parsing the body") from exc
     try:
-        return EmbeddingsIn.model_validate(data)
+        # As FastAPI validates a body (its messages for a body that is not an object, too).
+        return EmbeddingsIn.model_validate(data, from_attributes=True)
     except ValidationError as exc:
         problems = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
         raise RequestValidationError(problems) from exc
@@ -76,18 +81,19 @@ class EmbeddingsHandler:
         self.keys = keys
 
     async def create(self, raw: bytes, headers: Mapping[str, str]) -> Response:
+        """The fast path's way in: the key first, then the body, as FastAPI's order is."""
         key = await self.keys.authenticate(headers.get("authorization"))
-        body = parse_body(raw, headers)
+        return await self.answer(parse_body(raw, headers), headers, key)
+
+    async def answer(
+        self, body: EmbeddingsIn, headers: Mapping[str, str], key: KeyView
+    ) -> Response:
         answer, extra = await self.service.embed(body, headers, key)
         return Response(answer, media_type="application/json", headers=extra)
 
     def fast_routes(self) -> dict[str, Handler]:
         """The POST path the process serves on its fast path."""
         return {PATH: self.create}
-
-
-# Declared for the documentation: the handler reads the header itself.
-Auth = Annotated[str | None, Header(description="Bearer <key>")]
 
 
 def make_router(handler: EmbeddingsHandler) -> APIRouter:
@@ -100,12 +106,12 @@ def make_router(handler: EmbeddingsHandler) -> APIRouter:
     api = APIRouter()
 
     @api.post(PATH, tags=["openai"])
-    async def embeddings(body: EmbeddingsIn, request: Request, authorization: Auth = None) -> Any:
+    async def embeddings(body: EmbeddingsIn, request: Request, key: Caller) -> Any:
         """OpenAI's embeddings: `input` as a string, strings, a token array or token arrays;
         `dimensions`; `encoding_format` float or base64. `model` is a catalog id, an alias, or
         `auto` (one model per key: the policy's `embedding_model`, else the first choice,
         pinned). A list is embedded in one upstream call."""
-        return await handler.create(await request.body(), request.headers)
+        return await handler.answer(body, request.headers, key)
 
     @api.post("/v1/embeddings/route", tags=["openai"])
     async def embeddings_dry_run(
