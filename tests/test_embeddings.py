@@ -145,6 +145,12 @@ def test_sdk_base64_default_decodes_to_the_same_vectors(setup: Setup) -> None:
     as_float = client.embeddings.create(model="wordllama", input="hello", encoding_format="float")
     default = client.embeddings.create(model="wordllama", input="hello")  # the SDK asks base64
     assert np.allclose(default.data[0].embedding, as_float.data[0].embedding, atol=1e-7)
+    # Exactly: the float answer spells each float32 in full, as the SDK's base64 decoding
+    # (numpy float32 to Python float) reads it.
+    texts = ["one 1", "two 22 and more words", "three"] * 3
+    floats = client.embeddings.create(model="wordllama", input=texts, encoding_format="float")
+    decoded = client.embeddings.create(model="wordllama", input=texts)
+    assert [d.embedding for d in decoded.data] == [d.embedding for d in floats.data]
     raw = setup.post(
         "/v1/embeddings", {"model": "wordllama", "input": "hello", "encoding_format": "base64"}
     )

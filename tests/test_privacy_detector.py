@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from router.privacy import KINDS, scan
-from router.privacy.findings import Findings
+from router.privacy.detect import MANY
+from router.privacy.findings import Finding, Findings
 from router.privacy.redact import Redaction
 
 CASES: list[dict[str, Any]] = yaml.safe_load(
@@ -103,6 +104,22 @@ def test_every_text_is_scanned_and_numbered() -> None:
     assert findings.counts() == {"email": 1, "phone": 1}
     assert findings.summary() == "email=1, phone=1"
     assert not scan(["Summarise the meeting notes in three bullet points."])
+
+
+def test_many_texts_at_once_give_exactly_what_each_alone_gives() -> None:
+    # Past MANY texts the scan first looks at them all joined: it must skip only texts that
+    # hold nothing, whatever sits at their edges (runs and markers split across two texts).
+    texts = [case["text"] for case in CASES]
+    texts += ["", "x", "call +33 6 12", "34 56 78 now", "4539 5787", "6362 1486", "a\ud800b 1234"]
+    texts += ["ana.silva", "@sapo.pt", "AKIA", "\x00 12 34 \x00", "Main", "Street 12"]
+    assert len(texts) >= MANY
+    for order in (texts, texts[::-1], texts[1::2] + texts[::2]):
+        alone = [
+            Finding(f.kind, f.label, i, f.start, f.end)
+            for i, text in enumerate(order)
+            for f in scan([text])
+        ]
+        assert list(scan(order)) == alone
 
 
 def test_luhn_failing_and_documentation_values_are_not_findings() -> None:

@@ -314,8 +314,10 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
     embeddings = EmbeddingsService(
         gateway, EmbeddingPins(factory), EmbedderPool(settings.provider_key_values())
     )
-    app.include_router(embeddings_endpoints.make_router(embeddings, keys_cache))
-    app.fast_path = ChatCompletionsFastPath(gateway, keys_cache, api_handlers.fast_routes())
+    embeddings_handler = embeddings_endpoints.EmbeddingsHandler(embeddings, keys_cache)
+    app.include_router(embeddings_endpoints.make_router(embeddings_handler))
+    fast_routes = {**api_handlers.fast_routes(), **embeddings_handler.fast_routes()}
+    app.fast_path = ChatCompletionsFastPath(gateway, keys_cache, fast_routes)
     app.telemetry = telemetry
     pages.mount(app, request_session, snapshots, gateway, keys_cache)
 

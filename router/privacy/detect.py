@@ -4,7 +4,9 @@ only where those found something; overlapping findings resolved."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from itertools import accumulate
 
 from ahocorasick_rs import AhoCorasick, Implementation
 
@@ -15,6 +17,7 @@ from router.privacy.personal import (
     STREET_MARKERS,
     find_emails,
     find_numbers,
+    number_runs,
 )
 
 # Every literal the detectors look for, in one automaton: credential prefixes, street
@@ -69,11 +72,30 @@ def _scan_one(index: int, text: str) -> list[Finding]:
 
 def scan(texts: Iterable[str]) -> Findings:
     """Every finding in `texts`, in order; `Finding.text` is the position in `texts`."""
+    texts = list(texts)
     found: list[Finding] = []
-    for index, text in enumerate(texts):
-        if text:
+    for index in _worth_scanning(texts) if len(texts) >= MANY else range(len(texts)):
+        if text := texts[index]:
             found.extend(_scan_one(index, _encodable(text)))
     return Findings(found) if found else NOTHING
+
+
+# From this many texts on (an embeddings batch), one pass over them all first: each text
+# scanned alone costs ~8 µs of calls even when it holds nothing, 0.5 ms for 64 short inputs.
+MANY = 8
+# Joins the texts for that pass: no marker contains it and the digit-run search reads it as
+# a letter, so nothing found in the joined texts spans two of them.
+_JOIN = "\x00"
+
+
+def _worth_scanning(texts: Sequence[str]) -> list[int]:
+    """The positions of the texts holding a marker or a run of four digits or more: every
+    detector starts from one or the other, so the others can hold no finding."""
+    joined = _encodable(_JOIN.join(texts))
+    starts = list(accumulate((len(t) + len(_JOIN) for t in texts[:-1]), initial=0))
+    hits = [start for _, start, _ in _AUTOMATON.find_matches_as_indexes(joined)]
+    hits.extend(start for start, _ in number_runs(joined))
+    return sorted({bisect_right(starts, start) - 1 for start in hits})
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -5,10 +5,15 @@ The reference is the package itself: `WordLlama.embed(batch, norm=True)` on batc
 short sentences in this process. The API side is a real `modelyard serve` process on the
 embedded default, asked for the same batches over HTTP (base64, as the openai SDK asks), one
 connection at a time and then four at once. Target: at least 80% of the direct rate.
+
+CPU time per batch is printed beside the rates (the server process's from /proc, the direct
+call's and the client's from this process): on a machine shared with other work, rates
+move with the load while CPU per batch says where the time goes.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +43,12 @@ def batches(count: int) -> list[list[str]]:
     ]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def test_embeddings_api_throughput_vs_wordllama_direct(tmp_path: Path) -> None:
     from wordllama import WordLlama
 
@@ -45,10 +56,11 @@ def test_embeddings_api_throughput_vs_wordllama_direct(tmp_path: Path) -> None:
     direct = WordLlama.load("l2_supercat", cache_dir=package_folder(), disable_download=True)
     for batch in work[:10]:
         direct.embed(batch, norm=True)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for batch in work:
         direct.embed(batch, norm=True)
     direct_rate = ROUNDS * BATCH / (time.perf_counter() - start)
+    direct_cpu = (time.process_time() - cpu) / ROUNDS
 
     url = f"sqlite:///{tmp_path / 'modelyard.db'}"
     keys = prepare_database(url, tmp_path, api_keys={"bench": {}})
@@ -80,9 +92,12 @@ def test_embeddings_api_throughput_vs_wordllama_direct(tmp_path: Path) -> None:
         clients = [httpx.Client(timeout=60) for _ in range(connections)]
         shares = [work[i::connections] for i in range(connections)]
         with ThreadPoolExecutor(connections) as pool:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
+            served = cpu_seconds(server.process.pid)
             list(pool.map(run, clients, shares))
             concurrent_rate = ROUNDS * BATCH / (time.perf_counter() - start)
+            server_cpu = (cpu_seconds(server.process.pid) - served) / ROUNDS
+            client_cpu = (time.process_time() - cpu) / ROUNDS
         for client in clients:
             client.close()
     finally:
@@ -92,5 +107,8 @@ def test_embeddings_api_throughput_vs_wordllama_direct(tmp_path: Path) -> None:
         f"{direct_rate:,.0f} inputs/s; API one connection {sequential_rate:,.0f} inputs/s "
         f"({sequential_rate / direct_rate:.0%}, median {statistics.median(latencies) * 1000:.2f} "
         f"ms a batch); API {connections} connections {concurrent_rate:,.0f} inputs/s "
-        f"({concurrent_rate / direct_rate:.0%} of direct; target 80%)"
+        f"({concurrent_rate / direct_rate:.0%} of direct; target 80%). CPU a batch: direct "
+        f"{direct_cpu * 1000:.2f} ms; at {connections} connections server "
+        f"{server_cpu * 1000:.2f} ms, client {client_cpu * 1000:.2f} ms; load average "
+        f"{os.getloadavg()[0]:.2f}"
     )
