@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 from adapters.base import Adapter, Target
 from adapters.chat_events import EventBlock
 from adapters.credentials import short_reason
-from adapters.errors import AdapterError
+from adapters.errors import AdapterError, UpstreamBadRequest
 from adapters.registry import make_adapter
 from adapters.schemas import ChatRequest
 from catalog.snapshot import DeploymentView
@@ -138,7 +138,11 @@ class Executor:
         self, candidate: Candidate, exc: AdapterError, attempts: list[Attempt], route_id: str
     ) -> None:
         name = candidate.deployment.name
-        cooled = self.health.failed(candidate.deployment.id)
+        # A refused request (bad input, a parameter it cannot take, too long for it) says
+        # nothing about the deployment's health: counting it would let one client's bad
+        # requests take the deployment away from every key.
+        refused = isinstance(exc, UpstreamBadRequest)
+        cooled = False if refused else self.health.failed(candidate.deployment.id)
         if cooled:
             self.metrics.cooldowns.labels(name).inc()
         attempts.append(

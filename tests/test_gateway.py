@@ -74,6 +74,14 @@ def gateway(
             },
             # Mistral instruct: a stream that is cut after a few tokens.
             {"name": "test/mistral-cut", "model": "mistral-7b-instruct", "served_name": "cut"},
+            # Phi-3 mini: a server that refuses every request as a bad one (priced, as below).
+            {
+                "name": "test/phi-3-refuses",
+                "model": "phi-3-mini",
+                "served_name": "bad-request",
+                "input_cost_per_token": 1e-9,
+                "output_cost_per_token": 1e-9,
+            },
             # Qwen 2.5 7B: a stream of 200 words, one every 50 ms; priced, so `auto` goes to
             # the free embedded model rather than here.
             {
@@ -243,6 +251,23 @@ def test_a_client_leaving_mid_stream_stops_the_upstream_and_is_recorded(
     status, error, produced = record
     assert (status, error) == ("partial", "the client went away")
     assert 2 <= produced < 200  # priced as far as it went
+
+
+def test_requests_a_deployment_refuses_do_not_cool_it_down(gateway: Gateway) -> None:
+    # A refused request is the request's fault, not the deployment's: clients sending bad
+    # input must not take a deployment away from every other key.
+    body = {
+        "model": "phi-3-mini",
+        "messages": [{"role": "user", "content": "hi"}],
+        "route": {"privacy": "local_only"},
+    }
+    for _ in range(5):
+        refused = gateway.post("/v1/chat/completions", body)
+        assert refused.status_code == 400, refused.text
+        assert "frobnicate" in refused.json()["error"]["message"]
+    plan = gateway.post("/v1/route", body).json()
+    chosen = [c["deployment"] for c in plan["candidates"]]
+    assert "test/phi-3-refuses" in chosen, plan
 
 
 def test_legacy_completions(gateway: Gateway) -> None:
