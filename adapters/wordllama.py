@@ -35,6 +35,15 @@ def package_folder() -> Path:
     return Path(next(iter(found.submodule_search_locations)))
 
 
+def locate_weights(config: str) -> Path:
+    """The installed wheel's weights for `config`, found without loading them (a server's
+    start-up check)."""
+    found = sorted((package_folder() / "weights").glob(f"{config}_*.safetensors"))
+    if not found:
+        raise ModelUnavailable(f"the package 'wordllama' has no weights for '{config}'")
+    return found[0]
+
+
 class TokenArraysRefused(UpstreamBadRequest):
     """Token ids are only meaningful in the tokenizer that made them, and the clients that
     send them (LangChain, tiktoken users) count in OpenAI's tokenizers, not Llama 2's."""

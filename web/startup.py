@@ -48,15 +48,20 @@ def active_deployments(settings: Settings, kind: DeploymentKind) -> list[Deploym
 
 
 def missing_model_files(settings: Settings) -> list[str]:
-    """One sentence per active embedded deployment whose GGUF file cannot be found."""
+    """One sentence per active embedded deployment whose model file cannot be found: a GGUF
+    for chat, WordLlama's weights for embeddings."""
     from adapters.embedded import locate_gguf
     from adapters.errors import ModelUnavailable
+    from adapters.wordllama import PREFIX, locate_weights
     from web.problems import model_file_missing
 
     found = []
     for deployment in active_deployments(settings, DeploymentKind.EMBEDDED):
         try:
-            locate_gguf(deployment.served_name)
+            if deployment.served_name.startswith(PREFIX):
+                locate_weights(deployment.served_name.removeprefix(PREFIX))
+            else:
+                locate_gguf(deployment.served_name)
         except ModelUnavailable as exc:
             what = f"deployment {deployment.name}: {exc.message}"
             found.append(model_file_missing(what).sentence())
