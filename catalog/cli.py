@@ -318,6 +318,7 @@ def _print_deployments(rows: list[Any], providers: frozenset[str] | None = None)
         console.print("no deployments")
         return
     columns = ["id", "name", "model", "kind", "served name", "$/Mtok", "privacy", "status"]
+    columns.append("capabilities")  # what a request may need of it (tools, json_schema…)
     table = Table(*columns, *(["key"] if providers is not None else []))
     for d in rows:
         price = d.usd_per_million_tokens
@@ -330,6 +331,7 @@ def _print_deployments(rows: list[Any], providers: frozenset[str] | None = None)
             "?" if price is None else f"{price:.4g}",
             d.privacy.value,
             d.status.value,
+            ", ".join(d.capabilities) or "-",
             *([_key_state(d, providers)] if providers is not None else []),
         )
     console.print(table)

@@ -76,6 +76,10 @@ def test_register_update_and_remove_a_local_server(url: str) -> None:
     listed = json.loads(run(url, "deployments", "list", "--model", "mistral-7b-instruct", "--json"))
     (local,) = [d for d in listed if d["kind"] == "local"]
     assert local["usd_per_million_tokens"] == pytest.approx(5.0)
+    assert local["capabilities"] == []
+    run(url, "deployments", "update", local["name"], "--capabilities", "tools,json_schema")
+    table = run(url, "deployments", "list", "--model", "mistral-7b-instruct")
+    assert "capabilities" in table and "tools" in table and "json_schema" in table
     run(url, "deployments", "update", local["name"], "--status", "disabled")
     listed = json.loads(run(url, "deployments", "list", "--json"))
     assert {d["status"] for d in listed if d["name"] == local["name"]} == {"disabled"}
