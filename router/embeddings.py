@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -223,18 +222,7 @@ class EmbeddingsService:
                 decision, embed_with
             )
         except ExecutionFailed as exc:
-            await gateway._record(
-                key,
-                decision,
-                None,
-                exc.attempts,
-                None,
-                started,
-                stream=False,
-                status="failed",
-                error=str(exc),
-            )
-            await gateway.settle(key, admission, Decimal(0), None)  # nothing was spent
+            await gateway.failed(key, admission, exc, started, stream=False)
             raise
         usage = {"prompt_tokens": embedded.prompt_tokens, "completion_tokens": 0}
         cost = await gateway._record(

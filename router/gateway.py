@@ -238,6 +238,31 @@ class Gateway:
             used = int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
             await self.limits.add_tokens(key.id, used - admission.tokens)
 
+    async def failed(
+        self,
+        key: KeyView,
+        admission: Admission,
+        exc: ExecutionFailed,
+        started: float,
+        *,
+        stream: bool,
+    ) -> None:
+        """A request no candidate answered: recorded with every attempt, and its reservation
+        released (nothing was spent)."""
+        decision = admission.decision
+        await self._record(
+            key,
+            decision,
+            None,
+            exc.attempts,
+            None,
+            started,
+            stream=stream,
+            status="failed",
+            error=str(exc),
+        )
+        await self.settle(key, admission, Decimal(0), None)
+
     @staticmethod
     def controls(body: Body, headers: Mapping[str, str], key: KeyView) -> RouteControls:
         """The request's routing controls: its `route` object over X-Route-* headers over the
@@ -387,18 +412,7 @@ class Gateway:
                 decision, body, prepare or keep_request, via
             )
         except ExecutionFailed as exc:
-            await self._record(
-                key,
-                decision,
-                None,
-                exc.attempts,
-                None,
-                started,
-                stream=False,
-                status="failed",
-                error=str(exc),
-            )
-            await self.settle(key, admission, Decimal(0), None)  # nothing was spent
+            await self.failed(key, admission, exc, started, stream=False)
             raise
         answer["model"] = candidate.model.hf_id
         redacted = prepare is not None and private_chat.leaves_our_machines(candidate)
@@ -511,18 +525,7 @@ class Gateway:
                 decision, body, opener
             )
         except ExecutionFailed as exc:
-            await self._record(
-                key,
-                decision,
-                None,
-                exc.attempts,
-                None,
-                started,
-                stream=True,
-                status="failed",
-                error=str(exc),
-            )
-            await self.settle(key, admission, Decimal(0), None)  # nothing was spent
+            await self.failed(key, admission, exc, started, stream=True)
             raise
         routed = Routed(decision, candidate, attempts)
         redacted: dict[str, str] = {}
