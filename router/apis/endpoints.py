@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from router.apis import forward, input_items, messages, responses
@@ -22,6 +22,7 @@ from router.apis.stored import ResponseStore
 from router.decision import Candidate, estimate_tokens
 from router.endpoints import SSE_HEADERS
 from router.errors import Unauthorized
+from router.event_stream import EventStreamResponse
 from router.execute import Via
 from router.gateway import Gateway
 from router.keys import KeyCache, KeyView
@@ -90,9 +91,7 @@ class ApiHandlers:
             translated = responses.ResponseEvents(skeleton, keep if req.stored else None)
             renderer = forward.Events(translated, req)
             events, extra = await self.gateway.stream(body, headers, key, renderer, via)
-            return StreamingResponse(
-                events, media_type="text/event-stream", headers={**SSE_HEADERS, **extra}
-            )
+            return EventStreamResponse(events, {**SSE_HEADERS, **extra})
         answer, extra = await self.gateway.complete(body, headers, key, via)
         if answer.get("object") == "response":  # forwarded as is
             response = forward.answer(answer, req, extra.get("x-modelyard-cache") == "hit")
@@ -121,9 +120,7 @@ class ApiHandlers:
         if req.stream:
             renderer = messages.MessageEvents(req.stop_sequences)
             events, extra = await self.gateway.stream(body, headers, key, renderer)
-            return StreamingResponse(
-                events, media_type="text/event-stream", headers={**SSE_HEADERS, **extra}
-            )
+            return EventStreamResponse(events, {**SSE_HEADERS, **extra})
         answer, extra = await self.gateway.complete(body, headers, key)
         return JSONResponse(messages.from_chat(answer, req.stop_sequences), headers=extra)
 
