@@ -32,6 +32,7 @@ from adapters.errors import (
 )
 from adapters.schemas import ChatRequest, usage
 
+IDLE_SECONDS = 4.0
 _CONTEXT_WORDS = ("context length", "context window", "maximum context", "too long", "n_ctx")
 
 
@@ -52,7 +53,11 @@ def _pool() -> _Pool:
     loop = asyncio.get_running_loop()
     pool = _pools.get(loop)
     if pool is None or pool.session.closed:
-        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512))
+        # Idle connections are let go after 4 s: servers built on uvicorn (vLLM, llama-cpp-
+        # python's) close theirs after 5 s, and reusing one they are closing loses the request
+        # (see the retry in `chat`). aiohttp's own default is 15 s.
+        connector = aiohttp.TCPConnector(limit=512, keepalive_timeout=IDLE_SECONDS)
+        session = aiohttp.ClientSession(connector=connector)
         client = httpx.AsyncClient(transport=AiohttpTransport(client=session), timeout=None)
         pool = _pools[loop] = _Pool(session, client)
     return pool
