@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import getpass
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
@@ -87,6 +88,11 @@ def serve(
 ) -> None:
     """Serve the API and pages."""
     import uvicorn
+
+    # WordLlama's tokenizer spreads each batch over a thread pool whose threads spin while they
+    # wait; in a server already busy with HTTP that spinning cost ~2 ms of CPU per batch of 64
+    # (tests/perf/test_embeddings_perf.py). Set it to "true" to have the pool back.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     from web.app import create_app
     from web.logs import log_config
