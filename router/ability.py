@@ -2,7 +2,7 @@
 
 What the shared outcome data taught (see the README's "Routing quality" figures):
 - most of what predicts a model's success is the task; the words of a single prompt carry
-  little more (cross-validated AUC 0.5-0.6 within a task), so per-model classifiers over the
+  little more (cross-validated AUC 0.5-0.7 within a task), so per-model classifiers over the
   whole prompt mostly learn the few-shot preamble and overfit the rest;
 - ARC and Winogrande prompts open with the same five-shot preamble (80-87% of their
   characters): it names the task and says nothing about the question, so it is recognised,
