@@ -2,7 +2,7 @@
 
 What the shared outcome data taught (see the README's "Routing quality" figures):
 - most of what predicts a model's success is the task; the words of a single prompt carry
-  little more (cross-validated AUC 0.5-0.6 within a task), so per-model classifiers over the
+  little more (cross-validated AUC 0.5-0.7 within a task), so per-model classifiers over the
   whole prompt mostly learn the few-shot preamble and overfit the rest;
 - ARC and Winogrande prompts open with the same five-shot preamble (80-87% of their
   characters): it names the task and says nothing about the question, so it is recognised,
@@ -36,6 +36,8 @@ PREAMBLE_MIN_CHARS = 200  # a shorter shared opening is an instruction, not a fe
 EMBED_CHARS = 2000  # the embedding of a prompt's first 2,000 characters (time is per token)
 REGULARISATION = 0.1  # logistic C: small, because the signal within a task is weak
 STRUCTURE = 4  # structural features appended to the embedding
+# Bumped when `features` changes meaning: a fit made with other features is refused (refit).
+FEATURE_VERSION = 2
 _CODE = re.compile(r"```|\bdef |\breturn\b|;\n|\{\n|\bfunction\b|\bclass ")
 _DIGIT = re.compile(r"\d")
 
@@ -97,8 +99,11 @@ def features(texts: Sequence[str]) -> Matrix:
     table = model.embedding
     rows = []
     for encoding in model.tokenizer.encode_batch(clipped, add_special_tokens=False):
-        ids = encoding.ids or [0]
-        rows.append(table[ids].mean(axis=0))
+        # WordLlama's tokenizer pads a batch to its longest text: only the real tokens count,
+        # or a prompt's features would depend on the batch it came in (training embeds
+        # thousands at once, a request one).
+        ids = [i for i, real in zip(encoding.ids, encoding.attention_mask, strict=True) if real]
+        rows.append(table[ids or [0]].mean(axis=0))
     embedded = np.asarray(rows, dtype=np.float64)
     embedded /= np.linalg.norm(embedded, axis=1, keepdims=True) + 1e-9
     shape = np.array([structure(t) for t in clipped], dtype=np.float64)
@@ -185,6 +190,7 @@ def fit_arrays(
         "task_coef": task_coef,
         "task_intercept": task_intercept,
         "task_only": np.array(task_only),
+        "feature_version": np.array(FEATURE_VERSION),
     }
 
 
@@ -203,6 +209,12 @@ class AbilityModel:
         self.task_coef = np.asarray(arrays["task_coef"], dtype=np.float64)
         self.task_intercept = np.asarray(arrays["task_intercept"], dtype=np.float64)
         self.task_only = bool(arrays["task_only"])
+        version = int(arrays["feature_version"]) if "feature_version" in arrays else 1
+        if version != FEATURE_VERSION:
+            raise ValueError(
+                f"fitted on prompt features version {version}, this build computes version "
+                f"{FEATURE_VERSION}: fit it again"
+            )
         tasks, models, width = self.coef.shape
         if self.intercept.shape != (tasks, models) or self.rates.shape != (tasks, models):
             raise ValueError("the ability arrays disagree on tasks x models")

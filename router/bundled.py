@@ -10,6 +10,7 @@ import logging
 import os
 from pathlib import Path
 
+from router.ability import FEATURE_VERSION
 from router.learned import FORMAT, EstimatorFileError, LearnedQuality, fit
 from router.outcomes import load_outcomes
 
@@ -23,7 +24,7 @@ def bundled_files() -> list[Path]:
 
 def fingerprint(files: list[Path]) -> str:
     """The data and the file format: a change to either means a new fit."""
-    digest = hashlib.sha256(FORMAT.encode())
+    digest = hashlib.sha256(f"{FORMAT} features {FEATURE_VERSION}".encode())
     for path in files:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())

@@ -437,6 +437,27 @@ def test_wordllama_loads_from_the_wheel_without_the_network(
     assert np.allclose(np.linalg.norm(x[:, :256], axis=1), 1.0, atol=1e-6)
 
 
+def test_a_prompts_features_do_not_depend_on_the_batch_it_comes_in() -> None:
+    # Training embeds thousands of prompts at once, a request one: the tokenizer pads a batch
+    # to its longest text, and the padding must not count (it once made the two disagree).
+    short = "Write a python function to count inversions in an array."
+    alone = features([short])[0]
+    batched = features([short, "a much longer prompt " * 80])[0]
+    assert np.allclose(alone, batched, atol=1e-9)
+
+
+def test_a_fit_made_with_other_prompt_features_is_refused(
+    outcome_file: Path, tmp_path: Path
+) -> None:
+    learned = fit(load_outcomes([outcome_file]), "ability")
+    assert learned.ability is not None
+    learned.ability["feature_version"] = np.array(1)
+    path = tmp_path / "old.npz"
+    learned.save(path)
+    with pytest.raises(EstimatorFileError, match=r"features version 1.*fit it again"):
+        LearnedQuality.load(path)
+
+
 def test_cold_start_gives_unscored_models_an_ability_from_their_benchmarks(
     tmp_path: Path, snapshot: CatalogSnapshot
 ) -> None:
