@@ -12,6 +12,7 @@ from router import repository as repo
 from router.errors import Forbidden, RouteError
 from router.event_stream import EventStreamResponse
 from router.gateway import Gateway
+from router.json_answer import JSONAnswer
 from router.keys import KeyCache, KeyView
 from router.model_cards import base_card, model_card
 from router.schemas import ChatCompletionIn, CompletionIn
@@ -41,7 +42,7 @@ async def chat_response(
         events, extra = await gateway.stream(body, headers, key)
         return EventStreamResponse(events, {**SSE_HEADERS, **extra})
     answer, extra = await gateway.complete(body, headers, key)
-    return JSONResponse(answer, headers=extra)
+    return JSONAnswer(answer, headers=extra)
 
 
 def make_router(

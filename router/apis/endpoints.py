@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
 from router.apis import forward, input_items, messages, responses
@@ -25,6 +25,7 @@ from router.errors import Unauthorized
 from router.event_stream import EventStreamResponse
 from router.execute import Via
 from router.gateway import Gateway
+from router.json_answer import JSONAnswer
 from router.keys import KeyCache, KeyView
 from router.schemas import ChatCompletionIn
 
@@ -99,7 +100,7 @@ class ApiHandlers:
             response = responses.from_chat(answer, skeleton)
         if req.stored:
             await keep(response)
-        return JSONResponse(response, headers=extra)
+        return JSONAnswer(response, headers=extra)
 
     async def route_response(self, raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         key = await self.openai_key(headers)
@@ -122,7 +123,7 @@ class ApiHandlers:
             events, extra = await self.gateway.stream(body, headers, key, renderer)
             return EventStreamResponse(events, {**SSE_HEADERS, **extra})
         answer, extra = await self.gateway.complete(body, headers, key)
-        return JSONResponse(messages.from_chat(answer, req.stop_sequences), headers=extra)
+        return JSONAnswer(messages.from_chat(answer, req.stop_sequences), headers=extra)
 
     async def route_message(self, raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         key = await self.anthropic_key(headers)
