@@ -73,7 +73,7 @@ def error_message(payload: bytes) -> str:
 
 class ChatEventRelay:
     """Turns the bytes an upstream streams into EventBlocks, one per read that completed at
-    least one event. `finish()` once the upstream's body ends."""
+    least one event; then `finish()`, once the upstream's body ends."""
 
     def __init__(
         self, served_name: str, public_model: str, include_usage: bool, prompt_chars: int
@@ -101,13 +101,17 @@ class ChatEventRelay:
         if self.done:
             return  # whatever follows [DONE] is not for the client
         buffer = self.pending + data if self.pending else data
+        carry = b""  # a \r at the very end may be half of a \r\n: kept for the next read
         if b"\r" in buffer:
-            buffer = self._unix_lines(buffer)
+            if buffer.endswith(b"\r"):
+                carry, buffer = b"\r", buffer[:-1]
+            # SSE allows \r\n and \r line ends.
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         end = buffer.rfind(b"\n\n")
         if end < 0:
-            self.pending = buffer
+            self.pending = buffer + carry
             return
-        whole, self.pending = buffer[: end + 2], buffer[end + 2 :]
+        whole, self.pending = buffer[: end + 2], buffer[end + 2 :] + carry
         if not self.started and len(whole) > FIRST_BLOCK_BYTES:
             cut = whole.find(b"\n\n", FIRST_BLOCK_BYTES // 2) + 2
             head, whole = whole[:cut], whole[cut:]
@@ -119,15 +123,17 @@ class ChatEventRelay:
         if whole:
             yield self._block(whole)
 
-    def finish(self) -> EventBlock | None:
-        """At the end of the upstream's body: an error if it never said [DONE]; for an
-        upstream that sends no usage, an estimated one (see `estimated_usage`)."""
+    def finish(self) -> Iterator[EventBlock]:
+        """At the end of the upstream's body: the events a final \r line end completes; an
+        error if the upstream never said [DONE]; for an upstream that sends no usage, an
+        estimated one (see `estimated_usage`)."""
+        if self.pending.endswith(b"\r") and not self.done:
+            yield from self.feed(b"\n")  # the body's last line end: \r alone is one too
         if not self.done:
             raise UpstreamUnavailable("upstream ended the stream before [DONE]")
-        if self.usage_seen:
-            return None
-        chunk = self.estimated_usage()
-        return EventBlock(chunk_event(chunk, self.include_usage), chunk["usage"])
+        if not self.usage_seen:
+            chunk = self.estimated_usage()
+            yield EventBlock(chunk_event(chunk, self.include_usage), chunk["usage"])
 
     def estimated_usage(self) -> dict[str, Any]:
         """Usage for servers that do not send it in streams (llama.cpp's server, older vLLM):
@@ -147,13 +153,6 @@ class ChatEventRelay:
             "choices": [],
             "usage": {**usage_of(prompt, self.produced), "estimated": True},
         }
-
-    def _unix_lines(self, buffer: bytes) -> bytes:
-        # SSE allows \r\n and \r line ends; a \r at the very end may be half of a \r\n.
-        if buffer.endswith(b"\r"):
-            self.pending = b"\r"
-            buffer = buffer[:-1]
-        return buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
     def _block(self, whole: bytes) -> EventBlock:
         """Relayed up to the first event that needs reading; read from there on."""

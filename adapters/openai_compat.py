@@ -224,9 +224,9 @@ class OpenAICompatibleAdapter:
                                         yield block
                                 if events.done:
                                     break
-                        last = events.finish()
-                        if last is not None:
-                            yield last
+                        for block in events.finish():
+                            if block.data or block.usage:
+                                yield block
             except TimeoutError as exc:
                 raise UpstreamTimeout(f"upstream took over {self.timeouts.total:g} s") from exc
 

@@ -52,8 +52,7 @@ def relay_all(
     relay = ChatEventRelay(served, PUBLIC, include_usage, prompt_chars=12)
     cuts = [0, *(reads or []), len(raw)]
     blocks = [b for a, z in itertools.pairwise(cuts) for b in relay.feed(raw[a:z])]
-    last = relay.finish()
-    return blocks + ([last] if last else []), relay
+    return blocks + list(relay.finish()), relay
 
 
 def rendered(chunks: list[dict[str, Any]], include_usage: bool) -> bytes:
@@ -105,6 +104,14 @@ def test_crlf_line_ends_are_read_like_lf_ones() -> None:
     raw = events(chunks).replace(b"\n", b"\r\n")
     middle = raw.index(b"\r\n\r\n") + 3  # a read that ends between \r and \n
     blocks, _ = relay_all(raw, [middle, middle + 40])
+    assert b"".join(b.data for b in blocks) == rendered(chunks, False)
+
+
+def test_cr_only_line_ends_split_after_a_cr_are_read_like_lf_ones() -> None:
+    chunks = stream()
+    raw = events(chunks).replace(b"\n", b"\r")
+    after_cr = [i + 1 for i in range(len(raw)) if raw[i : i + 1] == b"\r"][::3]
+    blocks, _ = relay_all(raw, after_cr)
     assert b"".join(b.data for b in blocks) == rendered(chunks, False)
 
 
