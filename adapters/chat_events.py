@@ -187,9 +187,10 @@ class ChatEventRelay:
             first = events[: events.find(b"\n\n")]
             self.rewrite = next((r for r in self.rewrites if r[0] in first), self.rewrites[0])
         old, new = self.rewrite
-        if old == new:
+        if len(old) == len(new):  # the length change cannot tell how many were renamed
             renamed = events.count(old)
-        else:
+            events = events.replace(old, new)
+        else:  # one pass fewer: the length change says how many were renamed
             before = len(events)
             events = events.replace(old, new)
             renamed = (len(events) - before) // (len(new) - len(old))

@@ -81,6 +81,14 @@ def test_only_the_model_name_changes_in_relayed_bytes() -> None:
     assert block.content_events == len(chunks)  # one token per event: an estimate
 
 
+@pytest.mark.parametrize("public", ["bench", "bunch", "b", "a-much-longer-catalog-id/model"])
+def test_any_pair_of_names_is_renamed_in_every_event(public: str) -> None:
+    chunks = stream(usage=False)[:-1]
+    raw = events(chunks, done=False)
+    (block,) = list(ChatEventRelay("bench", public, False, 12).feed(raw))
+    assert block.data.count(f'"model": "{public}"'.encode()) == len(chunks)
+
+
 def test_compact_json_is_relayed_too() -> None:
     raw = events(stream(usage=False)[:-1], compact=True, done=False)
     (block,) = list(ChatEventRelay("bench", PUBLIC, False, 12).feed(raw))
