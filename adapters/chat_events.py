@@ -71,6 +71,38 @@ def error_message(payload: bytes) -> str:
     return str(error)[:500]
 
 
+def parse_event(payload: bytes) -> dict[str, Any]:
+    """One `data:` payload of a chat stream as its chunk; an upstream's error event is its
+    failure mid-answer."""
+    try:
+        chunk = json.loads(payload)
+    except ValueError as exc:
+        raise MalformedResponse(
+            f"upstream sent an event that is not JSON: {payload[:200]!r}"
+        ) from exc
+    if not isinstance(chunk, dict):
+        raise MalformedResponse("upstream sent an event that is not an object")
+    if "error" in chunk:
+        raise UpstreamServerError(f"upstream failed mid-answer: {error_message(payload)}")
+    return chunk
+
+
+def estimated_usage(
+    last_id: str, model: str, prompt_chars: int, completion_events: int
+) -> dict[str, Any]:
+    """The usage chunk for servers that do not send one in streams (llama.cpp's server, older
+    vLLM): one content event per generated token, and about four characters per prompt
+    token. Such a usage is marked `estimated`."""
+    prompt = max(1, -(-prompt_chars // 4))
+    return {
+        "id": last_id,
+        "object": "chat.completion.chunk",
+        "model": model,
+        "choices": [],
+        "usage": {**usage_of(prompt, completion_events), "estimated": True},
+    }
+
+
 class ChatEventRelay:
     """Turns the bytes an upstream streams into EventBlocks, one per read that completed at
     least one event; then `finish()`, once the upstream's body ends."""
@@ -136,23 +168,13 @@ class ChatEventRelay:
             yield EventBlock(chunk_event(chunk, self.include_usage), chunk["usage"])
 
     def estimated_usage(self) -> dict[str, Any]:
-        """Usage for servers that do not send it in streams (llama.cpp's server, older vLLM):
-        one content event per generated token, and about four characters per prompt token.
-        Such a usage is marked `estimated`."""
         last_id = ""
         if self.last_event.startswith(b"data:"):
             try:
                 last_id = str(json.loads(self.last_event[5:]).get("id", ""))
             except (ValueError, AttributeError):
                 last_id = ""
-        prompt = max(1, -(-self.prompt_chars // 4))
-        return {
-            "id": last_id,
-            "object": "chat.completion.chunk",
-            "model": self.public_model,
-            "choices": [],
-            "usage": {**usage_of(prompt, self.produced), "estimated": True},
-        }
+        return estimated_usage(last_id, self.public_model, self.prompt_chars, self.produced)
 
     def _block(self, whole: bytes) -> EventBlock:
         """Relayed up to the first event that needs reading; read from there on."""
@@ -214,16 +236,7 @@ class ChatEventRelay:
             if payload == b"[DONE]":
                 self.done = True
                 break
-            try:
-                chunk = json.loads(payload)
-            except ValueError as exc:
-                raise MalformedResponse(
-                    f"upstream sent an event that is not JSON: {payload[:200]!r}"
-                ) from exc
-            if not isinstance(chunk, dict):
-                raise MalformedResponse("upstream sent an event that is not an object")
-            if "error" in chunk:
-                raise UpstreamServerError(f"upstream failed mid-answer: {error_message(payload)}")
+            chunk = parse_event(payload)
             self.last_event = line
             chunk["model"] = self.public_model
             if chunk.get("usage"):

@@ -19,7 +19,14 @@ from httpx_aiohttp.transport import map_aiohttp_exceptions
 
 from adapters import json_bytes
 from adapters.base import Target
-from adapters.chat_events import ChatEventRelay, EventBlock, error_message
+from adapters.chat_events import (
+    ChatEventRelay,
+    EventBlock,
+    content_events,
+    error_message,
+    estimated_usage,
+    parse_event,
+)
 from adapters.errors import (
     AdapterError,
     ContextTooLong,
@@ -30,7 +37,7 @@ from adapters.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from adapters.schemas import ChatRequest, usage
+from adapters.schemas import ChatRequest
 
 IDLE_SECONDS = 4.0
 _CONTEXT_WORDS = ("context length", "context window", "maximum context", "too long", "n_ctx")
@@ -145,21 +152,7 @@ class OpenAICompatibleAdapter:
 
     async def chat(self, request: ChatRequest) -> dict[str, Any]:
         body = json_bytes.dumps(request.openai_body(self.model, stream=False))
-        with translated(self.timeouts):
-            try:
-                async with asyncio.timeout(self.timeouts.total):
-                    with map_aiohttp_exceptions():  # aiohttp's errors as httpx's, as in streams
-                        try:
-                            status, headers, content = await self._post(body)
-                        except aiohttp.ClientOSError as exc:
-                            # A pooled connection found closing while the request was written
-                            # (seen after a stream on the same pool): the upstream got no
-                            # whole request, so sending it once more on a fresh one is safe.
-                            if "Can not write request body" not in str(exc):
-                                raise
-                            status, headers, content = await self._post(body)
-            except TimeoutError as exc:
-                raise UpstreamTimeout(f"upstream took over {self.timeouts.total:g} s") from exc
+        status, headers, content = await self.post(self.parsed_url, body)
         if status != 200:
             raise status_error(status, content, headers)
         try:
@@ -168,9 +161,28 @@ class OpenAICompatibleAdapter:
             raise MalformedResponse("upstream answered 200 with a body that is not JSON") from exc
         return _checked_completion(data)
 
-    async def _post(self, body: bytes) -> tuple[int, Mapping[str, str], bytes]:
+    async def post(self, url: yarl.URL | str, body: bytes) -> tuple[int, Mapping[str, str], bytes]:
+        """One JSON POST to this deployment's server on the pool, within its timeouts; the
+        status, headers and body, or one of our errors."""
+        with translated(self.timeouts):
+            try:
+                async with asyncio.timeout(self.timeouts.total):
+                    with map_aiohttp_exceptions():  # aiohttp's errors as httpx's, as in streams
+                        try:
+                            return await self._post(url, body)
+                        except aiohttp.ClientOSError as exc:
+                            # A pooled connection found closing while the request was written
+                            # (seen after a stream on the same pool): the upstream got no
+                            # whole request, so sending it once more on a fresh one is safe.
+                            if "Can not write request body" not in str(exc):
+                                raise
+                            return await self._post(url, body)
+            except TimeoutError as exc:
+                raise UpstreamTimeout(f"upstream took over {self.timeouts.total:g} s") from exc
+
+    async def _post(self, url: yarl.URL | str, body: bytes) -> tuple[int, Mapping[str, str], bytes]:
         async with _pool().session.post(
-            self.parsed_url, data=body, headers=self.json_headers, timeout=self.session_timeout
+            url, data=body, headers=self.json_headers, timeout=self.session_timeout
         ) as response:
             return response.status, response.headers, await response.read()
 
@@ -232,9 +244,7 @@ class OpenAICompatibleAdapter:
 
 
 class _Tally:
-    """Usage for servers that do not send it in streams (llama.cpp's server, older vLLM):
-    one content event per generated token, and about four characters per prompt token.
-    Such a usage is marked `estimated`."""
+    """What `estimated_usage` needs of a stream whose server sends no usage."""
 
     def __init__(self, request: ChatRequest) -> None:
         self.prompt_chars = len(request.prompt_text())
@@ -246,21 +256,10 @@ class _Tally:
         self.last_id = str(chunk.get("id", self.last_id))
         if chunk.get("usage"):
             self.usage_seen = True
-        for choice in chunk.get("choices") or []:
-            if isinstance(choice, dict):
-                delta = choice.get("delta") or {}
-                if delta.get("content") or delta.get("tool_calls"):
-                    self.completion_events += 1
+        self.completion_events += content_events(chunk)
 
     def usage_chunk(self, model: str) -> dict[str, Any]:
-        prompt = max(1, -(-self.prompt_chars // 4))
-        return {
-            "id": self.last_id,
-            "object": "chat.completion.chunk",
-            "model": model,
-            "choices": [],
-            "usage": {**usage(prompt, self.completion_events), "estimated": True},
-        }
+        return estimated_usage(self.last_id, model, self.prompt_chars, self.completion_events)
 
 
 async def _events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
@@ -272,18 +271,6 @@ async def _events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
         if payload == "[DONE]":
             done = True
             break
-        try:
-            chunk = json.loads(payload)
-        except ValueError as exc:
-            raise MalformedResponse(
-                f"upstream sent an event that is not JSON: {payload[:200]!r}"
-            ) from exc
-        if not isinstance(chunk, dict):
-            raise MalformedResponse("upstream sent an event that is not an object")
-        if "error" in chunk:
-            raise UpstreamServerError(
-                f"upstream failed mid-answer: {error_message(payload.encode())}"
-            )
-        yield chunk
+        yield parse_event(payload.encode())
     if not done:
         raise UpstreamUnavailable("upstream ended the stream before [DONE]")

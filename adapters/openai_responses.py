@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
-from httpx_aiohttp.transport import map_aiohttp_exceptions
 
 from adapters.errors import MalformedResponse, UpstreamServerError, UpstreamTimeout
 from adapters.errors import UpstreamUnavailable as Unavailable
@@ -62,22 +61,8 @@ class ResponsesForwarder:
     async def chat(self, request: ChatRequest) -> dict[str, Any]:
         """The upstream's `response` object (the chat request is not used: it is the same
         request, translated, for deployments that need it)."""
-        inner = self.inner
         data = json.dumps({**self.body, "stream": False}).encode()
-        with translated(inner.timeouts):
-            try:
-                async with asyncio.timeout(inner.timeouts.total):
-                    with map_aiohttp_exceptions():
-                        async with _pool().session.post(
-                            self.url,
-                            data=data,
-                            headers=inner.json_headers,
-                            timeout=inner.session_timeout,
-                        ) as response:
-                            status, headers = response.status, response.headers
-                            content = await response.read()
-            except TimeoutError as exc:
-                raise UpstreamTimeout(f"upstream took over {inner.timeouts.total:g} s") from exc
+        status, headers, content = await self.inner.post(self.url, data)
         if status != 200:
             raise status_error(status, content, headers)
         try:
