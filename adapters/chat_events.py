@@ -19,9 +19,11 @@ from typing import Any
 from adapters.errors import MalformedResponse, UpstreamServerError, UpstreamUnavailable
 from adapters.schemas import usage as usage_of
 
-# Events that need reading rather than relaying: the usage one (kept for the ledger, dropped
-# unless the client asked for it), an upstream's error, and the end.
-_READ_MARKERS = (b'"usage"', b'"error"', b"[DONE]")
+# The event that needs reading although it names the model: the usage one (kept for the
+# ledger, dropped unless the client asked for it). An error event or the end ([DONE]) names no
+# model, so the relay's count of renamed events sends them to be read as well.
+_USAGE = b'"usage"'
+_DONE = b"data: [DONE]\n\n"
 # The first block of a stream is at most about this long: the first token's latency should not
 # grow with how much the upstream already had ready.
 FIRST_BLOCK_BYTES = 8192
@@ -178,13 +180,8 @@ class ChatEventRelay:
 
     def _block(self, whole: bytes) -> EventBlock:
         """Relayed up to the first event that needs reading; read from there on."""
-        cut = min((i for m in _READ_MARKERS if (i := whole.find(m)) >= 0), default=-1)
-        if cut < 0:
-            head, tail = whole, b""
-        else:
-            start = whole.rfind(b"\n\n", 0, cut)
-            start = 0 if start < 0 else start + 2
-            head, tail = whole[:start], whole[start:]
+        start = _first_to_read(whole)
+        head, tail = whole[:start], whole[start:]
         parts: list[EventBlock] = []
         if head:
             parts.append(self._relayed(head) or self._read(head))
@@ -198,13 +195,14 @@ class ChatEventRelay:
         )
 
     def _relayed(self, events: bytes) -> EventBlock | None:
-        """The events as sent, model renamed, if each names the served model once; None
-        when they need reading. Every pass over the bytes costs about as much as the client
-        spends reading them, so this makes three: count the events, rename, and (in
-        `_block`) look for the events to read."""
+        """The events as sent, model renamed, if each is one line naming the served model
+        once; None when they need reading. Every pass over the bytes costs about as much as
+        the client spends reading them, so this makes two (count the line ends, rename)
+        besides `_first_to_read`'s one."""
         if not events.startswith(b"data:"):
             return None
-        count = events.count(b"\n\n")
+        # Two line ends per one-line event: one byte is cheaper to count than two.
+        lines = events.count(b"\n")
         if self.rewrite is None:
             first = events[: events.find(b"\n\n")]
             self.rewrite = next((r for r in self.rewrites if r[0] in first), self.rewrites[0])
@@ -216,8 +214,11 @@ class ChatEventRelay:
             before = len(events)
             events = events.replace(old, new)
             renamed = (len(events) - before) // (len(new) - len(old))
-        if renamed != count:
-            return None  # an event without the served name (a comment, another model)
+        if 2 * renamed != lines:
+            # An event without the served name (a comment, another model, an error, the
+            # end) or spread over several lines.
+            return None
+        count = renamed
         self.last_event = _last_event(events)
         # One token per event: what llama.cpp-style servers send, and close enough to price
         # a stream cut short or one the upstream never counted (marked `estimated`).
@@ -247,6 +248,19 @@ class ChatEventRelay:
             out.append(chunk_event(chunk, self.include_usage))
         self.produced += produced
         return EventBlock(b"".join(out), found, produced)
+
+
+def _first_to_read(events: bytes) -> int:
+    """Where the events that must be read begin in a block of whole events (its length when
+    none must): the first usage event, else a final [DONE]. `rfind` first, because searching
+    from the end is twice as fast here and most blocks hold no usage at all."""
+    if events.rfind(_USAGE) >= 0:
+        start = events.rfind(b"\n\n", 0, events.find(_USAGE))
+        return 0 if start < 0 else start + 2
+    done = len(events) - len(_DONE)
+    if events.endswith(_DONE) and (done == 0 or events.endswith(b"\n\n", 0, done)):
+        return done
+    return len(events)
 
 
 def _last_event(events: bytes) -> bytes:

@@ -95,6 +95,20 @@ def test_compact_json_is_relayed_too() -> None:
     assert block.data == raw.replace(b'"model":"bench"', f'"model":"{PUBLIC}"'.encode())
 
 
+@pytest.mark.parametrize("usage", [True, False])
+def test_only_the_usage_event_and_the_end_of_a_whole_stream_are_read(usage: bool) -> None:
+    # Compact JSON shows which path an event took: a read event is rendered with spaces.
+    chunks = stream(words=50, usage=usage)
+    raw = events(chunks, compact=True)
+    blocks, _ = relay_all(raw)
+    # The client did not ask for usage: what it gets is every other event, as sent.
+    kept = events(chunks[:-1] if usage else chunks, compact=True, done=False)
+    assert b"".join(b.data for b in blocks) == kept.replace(
+        b'"model":"bench"', f'"model":"{PUBLIC}"'.encode()
+    )
+    assert sum(b.content_events for b in blocks) == (len(chunks) - 1 if usage else len(chunks))
+
+
 def test_events_split_anywhere_across_reads_arrive_whole_and_unchanged() -> None:
     chunks = stream(words=40)
     raw = events(chunks)
@@ -179,3 +193,12 @@ def test_nothing_after_done_reaches_the_client() -> None:
     raw = events(stream()) + events([chunk({"content": "late"})])
     blocks, _ = relay_all(raw)
     assert b"late" not in b"".join(b.data for b in blocks)
+
+
+def test_a_read_that_starts_with_the_usage_event_reads_it_whole() -> None:
+    chunks = stream()
+    raw = events(chunks, compact=True)
+    at = raw.index(b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","model":"bench"')
+    blocks, _ = relay_all(raw, [at], include_usage=True)
+    assert blocks[-1].usage == chunks[-1]["usage"]
+    assert blocks[-1].data == chunk_event(dict(chunks[-1], model=PUBLIC), True)
