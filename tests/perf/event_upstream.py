@@ -1,0 +1,44 @@
+"""A streaming upstream as fast as a server that writes every token as it comes: the chat
+benchmark's stream (tests/perf/test_chat_surface_perf.py), one socket write per event, with
+no pause between them. Inference servers (llama.cpp, vLLM) write this way; a file served whole
+by nginx instead arrives as one burst, which measures a bulk copy rather than a relay.
+
+    python -m tests.perf.event_upstream PORT
+"""
+
+from __future__ import annotations
+
+import sys
+
+from aiohttp import web
+
+
+def events() -> list[bytes]:
+    from tests.perf.test_chat_surface_perf import _stream_body
+
+    return [e.encode() + b"\n\n" for e in _stream_body().split("\n\n") if e]
+
+
+def app() -> web.Application:
+    stream = events()
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for event in stream:
+            await response.write(event)
+        await response.write_eof()
+        return response
+
+    async def ready(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    application = web.Application()
+    application.router.add_post("/v1/chat/completions", chat)
+    application.router.add_get("/ready", ready)
+    return application
+
+
+if __name__ == "__main__":
+    web.run_app(app(), host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
