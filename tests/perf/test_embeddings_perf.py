@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +57,8 @@ def cpu_seconds(pid: int) -> float:
 def test_embeddings_api_throughput_vs_wordllama_direct(tmp_path: Path) -> None:
     from wordllama import WordLlama
 
+    if not shutil.which("wrk"):
+        pytest.fail("the benchmark needs wrk: `make bench` installs it")
     work = batches(ROUNDS)
     direct = WordLlama.load("l2_supercat", cache_dir=package_folder(), disable_download=True)
     for batch in work[:10]:
