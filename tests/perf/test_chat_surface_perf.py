@@ -221,14 +221,21 @@ def nginx(tmp_path: Path) -> Iterator[str]:
     process.wait(timeout=10)
 
 
-def test_whole_requests_and_streams(tmp_path: Path, nginx: str) -> None:
-    url = f"sqlite:///{tmp_path / 'modelyard.db'}"
-    events = ServerProcess(
+@pytest.fixture
+def events(tmp_path: Path) -> Iterator[ServerProcess]:
+    """tests/perf/event_upstream.py: the stream written one event at a time."""
+    server = ServerProcess(
         ["-m", "tests.perf.event_upstream", str(port := free_port())],
         port,
         "/ready",
         tmp_path / "events.log",
     )
+    yield server
+    server.stop()
+
+
+def test_whole_requests_and_streams(tmp_path: Path, nginx: str, events: ServerProcess) -> None:
+    url = f"sqlite:///{tmp_path / 'modelyard.db'}"
     every = ["tools", "parallel_tools", "tool_choice", "json_mode", "json_schema"]
     key = prepare_database(
         url,
@@ -319,7 +326,6 @@ def test_whole_requests_and_streams(tmp_path: Path, nginx: str) -> None:
         )
     finally:
         gateway.stop()
-        events.stop()
         if old is not None:
             old.terminate()
             old.wait(timeout=10)
