@@ -139,17 +139,9 @@ def unit_length(vectors: Vectors) -> Vectors:
     return scaled
 
 
-def answer(
-    vectors: Vectors, model: str, prompt_tokens: int, encoding: str = "float"
-) -> dict[str, Any]:
-    """OpenAI's embeddings answer. base64 is the raw little-endian float32 bytes, as the openai
-    SDK decodes them."""
-    rows = _base64_rows(vectors) if encoding == "base64" else vectors.tolist()
-    return _answer(rows, model, prompt_tokens)
-
-
 def answer_json(vectors: Vectors, model: str, prompt_tokens: int, encoding: str = "float") -> bytes:
-    """`answer(...)` as JSON bytes, the same numbers, without a Python object per number."""
+    """OpenAI's embeddings answer as JSON bytes, without a Python object per number. base64
+    is the raw little-endian float32 bytes, as the openai SDK decodes them."""
     if encoding == "base64":
         return _base64_json(vectors, model, prompt_tokens)
     # orjson writes numpy rows itself, in float64 so that each number is the float32's exact
@@ -176,11 +168,6 @@ def _base64_json(vectors: Vectors, model: str, prompt_tokens: int) -> bytes:
         orjson.dumps(model),
         orjson.dumps({"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}),
     )
-
-
-def _base64_rows(vectors: Vectors) -> list[Any]:
-    little = np.ascontiguousarray(vectors, dtype="<f4")
-    return [binascii.b2a_base64(row, newline=False).decode("ascii") for row in little]
 
 
 def _answer(rows: list[Any], model: str, prompt_tokens: int) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import map_aiohttp_exceptions
 
 from adapters import json_bytes
-from adapters.base import Target
+from adapters.base import Target, Timeouts
 from adapters.chat_events import (
     ChatEventRelay,
     EventBlock,
@@ -80,6 +80,50 @@ async def close_shared_client() -> None:
     if pool is not None:
         await pool.client.aclose()
         await pool.session.close()
+
+
+async def post_json(
+    url: yarl.URL | str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeouts: Timeouts,
+    session_timeout: aiohttp.ClientTimeout,
+) -> tuple[int, Mapping[str, str], bytes]:
+    """One JSON POST to a server on the shared pool, within its timeouts: the status, headers
+    and body, or one of our errors."""
+
+    async def send() -> tuple[int, Mapping[str, str], bytes]:
+        async with _pool().session.post(
+            url, data=body, headers=headers, timeout=session_timeout
+        ) as response:
+            return response.status, response.headers, await response.read()
+
+    with translated(timeouts):
+        try:
+            async with asyncio.timeout(timeouts.total):
+                with map_aiohttp_exceptions():  # aiohttp's errors as httpx's, as in streams
+                    try:
+                        return await send()
+                    except aiohttp.ClientOSError as exc:
+                        # A pooled connection found closing while the request was written
+                        # (seen after a stream on the same pool): the upstream got no whole
+                        # request, so sending it once more on a fresh one is safe.
+                        if "Can not write request body" not in str(exc):
+                            raise
+                        return await send()
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"upstream took over {timeouts.total:g} s") from exc
+
+
+def json_answer(status: int, headers: Mapping[str, str], content: bytes) -> Any:
+    """The parsed body of a server's answer to `post_json`, or our error for its status or for
+    a 200 whose body is not JSON."""
+    if status != 200:
+        raise status_error(status, content, headers)
+    try:
+        return json.loads(content)
+    except ValueError as exc:
+        raise MalformedResponse("upstream answered 200 with a body that is not JSON") from exc
 
 
 def status_error(status: int, body: bytes, headers: Mapping[str, str]) -> AdapterError:
@@ -152,39 +196,11 @@ class OpenAICompatibleAdapter:
 
     async def chat(self, request: ChatRequest) -> dict[str, Any]:
         body = json_bytes.dumps(request.openai_body(self.model, stream=False))
-        status, headers, content = await self.post(self.parsed_url, body)
-        if status != 200:
-            raise status_error(status, content, headers)
-        try:
-            data = json.loads(content)
-        except ValueError as exc:
-            raise MalformedResponse("upstream answered 200 with a body that is not JSON") from exc
-        return _checked_completion(data)
+        return _checked_completion(json_answer(*await self.post(self.parsed_url, body)))
 
     async def post(self, url: yarl.URL | str, body: bytes) -> tuple[int, Mapping[str, str], bytes]:
-        """One JSON POST to this deployment's server on the pool, within its timeouts; the
-        status, headers and body, or one of our errors."""
-        with translated(self.timeouts):
-            try:
-                async with asyncio.timeout(self.timeouts.total):
-                    with map_aiohttp_exceptions():  # aiohttp's errors as httpx's, as in streams
-                        try:
-                            return await self._post(url, body)
-                        except aiohttp.ClientOSError as exc:
-                            # A pooled connection found closing while the request was written
-                            # (seen after a stream on the same pool): the upstream got no
-                            # whole request, so sending it once more on a fresh one is safe.
-                            if "Can not write request body" not in str(exc):
-                                raise
-                            return await self._post(url, body)
-            except TimeoutError as exc:
-                raise UpstreamTimeout(f"upstream took over {self.timeouts.total:g} s") from exc
-
-    async def _post(self, url: yarl.URL | str, body: bytes) -> tuple[int, Mapping[str, str], bytes]:
-        async with _pool().session.post(
-            url, data=body, headers=self.json_headers, timeout=self.session_timeout
-        ) as response:
-            return response.status, response.headers, await response.read()
+        """One JSON POST to this deployment's server (see `post_json`)."""
+        return await post_json(url, body, self.json_headers, self.timeouts, self.session_timeout)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
         """Server-sent events passed on as they arrive. Leaving early closes the upstream

@@ -18,7 +18,13 @@ import httpx
 
 from adapters.errors import MalformedResponse, UpstreamServerError, UpstreamTimeout
 from adapters.errors import UpstreamUnavailable as Unavailable
-from adapters.openai_compat import OpenAICompatibleAdapter, _pool, status_error, translated
+from adapters.openai_compat import (
+    OpenAICompatibleAdapter,
+    _pool,
+    json_answer,
+    status_error,
+    translated,
+)
 from adapters.schemas import ChatRequest, usage
 
 EVENT = "responses_event"  # the key a streamed Responses event is wrapped under
@@ -62,13 +68,7 @@ class ResponsesForwarder:
         """The upstream's `response` object (the chat request is not used: it is the same
         request, translated, for deployments that need it)."""
         data = json.dumps({**self.body, "stream": False}).encode()
-        status, headers, content = await self.inner.post(self.url, data)
-        if status != 200:
-            raise status_error(status, content, headers)
-        try:
-            return _checked_response(json.loads(content))
-        except ValueError as exc:
-            raise MalformedResponse("upstream answered 200 with a body that is not JSON") from exc
+        return _checked_response(json_answer(*await self.inner.post(self.url, data)))
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
         """The upstream's events as they arrive, wrapped; leaving early closes the connection."""

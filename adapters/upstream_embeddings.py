@@ -16,13 +16,12 @@ from typing import Any
 import aiohttp
 import numpy as np
 import yarl
-from httpx_aiohttp.transport import map_aiohttp_exceptions
 
 from adapters.base import Target
 from adapters.embeddings import Embedded, EmbeddingCall, Vectors, fit_dimensions, unit_length
 from adapters.errors import MalformedResponse, UpstreamBadRequest, UpstreamTimeout
 from adapters.hosted import litellm_module, translate
-from adapters.openai_compat import _pool, status_error, translated
+from adapters.openai_compat import json_answer, post_json
 
 
 def _row(value: Any) -> tuple[Vectors, bool]:
@@ -90,24 +89,8 @@ class OpenAICompatibleEmbedder:
 
     async def embed(self, call: EmbeddingCall) -> Embedded:
         body = json.dumps(request_body(self.model, call)).encode()
-        session = _pool().session
-        with translated(self.timeouts):
-            try:
-                async with asyncio.timeout(self.timeouts.total):
-                    with map_aiohttp_exceptions():
-                        async with session.post(
-                            self.url, data=body, headers=self.headers, timeout=self.session_timeout
-                        ) as response:
-                            status, headers = response.status, response.headers
-                            content = await response.read()
-            except TimeoutError as exc:
-                raise UpstreamTimeout(f"upstream took over {self.timeouts.total:g} s") from exc
-        if status != 200:
-            raise status_error(status, content, headers)
-        try:
-            data = json.loads(content)
-        except ValueError as exc:
-            raise MalformedResponse("upstream answered 200 with a body that is not JSON") from exc
+        answer = await post_json(self.url, body, self.headers, self.timeouts, self.session_timeout)
+        data = json_answer(*answer)
         if not isinstance(data, dict):
             raise MalformedResponse("upstream answer is not a JSON object")
         vectors = vectors_from(data.get("data"), len(call.inputs))

@@ -10,6 +10,7 @@ import sys
 import textwrap
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 
 from adapters.base import Target, Timeouts
 from adapters.embedders import make_embedder
-from adapters.embeddings import EmbeddingCall, EmbeddingsIn, answer, answer_json
+from adapters.embeddings import EmbeddingCall, EmbeddingsIn, answer_json
 from adapters.errors import (
     MalformedResponse,
     RateLimited,
@@ -91,9 +92,25 @@ async def test_bad_inputs_are_named(value: object, message: str) -> None:
     assert raised.value.errors()[0]["loc"] == ("input",)
 
 
+def answer(vectors: Any, model: str, prompt_tokens: int, encoding: str) -> dict[str, Any]:
+    """OpenAI's embeddings answer built the plain way, one Python object per number: what
+    `answer_json` must write."""
+    rows: list[Any] = (
+        [base64.b64encode(row.astype("<f4").tobytes()).decode() for row in vectors]
+        if encoding == "base64"
+        else vectors.tolist()
+    )
+    return {
+        "object": "list",
+        "data": [{"object": "embedding", "index": i, "embedding": r} for i, r in enumerate(rows)],
+        "model": model,
+        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+    }
+
+
 async def test_base64_is_little_endian_float32() -> None:
     vectors = np.array([[0.5, -1.0, 0.25]], dtype=np.float32)
-    out = answer(vectors, "m", 3, "base64")
+    out = json.loads(answer_json(vectors, "m", 3, "base64"))
     decoded = np.frombuffer(base64.b64decode(out["data"][0]["embedding"]), dtype="<f4")
     assert decoded.tolist() == [0.5, -1.0, 0.25]
     assert out["usage"] == {"prompt_tokens": 3, "total_tokens": 3}
@@ -102,7 +119,7 @@ async def test_base64_is_little_endian_float32() -> None:
 @pytest.mark.parametrize("encoding", ["float", "base64"])
 async def test_the_json_answer_is_the_answer_exactly(encoding: str) -> None:
     # Written without Python floats (numpy rows, base64 bytes spliced in): the same document
-    # as `answer()`, every number the same double (not a shorter float32 spelling).
+    # as the plain `answer()` above, every number the same double (not a shorter float32 spelling).
     rng = np.random.default_rng(7)
     for shape in ((64, 256), (1, 3), (3, 5)):
         vectors = (rng.standard_normal(shape) * rng.choice([1e-6, 1.0, 1e3])).astype(np.float32)
