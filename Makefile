@@ -26,6 +26,7 @@ check: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Slow benchmarks and soak tests, on demand.
 bench: install

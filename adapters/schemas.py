@@ -325,7 +325,7 @@ class ChatRequest(BaseModel):
     """OpenAI's chat completions request, every field typed. Unknown fields (a newer SDK's)
     are kept and forwarded where the deployment takes them, refused by name where not.
 
-    The router's `ChatCompletionIn` (router/schemas.py) adds the `route` controls and makes
+    The router's `ChatCompletionIn` (router/core/requests.py) adds the `route` controls and makes
     `model` required; adapters accept either and read only the fields here."""
 
     model_config = ConfigDict(extra="allow")

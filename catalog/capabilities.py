@@ -31,7 +31,7 @@ DeploymentCapability = Literal[
     "n",
     # Not a need of any request: the upstream serves POST /v1/responses itself (vLLM, OpenAI),
     # so an OpenAI-compatible one is sent a Responses request as the client wrote it
-    # (router/apis/forward.py) instead of its chat translation.
+    # (router/api/responses_forward.py) instead of its chat translation.
     "responses_api",
 ]
 ALL: tuple[DeploymentCapability, ...] = get_args(DeploymentCapability)

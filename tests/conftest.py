@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog.snapshot import CatalogSnapshot
 from tests.servers import ServerProcess
 from web.app import session_factory_for
-from web.cli import alembic_config
+from web.commands.root import alembic_config
 from web.settings import Settings
 
 # The suite's routing tests were written against benchmark-score estimates and no default
@@ -363,7 +363,7 @@ def prepare_database(
     from catalog import service
     from catalog.db import transaction
     from catalog.schemas import DeploymentIn
-    from router import keys
+    from router.accounts import keys
 
     migrate(url)
     engine, factory = session_factory_for(Settings(database_url=url, data_dir=folder))

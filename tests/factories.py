@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from router.ledger import UsageEntry
+from router.accounts.ledger import UsageEntry
 
 
 def model_body(**overrides: Any) -> dict[str, Any]:

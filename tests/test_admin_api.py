@@ -15,8 +15,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.db import transaction
-from router import audit, keys
-from router.orm import AuditEntry
+from router.accounts import audit, keys
+from router.accounts.orm import AuditEntry
 from tests.conftest import seed
 from tests.factories import local_deployment_body
 from tests.test_catalog_api import assert_error

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from adapters.errors import UpstreamUnavailable
-from router.apis import messages, responses
-from router.errors import RouteError
+from router.api import messages, responses
+from router.core.errors import RouteError
 
 
 def responses_chat(body: dict[str, Any], history: list[dict[str, Any]] | None = None) -> Any:

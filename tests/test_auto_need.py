@@ -15,11 +15,12 @@ from pydantic import ValidationError
 
 from catalog.db import transaction
 from catalog.snapshot import CatalogSnapshot
-from router import bundled, keys
-from router.decision import RouteRequest
-from router.need import DefaultNeed, need_headers
-from router.quality import CatalogQualityEstimator
-from router.schemas import RouteControls
+from router.accounts import keys
+from router.core.requests import RouteControls
+from router.quality import bundled
+from router.quality.estimators import CatalogQualityEstimator
+from router.routing.decision import RouteRequest
+from router.routing.default_need import DefaultNeed, need_headers
 from tests.conftest import migrate, seed
 from tests.test_learned_quality import CODE, POEMS, outcome_row, write_outcomes
 from web.app import create_app, session_factory_for
@@ -120,7 +121,7 @@ def test_a_fresh_install_answers_and_says_no_deployment_met_the_need(tmp_path: P
 def test_the_bundled_estimator_is_fitted_once_then_loaded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A small data folder in place of router/data/routing keeps the fit to seconds.
+    # A small data folder in place of router/quality/data/routing keeps the fit to seconds.
     data = tmp_path / "routing"
     data.mkdir()
     rows = [outcome_row(p, "code") for p in CODE] + [outcome_row(p, "poems") for p in POEMS]

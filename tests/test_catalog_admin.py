@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.db import transaction
-from router import keys
+from router.accounts import keys
 from tests.conftest import seed
 from tests.factories import local_deployment_body, model_body
 from tests.test_catalog_api import assert_error

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from adapters.schemas import ChatRequest, unsupported
 from catalog.snapshot import CatalogSnapshot
-from router.cache import cache_key
-from router.schemas import ChatCompletionIn, CompletionIn, RouteControls
+from router.core.requests import ChatCompletionIn, CompletionIn, RouteControls
+from router.state.response_cache import cache_key
 
 TOOL = {
     "type": "function",

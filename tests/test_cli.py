@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import free_port, migrate
-from web.cli import app
+from web.commands.root import app
 
 runner = CliRunner()
 

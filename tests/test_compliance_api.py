@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from tests.test_catalog_api import assert_error
 from web.app import create_app
-from web.cli import app as cli
+from web.commands.root import app as cli
 from web.settings import Settings
 
 

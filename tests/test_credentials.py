@@ -15,11 +15,11 @@ from typer.testing import CliRunner
 from adapters.credentials import configured_providers, short_reason
 from catalog.db import transaction
 from catalog.snapshot import CatalogSnapshot
-from router import keys
-from router.decision import RouteRequest, decide
-from router.execute import Attempt, ExecutionFailed
-from router.quality import CatalogQualityEstimator
-from router.schemas import RouteControls
+from router.accounts import keys
+from router.core.requests import RouteControls
+from router.pipeline.execution import Attempt, ExecutionFailed
+from router.quality.estimators import CatalogQualityEstimator
+from router.routing.decision import RouteRequest, decide
 from tests.conftest import seed
 from web.app import create_app, session_factory_for
 from web.settings import Settings
@@ -162,7 +162,7 @@ def test_configured_providers_show_everywhere(
         page = client.get(f"/models/{MISTRAL}", headers={"accept": "text/html"}).text
     assert "fireworks_ai" in ready["configured"] and "fireworks_ai" not in ready["missing"]
     assert "configured" in page
-    from web.cli import app
+    from web.commands.root import app
 
     env = {"MODELYARD_DATABASE_URL": settings.database_url, "COLUMNS": "250"}
     listed = CliRunner().invoke(app, ["deployments", "list", "--json"], env=env)

@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 
 from catalog.snapshot import CatalogSnapshot
-from router.decision import RouteRequest, decide, estimate_tokens
-from router.errors import RouteError
-from router.quality import CatalogQualityEstimator, classify
-from router.schemas import RouteControls
+from router.core.errors import RouteError
+from router.core.requests import RouteControls
+from router.core.tokens import estimate_tokens
+from router.quality.estimators import CatalogQualityEstimator, classify
+from router.routing.decision import RouteRequest, decide
 
 ESTIMATOR = CatalogQualityEstimator()
 

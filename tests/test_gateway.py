@@ -18,7 +18,7 @@ from openai import AsyncOpenAI, OpenAI
 from catalog import service
 from catalog.db import transaction
 from catalog.schemas import DeploymentIn
-from router import keys
+from router.accounts import keys
 from tests.conftest import free_port, migrate, seed
 from tests.servers import ServerProcess
 from web.app import session_factory_for
@@ -210,7 +210,7 @@ def test_a_client_leaving_mid_stream_stops_the_upstream_and_is_recorded(
 ) -> None:
     from sqlalchemy import create_engine, select
 
-    from router.orm import UsageRecord
+    from router.accounts.orm import UsageRecord
 
     stats = f"{fault_upstream.base_url}/stats"
     before = httpx.get(stats).json()["disconnects"]
@@ -419,7 +419,7 @@ def test_usage_is_recorded_and_summarised(gateway: Gateway) -> None:
 def test_the_ledger_survives_a_clean_shutdown(tmp_path: Path, gateway: Gateway) -> None:
     from sqlalchemy import create_engine, func, select
 
-    from router.orm import UsageRecord
+    from router.accounts.orm import UsageRecord
 
     engine = create_engine(gateway.settings.database_url)
     with engine.connect() as conn:

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from catalog.db import transaction
-from router import keys
+from router.accounts import keys
 from tests.conftest import migrate, seed
 from web.app import create_app, session_factory_for
 from web.settings import Settings

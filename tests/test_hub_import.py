@@ -22,12 +22,12 @@ from catalog.hub_import import ImportReport, import_from_hub
 from catalog.licensing import check_model
 from catalog.schemas import UsageProfile
 from catalog.snapshot import build_snapshot
-from router import keys
+from router.accounts import keys
 from tests.conftest import free_port, seed
 from tests.hub_emulator import TOKEN
 from tests.servers import ServerProcess
 from web.app import create_app
-from web.cli import app as cli_app
+from web.commands.root import app as cli_app
 from web.settings import Settings
 
 CARDS = Path(__file__).parent / "hub_cards"

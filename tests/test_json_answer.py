@@ -8,7 +8,7 @@ import math
 
 from starlette.responses import JSONResponse
 
-from router.json_answer import JSONAnswer
+from router.api.json_answer import JSONAnswer
 
 
 def test_the_same_bytes_as_starlettes_answer() -> None:

@@ -16,18 +16,18 @@ from typer.testing import CliRunner
 
 from catalog.db import transaction
 from catalog.snapshot import CatalogSnapshot
-from router import keys
-from router.ability import _wordllama, common_preambles, features, strip_preamble
-from router.decision import RouteRequest, decide
-from router.errors import RouteError
-from router.evaluation import Curve, Point, aiq, evaluate, replay_snapshot, summarise
-from router.learned import EstimatorFileError, LearnedQuality, LearnedQualityEstimator, fit
-from router.outcomes import OutcomeFileError, load_outcomes, prompt_text
-from router.quality import CatalogQualityEstimator
-from router.schemas import RouteControls
+from router.accounts import keys
+from router.core.errors import RouteError
+from router.core.requests import RouteControls
+from router.evaluation.replay import Curve, Point, aiq, evaluate, replay_snapshot, summarise
+from router.quality.ability import _wordllama, common_preambles, features, strip_preamble
+from router.quality.estimators import CatalogQualityEstimator
+from router.quality.learned import EstimatorFileError, LearnedQuality, LearnedQualityEstimator, fit
+from router.quality.outcomes import OutcomeFileError, load_outcomes, prompt_text
+from router.routing.decision import RouteRequest, decide
 from tests.conftest import migrate, seed
 from web.app import create_app, session_factory_for
-from web.cli import app as cli_app
+from web.commands.root import app as cli_app
 from web.settings import Settings
 
 CODE = [
@@ -485,7 +485,7 @@ def test_cold_start_gives_unscored_models_an_ability_from_their_benchmarks(
 
 
 def test_bundled_data_loads_and_covers_the_shared_files() -> None:
-    from router.bundled import bundled_files
+    from router.quality.bundled import bundled_files
 
     files = bundled_files()
     assert [f.name for f in files] == [

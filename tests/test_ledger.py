@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from router import repository as repo
-from router.ledger import Ledger, UsageEntry
+from router.accounts import repository as repo
+from router.accounts.ledger import Ledger, UsageEntry
 from tests.factories import usage_entry
 
 pytestmark = pytest.mark.anyio

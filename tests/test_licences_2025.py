@@ -20,7 +20,7 @@ from catalog.schemas import ModelCompliance, UsageProfile
 from catalog.snapshot import CatalogSnapshot
 from catalog.terms import Verdict
 from web.app import create_app
-from web.cli import app as cli
+from web.commands.root import app as cli
 from web.pages.queries import PROFILE_COOKIE
 from web.settings import Settings
 

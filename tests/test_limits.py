@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from catalog import service
 from catalog.db import transaction
 from catalog.schemas import DeploymentIn
-from router import keys
-from router.errors import RouteError
-from router.limits import InProcessLimits, KeyLimits, Limits, RedisLimits
+from router.accounts import keys
+from router.core.errors import RouteError
+from router.state.limits import InProcessLimits, KeyLimits, Limits, RedisLimits
 from tests.conftest import RedisServer, migrate, seed
 from tests.servers import ServerProcess
 from web.app import create_app, session_factory_for

@@ -7,10 +7,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
-import router.orm  # noqa: F401  (the router's tables live on the same metadata)
+import router.accounts.orm  # noqa: F401  (the router's tables live on the same metadata)
 from catalog.orm import Base
 from tests.conftest import migrate
-from web.cli import alembic_config
+from web.commands.root import alembic_config
 
 
 def test_upgrade_head_leaves_no_autogenerate_diff(database_url: str) -> None:

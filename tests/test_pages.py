@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from catalog.db import transaction
-from router import keys
-from router.ledger import write_entries
+from router.accounts import keys
+from router.accounts.ledger import write_entries
 from tests.factories import usage_entry
 from web.app import create_app, session_factory_for
 from web.pages.charts import CostQualityPoint, pareto_frontier
@@ -303,7 +303,7 @@ def test_playground_shows_what_privacy_auto_found(
 def _history(settings: Settings) -> None:
     engine, factory = session_factory_for(settings)
     with factory() as session:
-        from router import repository
+        from router.accounts import repository
 
         owners = {n: repository.key_by_name(session, n) for n in ("pages-admin", "pages-user")}
     now = dt.datetime.now(dt.UTC)

@@ -54,8 +54,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProce
 
 def spent_last_week(url: str, folder: Path) -> None:
     """A week of priced requests by two keys, as the ledger would have written them."""
-    from router import repository
-    from router.ledger import write_entries
+    from router.accounts import repository
+    from router.accounts.ledger import write_entries
     from tests.factories import usage_entry
     from web.app import session_factory_for
     from web.settings import Settings

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from catalog import repository as catalog_repo
 from catalog.db import transaction
 from catalog.terms import DeploymentKind, Privacy
-from router.orm import UsageRecord
+from router.accounts.orm import UsageRecord
 from tests.conftest import echo_deployment, prepare_database, start_gateway
 from tests.fault_upstream import SECRET
 from tests.servers import ServerProcess

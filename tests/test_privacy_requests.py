@@ -10,10 +10,15 @@ from typing import Any
 import pytest
 
 from catalog.snapshot import CatalogSnapshot
-from router.decision import Candidate
-from router.privacy.chat import RedactingPrepare, chat_texts, restore_answer, restore_stream
+from router.core.requests import ChatCompletionIn
+from router.pipeline.chat_privacy import (
+    RedactingPrepare,
+    chat_texts,
+    restore_answer,
+    restore_stream,
+)
 from router.privacy.check import check
-from router.schemas import ChatCompletionIn
+from router.routing.decision import Candidate
 
 pytestmark = pytest.mark.anyio
 

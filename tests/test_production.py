@@ -20,7 +20,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from catalog.db import transaction
-from router import keys
+from router.accounts import keys
 from tests.conftest import (
     echo_deployment,
     prepare_database,
@@ -28,7 +28,7 @@ from tests.conftest import (
 )
 from tests.servers import REPO, ServerProcess
 from web.app import create_app, session_factory_for
-from web.logs import JsonFormatter, log_config
+from web.commands.logs import JsonFormatter, log_config
 from web.settings import Settings
 
 REPLICAS = ("modelyard-1", "modelyard-2")
@@ -198,7 +198,7 @@ def test_graceful_shutdown_drains_a_stream_and_flushes_the_ledger(
     engine, factory = session_factory_for(app_settings)
     from sqlalchemy import select
 
-    from router.orm import UsageRecord
+    from router.accounts.orm import UsageRecord
 
     with factory() as session:
         statuses = session.scalars(select(UsageRecord.status).where(UsageRecord.stream)).all()

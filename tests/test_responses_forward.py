@@ -17,7 +17,7 @@ from openai import OpenAI
 from sqlalchemy import select
 
 from catalog.capabilities import hosted_capabilities
-from router.orm import UsageRecord
+from router.accounts.orm import UsageRecord
 from tests.conftest import echo_deployment, prepare_database, start_gateway
 from tests.servers import ServerProcess
 from web.app import session_factory_for

@@ -14,8 +14,8 @@ import redis.asyncio as aioredis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from router.orm import UsageRecord
-from router.shared_ledger import SharedLedger
+from router.accounts.orm import UsageRecord
+from router.accounts.shared_ledger import SharedLedger
 from tests.conftest import (
     RedisServer,
     echo_deployment,
@@ -66,7 +66,7 @@ async def test_a_crashed_writers_batch_is_written_by_another_exactly_once(
     # The writer claims the batch and writes it, then dies before dropping its list.
     await client.set(crashed.alive_prefix + crashed.writer, "1", ex=1)
     await crashed._claim(keys=[crashed.queue, crashed.processing], args=[10])
-    from router.ledger import write_entries
+    from router.accounts.ledger import write_entries
 
     write_entries(sessions, [entry(f"c{i}", "a/model", "0") for i in range(2)])
     assert count(sessions) == 2

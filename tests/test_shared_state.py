@@ -14,7 +14,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from router.health import SharedHealth
+from router.state.health import SharedHealth
 from tests.conftest import (
     RedisServer,
     echo_deployment,

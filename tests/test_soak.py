@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
-from router.orm import UsageRecord
+from router.accounts.orm import UsageRecord
 from tests.conftest import (
     RedisServer,
     echo_deployment,

@@ -19,11 +19,11 @@ from catalog import service
 from catalog.db import transaction
 from catalog.schemas import DeploymentPatch
 from catalog.snapshot import CatalogSnapshot
-from router.decision import RouteRequest, decide
-from router.quality import CatalogQualityEstimator
-from router.schemas import RouteControls
-from router.speed import SharedSpeeds, SpeedBook
-from router.spread import Spreader
+from router.core.requests import RouteControls
+from router.quality.estimators import CatalogQualityEstimator
+from router.routing.decision import RouteRequest, decide
+from router.routing.speed import SharedSpeeds, SpeedBook
+from router.routing.spread import Spreader
 from tests.conftest import (
     RedisServer,
     free_port,

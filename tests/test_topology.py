@@ -14,7 +14,7 @@ import pytest
 from openai import OpenAI
 from sqlalchemy import func, select
 
-from router.orm import UsageRecord
+from router.accounts.orm import UsageRecord
 from tests.conftest import (
     PostgresServer,
     RedisServer,

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from catalog.snapshot import CatalogSnapshot
-from router.errors import RouteError
-from router.usage import summarise_usage
+from router.accounts.usage import summarise_usage
+from router.core.errors import RouteError
 from web.pages.charts import spend_series
 
 FIRST, LAST = dt.date(2026, 11, 1), dt.date(2026, 11, 30)

@@ -1,5 +1,5 @@
 """`python -m web …` runs the same `modelyard` command."""
 
-from web.cli import main
+from web.commands import main
 
 main()

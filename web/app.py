@@ -25,29 +25,47 @@ from catalog.db import make_engine, make_session_factory
 from catalog.hub_import import CardSource
 from catalog.repository import track_catalog_changes
 from catalog.snapshot import SnapshotCache
-from router import admin, audit, embeddings_endpoints, keys
-from router import admin_endpoints as router_admin_endpoints
-from router import endpoints as router_endpoints
-from router.apis import endpoints as api_endpoints
-from router.apis.endpoints import ApiHandlers
-from router.apis.stored import ResponseStore
-from router.cache import InProcessCache, RedisCache, ResponseCache
-from router.credentials import provider_status
-from router.embeddings import EmbedderPool, EmbeddingsService
-from router.execute import AdapterPool, Executor
-from router.gateway import Gateway
-from router.health import Health, InProcessHealth, SharedHealth
-from router.keys import KeyCache
-from router.ledger import Ledger
-from router.limits import InProcessLimits, Limits, RedisLimits
-from router.metrics import RouterMetrics
-from router.orm import ApiKey
-from router.pins import EmbeddingPins
-from router.quality import CatalogQualityEstimator, QualityEstimator
-from router.shared_ledger import SharedLedger
-from router.speed import SharedSpeeds, SpeedBook
-from router.spread import Spreader
-from router.telemetry import Telemetry
+from router.accounts import (
+    ApiKey,
+    EmbeddingPins,
+    KeyCache,
+    Ledger,
+    SharedLedger,
+    admin,
+    admin_http,
+    audit,
+    keys,
+    usage_http,
+)
+from router.api import (
+    ApiHandlers,
+    EmbedderPool,
+    EmbeddingsService,
+    ResponseStore,
+    chat_http,
+    embeddings_http,
+    responses_messages_http,
+)
+from router.pipeline import AdapterPool, Executor, Gateway, RouterMetrics, Telemetry
+from router.quality import (
+    CatalogQualityEstimator,
+    LearnedQuality,
+    LearnedQualityEstimator,
+    QualityEstimator,
+    load_or_fit,
+)
+from router.routing import SharedSpeeds, SpeedBook, Spreader, provider_status
+from router.state import (
+    Health,
+    InProcessCache,
+    InProcessHealth,
+    InProcessLimits,
+    Limits,
+    RedisCache,
+    RedisLimits,
+    ResponseCache,
+    SharedHealth,
+)
 from web import errors, pages
 from web.fastpath import ChatCompletionsFastPath
 from web.problems import explain
@@ -127,11 +145,7 @@ def quality_estimator(settings: Settings) -> QualityEstimator:
     choice = settings.quality_estimator
     if choice == "catalog":
         return catalog_based
-    from router.learned import LearnedQuality, LearnedQualityEstimator
-
     if choice == "bundled":
-        from router.bundled import load_or_fit
-
         learned = load_or_fit(settings.data_dir)
         return LearnedQualityEstimator(learned, catalog_based, label="learned:bundled")
     path = Path(choice)
@@ -307,15 +321,16 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
         return HubClient(settings.hf_endpoint, settings.hf_token_value())
 
     app.include_router(catalog_endpoints.make_router(request_session, admin_key, snapshots, hub))
-    app.include_router(router_endpoints.make_router(gateway, keys_cache, request_session))
+    app.include_router(chat_http.make_router(gateway, keys_cache))
+    app.include_router(usage_http.make_router(gateway.snapshot, keys_cache, request_session))
     api_handlers = ApiHandlers(gateway, keys_cache, ResponseStore(factory))
-    app.include_router(api_endpoints.make_router(api_handlers))
-    app.include_router(router_admin_endpoints.make_router(request_session, admin_key))
+    app.include_router(responses_messages_http.make_router(api_handlers))
+    app.include_router(admin_http.make_router(request_session, admin_key))
     embeddings = EmbeddingsService(
         gateway, EmbeddingPins(factory), EmbedderPool(settings.provider_key_values())
     )
-    embeddings_handler = embeddings_endpoints.EmbeddingsHandler(embeddings, keys_cache)
-    app.include_router(embeddings_endpoints.make_router(embeddings_handler))
+    embeddings_handler = embeddings_http.EmbeddingsHandler(embeddings, keys_cache)
+    app.include_router(embeddings_http.make_router(embeddings_handler))
     fast_routes = {**api_handlers.fast_routes(), **embeddings_handler.fast_routes()}
     app.fast_path = ChatCompletionsFastPath(gateway, keys_cache, fast_routes)
     app.telemetry = telemetry

@@ -18,8 +18,8 @@ from starlette.exceptions import HTTPException
 
 from adapters.errors import AdapterError
 from catalog import errors as catalog_errors
-from router import errors as router_errors
-from router.execute import ExecutionFailed
+from router.core import errors as router_errors
+from router.pipeline.execution import ExecutionFailed
 from web.pages.queries import PageInputError
 from web.problems import explain
 

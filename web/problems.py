@@ -267,7 +267,7 @@ def explain(exc: BaseException, settings: Any = None) -> EnvironmentProblem | No
         field = re.search(r'field "(\w+)"', str(exc))
         name = f"MODELYARD_{field.group(1).upper()}" if field else "a MODELYARD_* variable"
         return SettingInvalid(f"{name} is not valid JSON", "fix or unset that variable")
-    if _is(exc, "router.learned.EstimatorFileError"):
+    if _is(exc, "router.quality.learned.EstimatorFileError"):
         return EstimatorUnusable(
             f"MODELYARD_QUALITY_ESTIMATOR cannot be used: {getattr(exc, 'message', exc)}",
             "point it at a file `modelyard router fit` wrote, or unset it to estimate quality "

@@ -1,13 +1,13 @@
 """The request's span around the whole ASGI exchange, so its duration covers a streamed answer
 to the last byte and its status is the one the client got. Only requests to a model API are
-traced (router/telemetry.py's OPERATIONS); without telemetry nothing here runs."""
+traced (router/pipeline/telemetry.py's OPERATIONS); without telemetry nothing here runs."""
 
 from __future__ import annotations
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from router.telemetry import Telemetry
+from router.pipeline.telemetry import Telemetry
 
 
 async def traced(

@@ -10,7 +10,6 @@ from itertools import accumulate
 
 from ahocorasick_rs import AhoCorasick, Implementation
 
-from router.privacy.credentials import MARKERS, find_credentials
 from router.privacy.findings import CREDENTIAL, NOTHING, Finding, Findings
 from router.privacy.personal import (
     CN_ADDRESS_MARKER,
@@ -19,6 +18,7 @@ from router.privacy.personal import (
     find_numbers,
     number_runs,
 )
+from router.privacy.secret_formats import MARKERS, find_credentials
 
 # Every literal the detectors look for, in one automaton: credential prefixes, street
 # words, "@" and the Chinese address marker.

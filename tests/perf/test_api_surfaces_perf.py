@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
-from router.apis import messages, responses
-from router.apis.endpoints import parse
-from router.schemas import ChatCompletionIn
+from router.api import messages, responses
+from router.api.responses_messages_http import parse
+from router.core.requests import ChatCompletionIn
 from tests.conftest import free_port, prepare_database, start_gateway
 from tests.perf.test_router_perf import COMPLETION, NGINX_CONF, _median_us
 

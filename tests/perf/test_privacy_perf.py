@@ -19,11 +19,11 @@ import pytest
 import yaml
 
 from catalog.snapshot import CatalogSnapshot
-from router.decision import RouteRequest, decide
+from router.core.requests import RouteControls
 from router.privacy import scan
 from router.privacy.check import check
-from router.quality import CatalogQualityEstimator
-from router.schemas import RouteControls
+from router.quality.estimators import CatalogQualityEstimator
+from router.routing.decision import RouteRequest, decide
 
 pytestmark = pytest.mark.slow
 

@@ -26,11 +26,11 @@ from catalog.prices import litellm_cost_map
 from catalog.schemas import DeploymentIn
 from catalog.snapshot import CatalogSnapshot, DeploymentView
 from catalog.terms import DeploymentKind, DeploymentStatus, Privacy
-from router import keys
-from router.decision import RouteRequest, decide
-from router.quality import CatalogQualityEstimator
-from router.schemas import RouteControls
-from router.speed import SpeedBook
+from router.accounts import keys
+from router.core.requests import RouteControls
+from router.quality.estimators import CatalogQualityEstimator
+from router.routing.decision import RouteRequest, decide
+from router.routing.speed import SpeedBook
 from tests.conftest import free_port, migrate, seed
 from tests.servers import ServerProcess
 from web.app import session_factory_for

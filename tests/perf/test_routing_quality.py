@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from catalog.snapshot import CatalogSnapshot
-from router.evaluation import cross_validate
-from router.learned import LearnedQualityEstimator, fit
-from router.outcomes import load_outcomes
-from router.quality import CatalogQualityEstimator, classify
+from router.evaluation.replay import cross_validate
+from router.quality.estimators import CatalogQualityEstimator, classify
+from router.quality.learned import LearnedQualityEstimator, fit
+from router.quality.outcomes import load_outcomes
 
 ROUTING_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "routing"
 

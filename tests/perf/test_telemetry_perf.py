@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from router.telemetry import Telemetry
+from router.pipeline.telemetry import Telemetry
 from tests.otlp_receiver import OtlpReceiver
 from web.tracing import traced
 

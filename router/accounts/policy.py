@@ -1,0 +1,34 @@
+"""A key's policy and a team's budget: what an admin sets for the callers of a key or a team."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from router.core.requests import RouteControls
+
+
+class KeyPolicy(RouteControls):
+    """A key's defaults, plus the model its savings are measured against, and its limits."""
+
+    reference_model: str | None = Field(default=None, max_length=200)
+    requests_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+    tokens_per_minute: int | None = Field(default=None, ge=1, le=10**10)
+    budget_usd_per_day: float | None = Field(default=None, ge=0, le=10**7)
+    budget_usd_per_month: float | None = Field(default=None, ge=0, le=10**8)
+    # The team whose budgets (MODELYARD_TEAM_BUDGETS) this key also spends from.
+    team: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[\w.\-]+$")
+    # May this key's requests ask for `privacy: redact` (send placeholders to hosted
+    # deployments)? A key whose own policy says redact may, whatever this says.
+    allow_redact: bool | None = None
+    # The model this key's `auto` embeddings always come from (vectors of different models
+    # cannot be compared). Unset: the router's first choice is pinned for the key.
+    embedding_model: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class TeamBudget(BaseModel):
+    """A budget several keys share: every key whose policy names the team spends from it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    budget_usd_per_day: float | None = Field(default=None, ge=0, le=10**7)
+    budget_usd_per_month: float | None = Field(default=None, ge=0, le=10**8)

@@ -1,0 +1,32 @@
+"""One routed request end to end: the gateway (controls → admission → decision → execution
+with fallback before the first byte → ledger, limits, health), the renderers that turn a
+routed stream into an API's events, privacy applied on the chat path, OpenTelemetry spans
+and Prometheus metrics. Every API surface goes through the one gateway.
+
+May import: router.routing, router.accounts, router.state, router.quality, router.privacy
+and router.core (and `catalog`, `adapters`)."""
+
+from router.pipeline.execution import (
+    AdapterPool,
+    Attempt,
+    DeploymentPool,
+    ExecutionFailed,
+    Executor,
+    Via,
+)
+from router.pipeline.gateway import Gateway, Routed
+from router.pipeline.metrics import RouterMetrics
+from router.pipeline.telemetry import Telemetry
+
+__all__ = [
+    "AdapterPool",
+    "Attempt",
+    "DeploymentPool",
+    "ExecutionFailed",
+    "Executor",
+    "Gateway",
+    "Routed",
+    "RouterMetrics",
+    "Telemetry",
+    "Via",
+]
