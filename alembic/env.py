@@ -9,6 +9,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 import router.accounts.orm  # noqa: F401  (registers the router's tables on the shared metadata)
+import router.api.orm  # noqa: F401
 from catalog.db import make_engine
 from catalog.orm import Base
 

@@ -12,6 +12,7 @@ import pytest
 
 from adapters.errors import UpstreamUnavailable
 from router.api import messages, responses
+from router.api.responses_events import ResponseEvents
 from router.core.errors import RouteError
 
 
@@ -275,7 +276,7 @@ def test_response_stream_event_sequence() -> None:
     async def keep(response: dict[str, Any]) -> None:
         stored.append(response)
 
-    renderer = responses.ResponseEvents(skeleton(stream=True), keep)
+    renderer = ResponseEvents(skeleton(stream=True), keep)
     data = b"".join(renderer.chunk(c) for c in TEXT_THEN_CALL)
     data += asyncio.run(renderer.end({"prompt_tokens": 4, "completion_tokens": 6}))
     events = sse(data)
@@ -307,7 +308,7 @@ def test_response_stream_event_sequence() -> None:
 
 
 def test_response_stream_failure_ends_with_response_failed() -> None:
-    renderer = responses.ResponseEvents(skeleton(stream=True))
+    renderer = ResponseEvents(skeleton(stream=True))
     data = renderer.chunk(chunk({"content": "par"})) + renderer.failed(UpstreamUnavailable("cut"))
     name, last = sse(data)[-1]
     assert name == "response.failed" and last["response"]["status"] == "failed"

@@ -7,7 +7,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
-import router.accounts.orm  # noqa: F401  (the router's tables live on the same metadata)
+import router.accounts.orm
+import router.api.orm  # noqa: F401
 from catalog.orm import Base
 from tests.conftest import migrate
 from web.commands.root import alembic_config

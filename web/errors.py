@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from adapters.errors import AdapterError
 from catalog import errors as catalog_errors
 from router.core import errors as router_errors
-from router.pipeline.execution import ExecutionFailed
+from router.pipeline import ExecutionFailed
 from web.pages.queries import PageInputError
 from web.problems import explain
 

@@ -19,10 +19,10 @@ from pydantic import ValidationError
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
-from router.accounts.keys import KeyCache
-from router.api.chat_http import chat_response
-from router.core.requests import ChatCompletionIn
-from router.pipeline.gateway import Gateway
+from router.accounts import KeyCache
+from router.api import chat_response
+from router.core import ChatCompletionIn
+from router.pipeline import Gateway
 from web import errors
 
 PATH = "/v1/chat/completions"

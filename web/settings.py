@@ -9,8 +9,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from router.accounts.policy import TeamBudget
-from router.routing.default_need import DEFAULT_AUTO_NEED, DefaultNeed
+from router.accounts import TeamBudget
+from router.routing import DEFAULT_AUTO_NEED, DefaultNeed
 
 
 class Settings(BaseSettings):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from router.pipeline.telemetry import Telemetry
+from router.pipeline import Telemetry
 
 
 async def traced(

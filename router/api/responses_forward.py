@@ -22,7 +22,8 @@ from adapters.errors import AdapterError
 from adapters.openai_compat import OpenAICompatibleAdapter
 from adapters.openai_responses import ENDS, EVENT, ResponsesForwarder
 from catalog.terms import DeploymentKind
-from router.api.responses import Finish, ResponseEvents, ResponsesIn
+from router.api.responses import ResponsesIn
+from router.api.responses_events import Finish, ResponseEvents
 from router.api.translation import event, new_id
 from router.pipeline.execution import Via
 from router.routing.decision import Candidate

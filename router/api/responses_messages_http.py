@@ -22,6 +22,7 @@ from router.api.chat_http import SSE_HEADERS
 from router.api.event_stream import EventStreamResponse
 from router.api.json_answer import JSONAnswer
 from router.api.response_store import ResponseStore
+from router.api.responses_events import ResponseEvents
 from router.api.translation import new_id
 from router.core.errors import Unauthorized
 from router.core.requests import ChatCompletionIn
@@ -90,7 +91,7 @@ class ApiHandlers:
             await self.store.save(response, messages, key.id)
 
         if req.stream:
-            translated = responses.ResponseEvents(skeleton, keep if req.stored else None)
+            translated = ResponseEvents(skeleton, keep if req.stored else None)
             renderer = responses_forward.Events(translated, req)
             events, extra = await self.gateway.stream(body, headers, key, renderer, via)
             return EventStreamResponse(events, {**SSE_HEADERS, **extra})

@@ -317,10 +317,10 @@ def check_estimator(settings: Settings) -> Check:
         return Check(
             "quality estimator", "ok", "benchmark scores only (MODELYARD_QUALITY_ESTIMATOR=catalog)"
         )
-    from router.quality.learned import LearnedQuality
+    from router.quality import LearnedQuality
 
     if choice == "bundled":
-        from router.quality.bundled import bundled_files, fingerprint
+        from router.quality import bundled_files, fingerprint
 
         path = settings.data_dir / f"quality-estimator-{fingerprint(bundled_files())}.npz"
         if not path.exists():

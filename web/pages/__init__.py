@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from catalog.snapshot import SnapshotCache
-from router.accounts.keys import KeyCache
-from router.pipeline.gateway import Gateway
+from router.accounts import KeyCache
+from router.pipeline import Gateway
 from web.pages import admin_pages, catalog_pages, router_pages
 from web.pages.rendering import STATIC, render
 

@@ -9,9 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from router.accounts import admin, audit
-from router.accounts.keys import KeyCache, KeyView
-from router.core.errors import Forbidden, Unauthorized
+from router.accounts import KeyCache, KeyView, admin, audit
+from router.core import Forbidden, Unauthorized
 from web.pages.queries import KEY_COOKIE
 from web.pages.rendering import render
 

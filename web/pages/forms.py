@@ -3,7 +3,7 @@ send the visitor next, and whether it came from our own pages."""
 
 from fastapi import Request
 
-from router.core.errors import Forbidden
+from router.core import Forbidden
 from web.pages.queries import PageInputError
 
 

@@ -13,13 +13,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from catalog.schemas import UsageProfile
+from router.accounts import KeyCache, KeyView, summarise_usage
 from router.accounts import repository as repo
-from router.accounts.keys import KeyCache, KeyView
-from router.accounts.usage import summarise_usage
-from router.api.chat_http import SSE_HEADERS
-from router.core.errors import RouteError, Unauthorized
-from router.core.requests import ChatCompletionIn, PrivacyRule, RouteControls, Strategy
-from router.pipeline.gateway import Gateway
+from router.api import SSE_HEADERS
+from router.core import (
+    ChatCompletionIn,
+    PrivacyRule,
+    RouteControls,
+    RouteError,
+    Strategy,
+    Unauthorized,
+)
+from router.pipeline import Gateway
 from web.pages import charts
 from web.pages.forms import form_text, local_path, same_origin
 from web.pages.queries import (
