@@ -13,7 +13,7 @@ SYSTEM_PACKAGES := postgresql redis-server docker-compose chromium
 BENCH_PACKAGES := nginx-light wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test check bench install system-packages migrate seed clean vendor
+.PHONY: run test check bench install system-packages migrate seed clean vendor docs docs-serve
 
 run: seed
 	$(BIN)/modelyard keys dev
@@ -22,11 +22,19 @@ run: seed
 test: install system-packages check
 	$(BIN)/pytest
 
-check: install
+check: install docs
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The manual (docs/, mkdocs.yml): --strict fails on a broken link or a page missing from the
+# nav; `check` builds it too, so CI does.
+docs: install
+	$(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: install
+	$(BIN)/mkdocs serve
 
 # Slow benchmarks and soak tests, on demand.
 bench: install

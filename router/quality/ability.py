@@ -1,6 +1,6 @@
 """The `ability` quality estimator: which task a prompt is, and how each model does on it.
 
-What the shared outcome data taught (see the README's "Routing quality" figures):
+What the shared outcome data taught (see docs/quality.md, "How well it routes"):
 - most of what predicts a model's success is the task; the words of a single prompt carry
   little more (cross-validated AUC 0.5-0.7 within a task), so per-model classifiers over the
   whole prompt mostly learn the few-shot preamble and overfit the rest;

@@ -3,7 +3,7 @@
 The prompt becomes a TF-IDF vector (scikit-learn); per model, either a logistic regression
 (`logreg`, the default) or the smoothed success rate of the k most similar training prompts
 (`knn`) gives the probability of a good answer. Measured on shared/data/routing by
-cross-validation (`modelyard router eval --folds 5`): see the README's figures. A small cost
+cross-validation (`modelyard router eval --folds 5`): see docs/quality.md's figures. A small cost
 model per model (USD per prompt token plus a fixed answer cost, fitted by least squares)
 lets an evaluation decide on the router's own estimates instead of the file's costs.
 
