@@ -8,7 +8,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-import router.accounts.orm  # noqa: F401  (registers the router's tables on the shared metadata)
+# Imported for their side effect: registers the router's tables on the shared metadata.
+import router.accounts.orm
 import router.api.orm  # noqa: F401
 from catalog.db import make_engine
 from catalog.orm import Base

@@ -153,7 +153,8 @@ def via(req: ResponsesIn, raw: bytes, history: list[dict[str, Any]]) -> Via:
     def choose(candidate: Candidate, adapter: Adapter) -> Adapter:
         nonlocal made
         if not forwards(candidate) or not isinstance(adapter, OpenAICompatibleAdapter):
-            return adapter  # hosted through litellm, embedded: translated (see docs/apis/responses.md)
+            # Hosted through litellm, or embedded: translated (see docs/apis/responses.md).
+            return adapter
         if made is None:
             made = upstream_body(json.loads(raw), req, history)
         return ResponsesForwarder(adapter, made)
