@@ -263,7 +263,12 @@ def test_the_embedded_model_names_the_stop_sequence_it_stopped_on(target: Target
         final = stream.get_final_message()
     assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", "4")
     unasked = target.client().messages.create(**{**asked, "stop_sequences": ["never"]})
-    assert (unasked.stop_reason, unasked.stop_sequence) == ("end_turn", None)
+    # Without "4" among the stops the count runs past it. Whether SmolLM2 ends its turn within
+    # 30 tokens depends on llama-cpp-python's build (0.3.36 counts on to the limit), so either
+    # ending is right; a stop sequence that never matched is never named.
+    assert unasked.content[0].text.startswith("1, 2, 3, 4")  # type: ignore[union-attr]
+    assert unasked.stop_sequence is None
+    assert unasked.stop_reason in ("end_turn", "max_tokens")
 
 
 def test_count_tokens_and_dry_run_call_no_model(target: Target) -> None:
