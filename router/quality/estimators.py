@@ -65,6 +65,15 @@ class Estimate:
     probability: float
     basis: str  # where the number came from, for the decision's explanation
     estimator: str = "catalog"  # which estimator said so
+    # The interval around `probability` where the estimator knows one (e.g. 90%); None where
+    # it does not. A need is meant to be met by the lower end, not the point.
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def lower_bound(self) -> float:
+        """The conservative estimate: the interval's lower end, or the point without one."""
+        return self.probability if self.low is None else self.low
 
 
 class QualityEstimator(Protocol):
