@@ -1,5 +1,5 @@
 """One routed request, end to end: controls → decision → execution with fallback → ledger.
-The HTTP layer (endpoints.py) only parses and renders."""
+The HTTP layer (router/api/*_http.py) only parses and renders."""
 
 from __future__ import annotations
 
