@@ -10,7 +10,7 @@ import functools
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -143,6 +143,9 @@ class KeyView:
     expires: float | None = None  # epoch seconds when this secret stops working
     team_budget: TeamBudget | None = None  # the budgets of the team its policy names
     team_policy: TeamPolicy | None = None  # that team's policy, which binds this key
+    # The gateway's memo of this key's effective controls for requests that set none (the
+    # view lives as long as the key cache keeps it).
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @functools.cached_property
     def limits(self) -> KeyLimits:

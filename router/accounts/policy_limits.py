@@ -13,8 +13,9 @@ the caller's `resolve` (the snapshot's aliases)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -51,7 +52,9 @@ FIELD_KINDS: dict[str, Kind] = {
     "relax": "grant",
 }
 LIMITS = ("models", "exclude", "privacy", "use", "max_cost_usd")
-DEFAULTS = tuple(name for name in RouteControls.model_fields if name not in LIMITS)
+LIMIT_SET = frozenset(LIMITS)
+CONTROLS = tuple(RouteControls.model_fields)
+DEFAULTS = tuple(name for name in CONTROLS if name not in LIMITS)
 QUALITY_NEED = ("min_quality", "quality_as")  # one default: whoever sets either sets both
 
 # Stricter is higher: auto keeps what it finds local, redact sends placeholders instead.
@@ -116,21 +119,23 @@ def _use_widens(name: str, floor: Any, asked: Any) -> bool:
     return not (floor is None and asked == _today())  # "fixed"
 
 
-def narrow_use(floor: UsageProfile | None, asked: UsageProfile) -> tuple[dict[str, Any], list[str]]:
-    """The profile `asked` makes of `floor` (the fields it sets, over the floor's), and the
-    fields where it would have widened the floor (left at the floor's value)."""
-    given = asked.model_fields_set
-    if floor is None:
-        return asked.model_dump(), []
-    values = floor.model_dump()
+def narrow_use(floor: UsageProfile, asked: UsageProfile) -> tuple[dict[str, Any] | None, list[str]]:
+    """The profile `asked` makes of `floor` (the fields it sets, over the floor's; None when
+    it changes nothing), and the fields where it would have widened the floor (left at the
+    floor's value)."""
+    values = vars(floor)
+    changed: dict[str, Any] | None = None
     wide = []
-    for name in sorted(given):
+    for name in sorted(asked.model_fields_set):
         value = getattr(asked, name)
+        if value == values[name]:
+            continue
         if _use_widens(name, values[name], value):
             wide.append(name)
         else:
-            values[name] = value
-    return values, wide
+            changed = changed if changed is not None else dict(values)
+            changed[name] = value
+    return changed, wide
 
 
 @dataclass(frozen=True)
@@ -143,11 +148,20 @@ class Layer:
     controls: RouteControls
     binding: frozenset[str] = frozenset()
 
-    @property
-    def label(self) -> str:
+    # Set once on creation: the route controls this layer sets (a key policy's other fields
+    # are not controls), and how a message names the layer.
+    given: dict[str, Any] = field(init=False, repr=False, compare=False)
+    label: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        values = vars(self.controls)
+        given = {name: values[name] for name in CONTROLS if values[name] is not None}
+        object.__setattr__(self, "given", given)
         if self.level == "request":
-            return "request (route)" if self.name == "route" else "request (X-Route-* headers)"
-        return f"{self.level} '{self.name}'"
+            label = "request (route)" if self.name == "route" else "request (X-Route-* headers)"
+        else:
+            label = f"{self.level} '{self.name}'"
+        object.__setattr__(self, "label", label)
 
     def param(self, name: str) -> str:
         if self.name == "headers":
@@ -155,7 +169,7 @@ class Layer:
         return f"route.{name}"
 
     def value(self, name: str) -> Any:
-        return getattr(self.controls, name)
+        return self.given.get(name)
 
 
 @dataclass(frozen=True)
@@ -262,6 +276,15 @@ def _check(policy: Layer, asker: Layer, resolve: Resolve) -> None:
             )
 
 
+@functools.lru_cache(maxsize=1024)
+def _narrowed(held: UsageProfile, value: UsageProfile, _given: frozenset[str]) -> UsageProfile:
+    """`held` narrowed by `value` (what would widen it left out), validated once per pair:
+    an app sends the same profile again and again. (`_given` is part of the cache key: two
+    equal profiles may set different fields.)"""
+    narrowed, _ = narrow_use(held, value)
+    return held if narrowed is None else UsageProfile.model_validate(narrowed)
+
+
 Folded = tuple[dict[str, Any], dict[str, list[str]]]  # values, and the layers that set each
 
 
@@ -270,9 +293,8 @@ def _fold_limits(layers: Sequence[Layer], resolve: Resolve) -> Folded:
     set_by: dict[str, list[str]] = {}
     for layer in layers:
         keep = layer.level == "request"
-        for name in LIMITS:
-            value = layer.value(name)
-            if value is None:
+        for name, value in layer.given.items():
+            if name not in LIMIT_SET:
                 continue
             set_by.setdefault(name, []).append(layer.label)
             held = values.get(name)
@@ -287,10 +309,11 @@ def _fold_limits(layers: Sequence[Layer], resolve: Resolve) -> Folded:
                 values[name] = value if stricter else held
             elif name == "max_cost_usd":
                 values[name] = value if held is None else min(held, value)
+            elif held is None:
+                values[name] = value
             else:  # use: a key narrows its team's (what would widen it is left out)
-                narrowed, _ = narrow_use(held, value)
                 try:
-                    values[name] = UsageProfile.model_validate(narrowed)
+                    values[name] = _narrowed(held, value, frozenset(value.model_fields_set))
                 except ValidationError as exc:
                     first = exc.errors()[0]
                     raise RouteError(
@@ -304,13 +327,13 @@ def _fold_defaults(layers: Sequence[Layer]) -> Folded:
     values: dict[str, Any] = {}
     set_by: dict[str, list[str]] = {}
     for layer in reversed(layers):  # the request's first, the team's last
-        for name in DEFAULTS:
-            if name in values or (name in QUALITY_NEED and set(QUALITY_NEED) & set(values)):
+        for name, value in layer.given.items():
+            if name in LIMIT_SET or name in values:
                 continue
-            value = layer.value(name)
-            if value is not None:
-                values[name] = value
-                set_by[name] = [layer.label]
+            if name in QUALITY_NEED and ("min_quality" in values or "quality_as" in values):
+                continue
+            values[name] = value
+            set_by[name] = [layer.label]
     return values, set_by
 
 
@@ -378,8 +401,7 @@ def effective(
     layers = [*policies, *asked]
     limits, limit_sources = _fold_limits(layers, resolve)
     defaults, default_sources = _fold_defaults(layers)
-    try:
-        controls = RouteControls.model_validate({**limits, **defaults})
-    except ValidationError as exc:  # e.g. balanced without its value: say it plainly
-        raise RouteError(f"route: {exc.errors()[0]['msg']}", param="route") from exc
+    # Every value was validated in its own layer and the folds keep the rules (one quality
+    # need, lists of catalog ids, a coherent profile): no second validation on the hot path.
+    controls = RouteControls.model_construct(**limits, **defaults)
     return Effective(controls, {**limit_sources, **default_sources})

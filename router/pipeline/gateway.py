@@ -284,14 +284,20 @@ class Gateway:
         # Most requests carry no controls and name no model a policy lists: the key's policy
         # is their controls as it stands (no merge, no pydantic validation).
         p = key.policy
-        if (
-            body.route is None
-            and key.team_policy is None
-            and not any(h.startswith("x-route-") for h in headers)
-            and ((p.models is None and not p.exclude) or _model_of(body).lower() == "auto")
-        ):
+        if body.route is not None or any(h.startswith("x-route-") for h in headers):
+            return self.effective(body, headers, key).controls
+        model = _model_of(body).lower()
+        if key.team_policy is None and ((p.models is None and not p.exclude) or model == "auto"):
             return p
-        return self.effective(body, headers, key).controls
+        # The key's and its team's policies merged depend on nothing else of the request
+        # but its model: merged once per model and catalog version while the key is cached.
+        memo = (self.snapshot().version, model)
+        found: RouteControls | None = key.memo.get(memo)
+        if found is None:
+            if len(key.memo) > 256:
+                key.memo.clear()
+            found = key.memo[memo] = self.effective(body, headers, key).controls
+        return found
 
     def effective(self, body: Body, headers: Mapping[str, str], key: KeyView) -> Effective:
         """The controls with where each came from; a widening attempt is refused (403),
