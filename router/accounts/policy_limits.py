@@ -54,6 +54,7 @@ FIELD_KINDS: dict[str, Kind] = {
 LIMITS = ("models", "exclude", "privacy", "use", "max_cost_usd")
 LIMIT_SET = frozenset(LIMITS)
 CONTROLS = tuple(RouteControls.model_fields)
+BLANK = RouteControls()  # what the effective controls are copied from (cheaper than built)
 DEFAULTS = tuple(name for name in CONTROLS if name not in LIMITS)
 QUALITY_NEED = ("min_quality", "quality_as")  # one default: whoever sets either sets both
 
@@ -403,5 +404,5 @@ def effective(
     defaults, default_sources = _fold_defaults(layers)
     # Every value was validated in its own layer and the folds keep the rules (one quality
     # need, lists of catalog ids, a coherent profile): no second validation on the hot path.
-    controls = RouteControls.model_construct(**limits, **defaults)
+    controls = BLANK.model_copy(update={**limits, **defaults})
     return Effective(controls, {**limit_sources, **default_sources})
