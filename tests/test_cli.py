@@ -200,3 +200,20 @@ def test_keys_teams_and_the_audit_log_from_the_command_line(url: str) -> None:
     for action in ("team.create", "key.create", "key.rotate", "key.update", "key.expire"):
         assert action in audit
     assert "cli:" in audit
+
+
+def test_a_team_policy_from_the_command_line(url: str) -> None:
+    policy = '{"privacy": "local_only"}'
+    run(url, "teams", "create", "research", "--usd-per-day", "20", "--policy", policy)
+    assert "local_only" in run(url, "teams", "list")
+    run(url, "teams", "update", "research", "--policy", '{"models": ["phi-2"]}')
+    listed = run(url, "teams", "list")
+    assert "phi-2" in listed and "local_only" not in listed  # replaced whole
+    # Not a team's field: refused, nothing changes.
+    assert "--policy" in run(
+        url, "teams", "update", "research", "--policy", '{"team": "other"}', code=2
+    )
+    assert "phi-2" in run(url, "teams", "list")
+    run(url, "teams", "update", "research", "--policy", "{}")
+    assert "phi-2" not in run(url, "teams", "list")
+    assert "team.update" in run(url, "audit", "list", "--action", "team.update")

@@ -252,6 +252,8 @@ def test_playground_decides_as_the_signed_in_key(site: TestClient, secrets: dict
     assert 'id="chosen" data-ready="true"' in decided.text
     assert "embedded/smollm2-135m-instruct" in decided.text
     assert "prompts would leave our machines" in decided.text  # every exclusion says why
+    # The effective limits, and where each came from (the form's privacy is the request's).
+    assert 'id="policy-limits"' in decided.text and "request (route)" in decided.text
     nothing = site.post(
         "/playground/decision",
         data={**form, "min_quality": "0.99"},

@@ -222,6 +222,8 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
         providers,
     )
     gateway.need = settings.default_need()
+    refusals = audit.PolicyRefusals(factory)  # widening attempts, to the audit log
+    gateway.policy_audit = refusals
 
     telemetry = (
         Telemetry(settings.otel_endpoint, settings.otel_service_name)
@@ -267,6 +269,7 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
             if speed_mirror is not None:
                 speed_mirror.cancel()
             await ledger.aclose()  # nothing buffered is lost on a clean shutdown
+            await refusals.drain()
             await close_shared_client()
             if telemetry is not None:
                 await asyncio.to_thread(telemetry.shutdown)  # send the spans still buffered

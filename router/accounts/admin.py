@@ -14,10 +14,12 @@ from sqlalchemy.orm import Session
 from router.accounts import audit, keys
 from router.accounts import repository as repo
 from router.accounts.orm import ApiKey, Team
-from router.accounts.policy import KeyPolicy, TeamBudget
+from router.accounts.policy import KeyPolicy, TeamBudget, TeamPolicy
+from router.accounts.policy_limits import FIELD_KINDS
 from router.accounts.schemas import KeyIn, KeyPatch, TeamIn, TeamPatch
 from router.core.errors import KeyNotFound, KeyStateConflict, TeamNotFound
 
+GRANTS = tuple(name for name, kind in FIELD_KINDS.items() if kind == "grant")
 KEYS_CHANGED = "keys_changed"  # Session.info flag: cached keys are stale once this commits
 
 
@@ -70,6 +72,26 @@ def key_view(key: ApiKey, spent: Decimal | None = None) -> dict[str, Any]:
     return dict(view)
 
 
+def _stored(policy: TeamPolicy | None) -> dict[str, Any]:
+    return policy.model_dump(exclude_none=True, mode="json") if policy is not None else {}
+
+
+def grants_of(policy: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What an admin granted a key beyond its limits (router/accounts/policy_limits.py)."""
+    policy = policy or {}
+    return {name: policy.get(name) for name in GRANTS}
+
+
+def _record_grants(
+    session: Session, name: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+) -> None:
+    """A grant to relax a limit gets an audit entry of its own (`key.grant`), so the grants
+    made are one query away (`modelyard audit --action key.grant`)."""
+    was, now = grants_of(before), grants_of(after)
+    if was != now:
+        audit.record(session, "key.grant", "key", name, was, now)
+
+
 def get_key(session: Session, name: str) -> ApiKey:
     key = repo.key_by_name(session, name)
     if key is None:
@@ -98,6 +120,7 @@ def create_key(session: Session, spec: KeyIn) -> tuple[ApiKey, str]:
     session.flush()
     _changed(session)
     audit.record(session, "key.create", "key", key.name, None, key_record(key))
+    _record_grants(session, key.name, {}, key.policy)
     return key, secret
 
 
@@ -106,6 +129,7 @@ def update_key(session: Session, name: str, patch: KeyPatch) -> ApiKey:
     if key.revoked_at is not None:
         raise KeyStateConflict(f"cannot update key '{name}': it is revoked")
     before = key_record(key)
+    was = dict(key.policy or {})
     given = patch.model_fields_set
     if "policy" in given:
         _team_exists(session, patch.policy)
@@ -117,6 +141,7 @@ def update_key(session: Session, name: str, patch: KeyPatch) -> ApiKey:
     session.flush()
     _changed(session)
     audit.record(session, "key.update", "key", name, before, key_record(key))
+    _record_grants(session, name, was, key.policy)
     return key
 
 
@@ -209,10 +234,12 @@ def create_team(session: Session, spec: TeamIn) -> Team:
         name=spec.name,
         budget_usd_per_day=spec.budget_usd_per_day,
         budget_usd_per_month=spec.budget_usd_per_month,
+        policy=_stored(spec.policy),
         created_at=_now(),
     )
     session.add(team)
     session.flush()
+    _changed(session)
     audit.record(session, "team.create", "team", team.name, None, audit.team_state(team))
     return team
 
@@ -221,7 +248,8 @@ def update_team(session: Session, name: str, patch: TeamPatch) -> Team:
     team = get_team(session, name)
     before = audit.team_state(team)
     for field in patch.model_fields_set:
-        setattr(team, field, getattr(patch, field))
+        value = getattr(patch, field)
+        setattr(team, field, _stored(value) if field == "policy" else value)
     session.flush()
     _changed(session)
     audit.record(session, "team.update", "team", name, before, audit.team_state(team))

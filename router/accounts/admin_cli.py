@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from router.accounts import admin, audit, keys
-from router.accounts.policy import KeyPolicy
+from router.accounts.policy import KeyPolicy, TeamPolicy
 from router.accounts.schemas import MAX_GRACE_SECONDS, KeyIn, KeyPatch, TeamIn, TeamPatch
 from router.core.errors import KeyNotFound, RouterError
 
@@ -30,12 +30,12 @@ def _fail(exc: RouterError) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _policy(text: str | None) -> dict[str, Any]:
+def _policy(text: str | None, shape: type[BaseModel] = KeyPolicy) -> dict[str, Any]:
     if not text:
         return {}
     try:
         value = json.loads(text)
-        KeyPolicy.model_validate(value)
+        shape.model_validate(value)
     except (ValueError, ValidationError) as exc:
         Console(stderr=True).print(f"[red]error:[/red] --policy: {exc}", highlight=False)
         raise typer.Exit(2) from exc
@@ -75,8 +75,9 @@ def create(
     policy: Annotated[
         str | None,
         typer.Option(
-            help='Routing defaults as JSON, e.g. \'{"privacy": "local_only", "min_quality": 0.5, '
-            '"use": {"commercial": true}, "reference_model": "llama-2-70b-chat"}\''
+            help='Limits and defaults as JSON, e.g. \'{"privacy": "local_only", "min_quality": '
+            '0.5, "use": {"commercial": true}, "models": ["phi-2"]}\' (requests may narrow '
+            "the limits, never widen them)"
         ),
     ] = None,
     expires: Annotated[
@@ -232,7 +233,11 @@ def unpin_embeddings(ctx: typer.Context, name: str) -> None:
     )
 
 
-teams_app = typer.Typer(help="Teams: keys that share budgets.", no_args_is_help=True)
+teams_app = typer.Typer(help="Teams: keys that share budgets and a policy.", no_args_is_help=True)
+TEAM_POLICY_HELP = (
+    'The team\'s limits and defaults as JSON, e.g. \'{"models": ["phi-2"], "privacy": '
+    '"local_only"}\': every key of the team may narrow its limits, never widen them'
+)
 
 
 @teams_app.command("create")
@@ -241,10 +246,16 @@ def team_create(
     name: str,
     per_day: Annotated[float | None, typer.Option("--usd-per-day")] = None,
     per_month: Annotated[float | None, typer.Option("--usd-per-month")] = None,
+    policy: Annotated[str | None, typer.Option(help=TEAM_POLICY_HELP)] = None,
 ) -> None:
     spec = _checked(
         TeamIn,
-        {"name": name, "budget_usd_per_day": per_day, "budget_usd_per_month": per_month},
+        {
+            "name": name,
+            "budget_usd_per_day": per_day,
+            "budget_usd_per_month": per_month,
+            "policy": _policy(policy, TeamPolicy) or None,
+        },
     )
     try:
         with ctx.obj.transaction() as session:
@@ -258,12 +269,13 @@ def team_create(
 def team_list(ctx: typer.Context) -> None:
     with ctx.obj.transaction() as session:
         rows = admin.list_teams(session)
-    table = Table("team", "$/day", "$/month", "members", "spent this month")
+    table = Table("team", "$/day", "$/month", "policy", "members", "spent this month")
     for t in rows:
         table.add_row(
             t["name"],
             "" if t["budget_usd_per_day"] is None else f"{t['budget_usd_per_day']:g}",
             "" if t["budget_usd_per_month"] is None else f"{t['budget_usd_per_month']:g}",
+            json.dumps(t["policy"]) if t["policy"] else "",
             ", ".join(t["members"]),
             f"${Decimal(t['spend_usd_this_month']):.4f}",
         )
@@ -276,8 +288,13 @@ def team_update(
     name: str,
     per_day: Annotated[float | None, typer.Option("--usd-per-day")] = None,
     per_month: Annotated[float | None, typer.Option("--usd-per-month")] = None,
+    policy: Annotated[
+        str | None, typer.Option(help=TEAM_POLICY_HELP + " (replaces it; '{}' clears it)")
+    ] = None,
 ) -> None:
-    values = {"budget_usd_per_day": per_day, "budget_usd_per_month": per_month}
+    values: dict[str, Any] = {"budget_usd_per_day": per_day, "budget_usd_per_month": per_month}
+    if policy is not None:
+        values["policy"] = _policy(policy, TeamPolicy)
     patch = _checked(TeamPatch, {k: v for k, v in values.items() if v is not None})
     try:
         with ctx.obj.transaction() as session:

@@ -10,8 +10,10 @@ changes just before they are flushed, whenever the session carries an `AuditCont
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import enum
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,11 +21,13 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import event, inspect, select
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm import Session, UOWTransaction, sessionmaker
 
 from catalog.orm import Deployment, License, Model
 from router.accounts.orm import AuditEntry, Team
-from router.core.errors import RouterError
+from router.core.errors import PolicyRefused, RouterError
+
+log = logging.getLogger("modelyard")
 
 AUDIT_KEY = "audit"  # where a session carries its AuditContext (Session.info)
 MAX_REQUEST_ID = 64
@@ -171,6 +175,54 @@ event.listen(AuditEntry, "before_update", _refuse)
 event.listen(AuditEntry, "before_delete", _refuse)
 
 
+# --- requests a policy refused ---------------------------------------------------------------
+
+
+class PolicyRefusals:
+    """Writes every refused widening attempt to the audit log (`policy.refuse`, the key as
+    actor, the key or team whose policy refused it as target), off the event loop: the
+    request path never waits on the database. Refusals are rare; one row each is cheap."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self._factory = factory
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def __call__(
+        self, key_id: int, key_name: str, refusal: PolicyRefused, request_id: str | None
+    ) -> None:
+        context = AuditContext(key_name, key_id, new_request_id(request_id))
+        task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(self._write, context, refusal)
+        )
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    def _write(self, context: AuditContext, refusal: PolicyRefused) -> None:
+        try:
+            with self._factory.begin() as session:
+                attach(session, context)
+                record(
+                    session,
+                    "policy.refuse",
+                    refusal.level,
+                    refusal.owner,
+                    None,
+                    {
+                        "field": refusal.field,
+                        "asked": refusal.asked,
+                        "param": refusal.param,
+                        "message": refusal.message,
+                    },
+                )
+        except Exception:  # the refusal stands; only its record is lost, and said so
+            log.exception("could not write a policy refusal to the audit log")
+
+    async def drain(self) -> None:
+        """Wait for the records being written (shutdown)."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+
 # --- reading -------------------------------------------------------------------------------
 
 
@@ -223,4 +275,5 @@ def team_state(team: Team) -> dict[str, Any]:
         "name": team.name,
         "budget_usd_per_day": team.budget_usd_per_day,
         "budget_usd_per_month": team.budget_usd_per_month,
+        "policy": dict(team.policy or {}),
     }

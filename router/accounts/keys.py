@@ -10,14 +10,14 @@ import functools
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from router.accounts import repository as repo
 from router.accounts.orm import ApiKey
-from router.accounts.policy import KeyPolicy, TeamBudget
+from router.accounts.policy import KeyPolicy, TeamBudget, TeamPolicy
 from router.core.errors import Forbidden, KeyExists, KeyNotFound, Unauthorized
 from router.state.limits import KeyLimits
 
@@ -142,6 +142,10 @@ class KeyView:
     policy: KeyPolicy
     expires: float | None = None  # epoch seconds when this secret stops working
     team_budget: TeamBudget | None = None  # the budgets of the team its policy names
+    team_policy: TeamPolicy | None = None  # that team's policy, which binds this key
+    # The gateway's memo of this key's effective controls for requests that set none (the
+    # view lives as long as the key cache keeps it).
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @functools.cached_property
     def limits(self) -> KeyLimits:
@@ -176,8 +180,11 @@ class KeyCache:
                 if team is not None
                 else None
             )
+            team_policy = (
+                TeamPolicy.model_validate(team.policy) if team is not None and team.policy else None
+            )
             expires = until.timestamp() if until is not None else None
-            return KeyView(key.id, key.name, key.is_admin, policy, expires, budget)
+            return KeyView(key.id, key.name, key.is_admin, policy, expires, budget, team_policy)
 
     def forget(self) -> None:
         """Drop every cached key: an admin changed keys or teams (other replicas see the

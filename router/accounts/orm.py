@@ -41,7 +41,8 @@ class ApiKey(Base):
 
 
 class Team(Base):
-    """Keys that share budgets. A key is a member when its policy names the team."""
+    """Keys that share budgets and a policy. A key is a member when its policy names the team;
+    the team's policy binds it (router/accounts/policy_limits.py)."""
 
     __tablename__ = "teams"
 
@@ -49,6 +50,8 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     budget_usd_per_day: Mapped[float | None] = mapped_column(Float)
     budget_usd_per_month: Mapped[float | None] = mapped_column(Float)
+    # Routing limits and defaults (a TeamPolicy) for every key of the team.
+    policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=now_utc)
 
 

@@ -1,14 +1,29 @@
-"""A key's policy and a team's budget: what an admin sets for the callers of a key or a team."""
+"""A key's and a team's policy, and a team's budget: what an admin sets for the callers of a
+key or a team. Which fields bind a request (limits) and which it may override (defaults) is
+router/accounts/policy_limits.py's."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from router.core.requests import RouteControls
 
+# The limits an admin may let a key's requests relax (the key's own value becomes a default
+# for that field; a team's policy still binds).
+RelaxableField = Literal["models", "exclude", "privacy", "use", "max_cost_usd"]
+
+
+class TeamPolicy(RouteControls):
+    """A team's routing controls: its limits bind every key of the team (a key may narrow
+    them, never widen them); its defaults apply where neither the key nor the request sets
+    one."""
+
 
 class KeyPolicy(RouteControls):
-    """A key's defaults, plus the model its savings are measured against, and its limits."""
+    """A key's limits and defaults, the model its savings are measured against, its rate
+    limits and budgets, its team, and what an admin granted it."""
 
     reference_model: str | None = Field(default=None, max_length=200)
     requests_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
@@ -20,6 +35,8 @@ class KeyPolicy(RouteControls):
     # May this key's requests ask for `privacy: redact` (send placeholders to hosted
     # deployments)? A key whose own policy says redact may, whatever this says.
     allow_redact: bool | None = None
+    # Limits of this key's own policy its requests may relax (an explicit, audited grant).
+    relax: list[RelaxableField] | None = Field(default=None, max_length=5)
     # The model this key's `auto` embeddings always come from (vectors of different models
     # cannot be compared). Unset: the router's first choice is pinned for the key.
     embedding_model: str | None = Field(default=None, min_length=1, max_length=200)

@@ -6,7 +6,7 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from router.accounts.policy import KeyPolicy
+from router.accounts.policy import KeyPolicy, TeamPolicy
 
 TEAM_NAME = r"^[\w.\-]+$"  # the same rule as a key policy's `team`
 MAX_GRACE_SECONDS = 30 * 86_400
@@ -67,15 +67,20 @@ class TeamIn(BaseModel):
     name: str = Field(min_length=1, max_length=64, pattern=TEAM_NAME)
     budget_usd_per_day: float | None = Field(default=None, ge=0, le=10**7)
     budget_usd_per_month: float | None = Field(default=None, ge=0, le=10**8)
+    policy: TeamPolicy | None = Field(
+        default=None, description="Limits that bind every key of the team, and defaults"
+    )
 
 
 class TeamPatch(BaseModel):
-    """Fields left out stay as they are; null removes that budget."""
+    """Fields left out stay as they are; null removes that budget (or the policy); a policy
+    given is replaced whole."""
 
     model_config = ConfigDict(extra="forbid")
 
     budget_usd_per_day: float | None = Field(default=None, ge=0, le=10**7)
     budget_usd_per_month: float | None = Field(default=None, ge=0, le=10**8)
+    policy: TeamPolicy | None = None
 
 
 class MemberIn(BaseModel):

@@ -70,9 +70,12 @@ def make_router(gateway: Gateway, keys: KeyCache) -> APIRouter:
     @api.post("/v1/route", tags=["openai"])
     async def dry_run(body: ChatCompletionIn, request: Request, key: Caller) -> dict[str, Any]:
         """The decision for this request without calling any model: every candidate with its
-        predicted quality and estimated cost, and every excluded deployment with the reason."""
+        predicted quality and estimated cost, every excluded deployment with the reason, and
+        the effective limits and defaults with where each came from (key, team, request)."""
         controls = gateway.controls(body, request.headers, key)
-        return (await gateway.plan(body, controls, key)).as_dict()
+        answer = (await gateway.plan(body, controls, key)).as_dict()
+        answer["policy"] = gateway.policy_view(body, request.headers, key)
+        return answer
 
     @api.get("/v1/models", tags=["openai"])
     async def list_models(key: Caller) -> dict[str, Any]:

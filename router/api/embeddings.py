@@ -49,6 +49,10 @@ class EmbeddingsRoute:
     route: RouteControls | None
     model: str
 
+    @property
+    def requested_model(self) -> str:
+        return self.body.model  # not the pin: a key's own pin is no request to widen anything
+
     def route_request(self, controls: RouteControls, budget_usd: float | None) -> RouteRequest:
         texts = self.body.texts
         if texts is not None:
@@ -168,6 +172,7 @@ class EmbeddingsService:
         self._check_dimensions(routed, pin)
         decision = await self._plan(routed, headers, key, pin)
         out = decision.as_dict()
+        out["policy"] = self.gateway.policy_view(routed, headers, key)
         would_pin = (
             decision.candidates[0].model.hf_id
             if body.model.lower() == "auto" and pin is None and decision.candidates

@@ -160,6 +160,7 @@ class ApiHandlers:
         plan = await self.gateway.plan(body, controls, key)
         chat = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
         answer = {**plan.as_dict(), "chat_request": chat}
+        answer["policy"] = self.gateway.policy_view(body, headers, key)
         if as_is is not None:
             answer["forwarded_as_is"] = [c.deployment.name for c in plan.candidates if as_is(c)]
         return answer

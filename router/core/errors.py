@@ -55,3 +55,20 @@ class KeyStateConflict(KeyExists):
 
 class TeamNotFound(KeyNotFound):
     pass
+
+
+class PolicyRefused(RouteError):
+    """A request that tried to widen a limit of its key's or team's policy (403, code
+    `policy`). `level` is "key" or "team", `owner` that key's or team's name."""
+
+    def __init__(
+        self, message: str, *, field: str, level: str, owner: str, param: str, asked: Any
+    ) -> None:
+        details = {
+            "policy": {"field": field, "level": level, "name": owner, "asked": asked},
+        }
+        super().__init__(message, "policy", 403, details, param)
+        self.field = field
+        self.level = level
+        self.owner = owner
+        self.asked = asked

@@ -33,7 +33,9 @@ PrivacyRule = Literal["any", "local_only", "auto", "redact"]
 
 class RouteControls(BaseModel):
     """The `route` object of a request (the OpenAI SDK's `extra_body`), `X-Route-*` headers, or
-    a key's policy. Unset fields fall through: request, then headers, then the key's policy."""
+    a key's or team's policy. The policies' limits bind the request, which may only narrow
+    them; defaults fall through: request, then headers, then key, then team
+    (router/accounts/policy_limits.py)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -58,18 +60,6 @@ class RouteControls(BaseModel):
         if self.min_quality is not None and self.quality_as is not None:
             raise ValueError("give min_quality or quality_as, not both")
         return self
-
-    def over(self, fallback: RouteControls) -> RouteControls:
-        """These controls, with unset fields taken from `fallback`."""
-        own = set(RouteControls.model_fields)  # a key policy's extras are not controls
-        given = self.model_dump(include=own, exclude_unset=True, exclude_none=True)
-        below = fallback.model_dump(include=own, exclude_unset=True, exclude_none=True)
-        merged = {**below, **given}
-        if "min_quality" in given:
-            merged.pop("quality_as", None)
-        if "quality_as" in given:
-            merged.pop("min_quality", None)
-        return RouteControls.model_validate(merged)
 
 
 ChatMessageIn = Message  # the name this module used before the canonical request

@@ -7,7 +7,7 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -21,10 +21,12 @@ from adapters.openai_responses import chat_usage
 from adapters.schemas import CAPABILITIES as CAPABILITY_ORDER
 from adapters.schemas import NEED_PARAM, ChatRequest
 from catalog.snapshot import CatalogSnapshot, SnapshotCache
+from router.accounts import policy_limits
 from router.accounts.keys import KeyView
 from router.accounts.ledger import Ledger, UsageEntry
 from router.accounts.policy import TeamBudget
-from router.core.errors import Forbidden, RouteError
+from router.accounts.policy_limits import Effective, Layer
+from router.core.errors import PolicyRefused, RouteError
 from router.core.requests import ChatCompletionIn, RouteControls
 from router.pipeline import chat_privacy as private_chat
 from router.pipeline.execution import Attempt, ExecutionFailed, Executor, Via, keep_request
@@ -79,6 +81,10 @@ def controls_from_headers(headers: Mapping[str, str]) -> RouteControls:
         raise RouteError(f"{header}: {first['msg']}", param=header) from exc
 
 
+def _model_of(body: Body) -> str:
+    return body.model if isinstance(body, ChatCompletionIn) else body.requested_model
+
+
 def capability_param(decision: Decision, body: ChatCompletionIn | None) -> str | None:
     """The request field no candidate could honour, when capabilities excluded them all."""
     if body is None or not any(e.reason == "capability" for e in decision.excluded):
@@ -103,6 +109,11 @@ class RoutedBody(Protocol):
 
     @property
     def route(self) -> RouteControls | None: ...
+
+    @property
+    def requested_model(self) -> str:
+        """The model the request named (policies' allowlists and denylists apply to it)."""
+        ...
 
     def route_request(self, controls: RouteControls, budget_usd: float | None) -> RouteRequest: ...
 
@@ -169,6 +180,8 @@ class Gateway:
         self.telemetry: Telemetry | None = None  # set when traces are exported
         # Measured speeds and the spreading of near-equal deployments (router/routing/spread.py).
         self.spreader: Spreader | None = None
+        # Writes refused widening attempts to the audit log (router/accounts/audit.py).
+        self.policy_audit: Callable[[int, str, PolicyRefused, str | None], None] | None = None
 
     def limits_for(self, key: KeyView) -> KeyLimits:
         """The key's own limits, with its team's budgets when its policy names a team."""
@@ -264,24 +277,68 @@ class Gateway:
         )
         await self.settle(key, admission, Decimal(0), None)
 
-    @staticmethod
-    def controls(body: Body, headers: Mapping[str, str], key: KeyView) -> RouteControls:
-        """The request's routing controls: its `route` object over X-Route-* headers over the
-        key's policy."""
-        # Parsing headers costs a pydantic validation; most requests carry none.
-        controls: RouteControls = key.policy
+    def controls(self, body: Body, headers: Mapping[str, str], key: KeyView) -> RouteControls:
+        """The request's routing controls: the key's and its team's limits, narrowed (never
+        widened) by X-Route-* headers and the `route` object; defaults from the request, else
+        the key, else the team (router/accounts/policy_limits.py)."""
+        # Most requests carry no controls and name no model a policy lists: the key's policy
+        # is their controls as it stands (no merge, no pydantic validation).
+        p = key.policy
+        if body.route is not None or any(h.startswith("x-route-") for h in headers):
+            return self.effective(body, headers, key).controls
+        model = _model_of(body).lower()
+        if key.team_policy is None and ((p.models is None and not p.exclude) or model == "auto"):
+            return p
+        # The key's and its team's policies merged depend on nothing else of the request
+        # but its model: merged once per model and catalog version while the key is cached.
+        memo = (self.snapshot().version, model)
+        found: RouteControls | None = key.memo.get(memo)
+        if found is None:
+            if len(key.memo) > 256:
+                key.memo.clear()
+            found = key.memo[memo] = self.effective(body, headers, key).controls
+        return found
+
+    def effective(self, body: Body, headers: Mapping[str, str], key: KeyView) -> Effective:
+        """The controls with where each came from; a widening attempt is refused (403),
+        counted and written to the audit log."""
+        asked: list[Layer] = []
         if any(h.startswith("x-route-") for h in headers):
-            controls = controls_from_headers(headers).over(controls)
+            asked.append(Layer("request", "headers", controls_from_headers(headers)))
         if body.route is not None:
-            controls = body.route.over(controls)
-        if controls.privacy == "redact" and not (
-            key.policy.allow_redact or key.policy.privacy == "redact"
-        ):
-            raise Forbidden(
-                f"key '{key.name}' may not ask for privacy 'redact': its policy needs "
-                "allow_redact: true (or privacy: redact)"
+            asked.append(Layer("request", "route", body.route))
+        team = key.policy.team
+        bound = (team, key.team_policy) if team and key.team_policy is not None else None
+        try:
+            return policy_limits.effective(
+                key.name, key.policy, bound, asked, _model_of(body), self._resolve
             )
-        return controls
+        except PolicyRefused as exc:
+            self.metrics.refusals.labels("policy").inc()
+            self.metrics.policy_refusals.labels(exc.field.split(".")[0], exc.level).inc()
+            if self.policy_audit is not None:
+                self.policy_audit(key.id, key.name, exc, headers.get("x-request-id"))
+            raise
+
+    def policy_view(self, body: Body, headers: Mapping[str, str], key: KeyView) -> dict[str, Any]:
+        """For a dry run: the effective limits and defaults, and where each came from."""
+        p = key.policy
+        team = self.limits_for(key)
+        key_label, team_label = f"key '{key.name}'", f"team '{p.team}'"
+        extra = {
+            "requests_per_minute": (p.requests_per_minute, key_label),
+            "tokens_per_minute": (p.tokens_per_minute, key_label),
+            "budget_usd_per_day": (p.budget_usd_per_day, key_label),
+            "budget_usd_per_month": (p.budget_usd_per_month, key_label),
+            "team_budget_usd_per_day": (team.team_usd_per_day, team_label),
+            "team_budget_usd_per_month": (team.team_usd_per_month, team_label),
+        }
+        grants = {"allow_redact": bool(p.allow_redact), "relax": list(p.relax or [])}
+        return self.effective(body, headers, key).view(grants, extra)
+
+    def _resolve(self, ref: str) -> str | None:
+        found = self.snapshot().find(ref)
+        return found.hf_id if found is not None else None
 
     def decide(
         self, body: Body, controls: RouteControls, budget_usd: float | None = None

@@ -77,8 +77,14 @@ class RouterMetrics:
         )
         self.refusals = Counter(
             "modelyard_refusals",
-            "Requests refused before any model: rate_limit, budget, no_candidate",
+            "Requests refused before any model: rate_limit, budget, no_candidate, policy",
             ["reason"],
+            registry=r,
+        )
+        self.policy_refusals = Counter(
+            "modelyard_policy_refusals",
+            "Requests that tried to widen a key's or team's limit, by field and policy level",
+            ["field", "level"],
             registry=r,
         )
         self.cache = Counter("modelyard_cache", "Response cache lookups", ["result"], registry=r)

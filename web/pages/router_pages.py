@@ -165,7 +165,8 @@ def make_router(
         """The router's decision for the form, without calling a model."""
         body = await playground_request(request, stream=False)
         plan = await gateway.plan(body, gateway.controls(body, {}, key), key)
-        return render(request, "_decision.html", {"decision": plan.as_dict()})
+        policy = gateway.policy_view(body, {}, key)
+        return render(request, "_decision.html", {"decision": plan.as_dict(), "policy": policy})
 
     @pages.post("/playground/stream", dependencies=posted)
     async def stream(request: Request, key: Caller) -> Response:
