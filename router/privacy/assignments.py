@@ -14,48 +14,31 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-# The words a secret's key name ends with, and the markers that start a search: each
-# spelling as keys are written.
-_KEY_WORDS = (
-    "token",
-    "secret",
-    "apikey",
-    "api_key",
-    "api-key",
-    "accesskey",
-    "access_key",
-    "secretkey",
-    "secret_key",
-    "auth",
-    "password",
-    "passwd",
-    "pwd",
-    "credential",
-)
+# Markers: the words a secret's key name holds, as keys spell them. The key is read out
+# around each marker, so the patterns run once per marker, never over a window.
 MARKERS = frozenset(
-    spelling
-    for word in ("token", "secret", "api_key", "apikey", "api-key", "_auth", '"auth"', "'auth'")
-    for spelling in (word, word.upper(), word.capitalize(), word[:-3] + word[-3:].capitalize())
-) | {"Token", "Secret", "ApiKey", "apiKey", "AuthToken", "assword", "ASSWORD", "passwd", "pwd"}
-
-_KEY = (
-    r"[A-Za-z_@./-]?[\w.-]*?"
-    r"(?i:token|secret|api[_-]?key|access[_-]?key|secret[_-]?key|auth|password|passwd|pwd|"
-    r"credentials?)s?"
+    {
+        *(
+            spelling
+            for word in ("token", "secret", "api_key", "apikey", "api-key", "passwd", "pwd")
+            for spelling in (word, word.upper(), word.capitalize())
+        ),
+        *("apiKey", "ApiKey", "_auth", '"auth"', "'auth'", "auth:", "auth=", "assword", "ASSWORD"),
+    }
 )
-_ASSIGNMENT = re.compile(
-    rf"""(?P<key>{_KEY})["']?\s*(?::=|=>|=|:)\s*["']?(?P<value>[^\s"'`,;<>{{}}()\[\]]{{6,400}})"""
-)
-_XML_ADD = re.compile(
-    r"""key\s*=\s*["'](?P<key>[^"']{1,80})["']\s+value\s*=\s*["'](?P<value>[^"'\s]{6,400})["']"""
-)
-_XML_ELEMENT = re.compile(rf"<(?P<key>{_KEY})>(?P<value>[^<\s]{{6,400}})</")
-
-_PASSWORD_KEYS = re.compile(r"(?i)(?:password|passwd|pwd)s?$")
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-@")
+# The key must end with one of these words (`AZURE_CLIENT_SECRET`, `npmAuthToken`,
+# `aws_secret_access_key`, `ClearTextPassword`); `secretKeyRef`, `token_count` do not.
 _SECRET_KEYS = re.compile(
     r"(?i)(?:token|secret|api[_-]?key|access[_-]?key|secret[_-]?key|auth|password|passwd|pwd|"
     r"credentials?)s?$"
 )
+_PASSWORD_KEYS = re.compile(r"(?i)(?:password|passwd|pwd)s?$")
+_ASSIGNED = re.compile(
+    r"""["']?[ \t]*(?::=|=>|=|:)[ \t]*["']?(?P<value>[^\s"'`,;<>{}()\[\]]{6,400})"""
+)
+_XML_ELEMENT = re.compile(r">(?P<value>[^<\s]{6,400})</")
+_XML_ADD = re.compile(r"""["']\s+value\s*=\s*["'](?P<value>[^"'\s]{6,400})["']""")
 # Values that stand for a secret in documentation and templates.
 _PLACEHOLDER = re.compile(
     r"(?i)^(?:\*+|x+|\.+|<[^>]*>|\$\{?\w+\}?|\$\(.*|\{\{.*\}\}|%\(?\w+\)?s?|%\w+%|changeme|"
@@ -72,17 +55,36 @@ def _looks_secret(key: str, value: str) -> bool:
         return len(value) >= 6
     if len(value) < 16:
         return False
-    has_digit = any(c.isdigit() for c in value)
-    has_letter = any(c.isalpha() for c in value)
-    return has_digit and has_letter
+    return any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
 
 
-def find_assignments(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
-    """(start, end) of each secret value assigned in text[start:end]."""
-    for pattern in (_ASSIGNMENT, _XML_ADD, _XML_ELEMENT):
-        for match in pattern.finditer(text, start, end):
-            key, value = match.group("key"), match.group("value").rstrip(".")
-            if pattern is not _ASSIGNMENT and not _SECRET_KEYS.search(key):
-                continue
-            if _looks_secret(key, value):
-                yield match.start("value"), match.start("value") + len(value)
+def find_assignments(text: str, positions: list[int]) -> Iterator[tuple[int, int]]:
+    """(start, end) of each secret value assigned to a key holding a marker at `positions`."""
+    seen: set[int] = set()
+    for position in sorted(positions):
+        if text[position] in "\"'":
+            position += 1
+        start = position
+        while start > 0 and text[start - 1] in _KEY_CHARS and position - start < 80:
+            start -= 1
+        end = position
+        while end < len(text) and text[end] in _KEY_CHARS and end - position < 80:
+            end += 1
+        if end in seen:
+            continue
+        seen.add(end)
+        key = text[start:end].rstrip(".")
+        if not _SECRET_KEYS.search(key):
+            continue
+        before = text[start - 1 : start]
+        if before == "<":
+            match = _XML_ELEMENT.match(text, end)  # <password>…</password>
+        elif before in "\"'" and text[max(0, start - 8) : start - 1].rstrip().endswith("key="):
+            match = _XML_ADD.match(text, end)  # <add key="ClearTextPassword" value="…"/>
+        else:
+            match = _ASSIGNED.match(text, end)
+        if match is None:
+            continue
+        value = match.group("value").rstrip(".")
+        if _looks_secret(key, value):
+            yield match.start("value"), match.start("value") + len(value)

@@ -226,6 +226,7 @@ def markers() -> dict[str, list[Role]]:
 
 
 _DELIMITERS = (",", ";", "\t", "|")
+_Line = tuple[str, list[tuple[int, int]], set[tuple[int, int]]]
 
 
 class _Automaton:
@@ -253,8 +254,10 @@ class Words:
         self._starts: list[int] = []
         self._roles: list[Role] = []
         self._categories: set[str] = set()
-        # A delimited line's start → its delimiter and its header's fields (start, end).
-        self._lines: dict[int, tuple[str, list[tuple[int, int]]] | None] = {}
+        self._phone_ends: list[int] = []
+        # A delimited line's start → its delimiter, its header's fields (start, end) and
+        # those of them that name a phone number.
+        self._lines: dict[int, _Line | None] = {}
         self._headers: dict[int, int] = {}  # a delimited line's start → its header's start
 
     def _index(self) -> list[int]:
@@ -273,6 +276,7 @@ class Words:
             self._starts = [e[1] for e in entries]
             self._roles = [e[2] for e in entries]
             self._categories = {e[2][0] for e in entries}
+            self._phone_ends = [e[0] for e in entries if e[2][0] == PHONE]
         return self._ends
 
     def _between(self, start: int, end: int) -> range:
@@ -285,8 +289,12 @@ class Words:
         column), and no other label stands between it and the number ("order number" is
         an order's)."""
         ends = self._index()
-        if PHONE not in self._categories:
+        phone_ends = self._phone_ends
+        if not phone_ends:
             return False
+        near = bisect_right(phone_ends, position)
+        if not near or phone_ends[near - 1] < position - reach:
+            return self._phone_column(position)
         nearest = iter(reversed(self._between(position - reach, position)))
         for i in nearest:
             category = self._roles[i][0]
@@ -297,10 +305,19 @@ class Words:
                 )
             if category in (OTHER, WEAK):
                 return False
+        return self._phone_column(position)
+
+    def _phone_column(self, position: int) -> bool:
+        line = self._line(position)
+        if line is None or not line[2]:
+            return False  # not a delimited line, or no column named for phones
         header = self.header_field(position, position)
-        return header is not None and any(
-            self._roles[i][0] == PHONE for i in self._between(*header)
-        )
+        return header is not None and header in line[2]
+
+    def names_identifiers(self) -> bool:
+        """Whether any word in the text names an identifier."""
+        self._index()
+        return ID in self._categories
 
     def schemes_named(self, start: int, end: int, reach: int = 60, after: int = 16) -> set[str]:
         """The identifier schemes named just before the number at [start, end) (nearest
@@ -329,13 +346,11 @@ class Words:
         """Where the header of the CSV column holding [start, end) is, when the value is a
         whole field of a delimited line under a header line."""
         text = self.text
-        line_start = text.rfind("\n", 0, start) + 1
-        if line_start not in self._lines:
-            self._lines[line_start] = self._header_of(line_start)
-        line = self._lines[line_start]
+        line = self._line(start)
         if line is None:
             return None
-        delimiter, fields = line
+        line_start = text.rfind("\n", 0, start) + 1
+        delimiter, fields, _ = line
         line_end = _line_end(text, end)
         field_start = text.rfind(delimiter, line_start, start) + 1 or line_start
         field_end = text.find(delimiter, end, line_end)
@@ -345,7 +360,13 @@ class Words:
         column = text.count(delimiter, line_start, start)
         return fields[column] if column < len(fields) else None
 
-    def _header_of(self, line_start: int) -> tuple[str, list[tuple[int, int]]] | None:
+    def _line(self, position: int) -> _Line | None:
+        line_start = self.text.rfind("\n", 0, position) + 1
+        if line_start not in self._lines:
+            self._lines[line_start] = self._header_of(line_start)
+        return self._lines[line_start]
+
+    def _header_of(self, line_start: int) -> _Line | None:
         text = self.text
         line_end = _line_end(text, line_start)
         delimiter = next((d for d in _DELIMITERS if d in text[line_start:line_end]), None)
@@ -359,7 +380,9 @@ class Words:
         for field in text[header : _line_end(text, header)].split(delimiter):
             fields.append((offset, offset + len(field)))
             offset += len(field) + 1
-        return delimiter, fields
+        self._index()
+        phones = {f for f in fields if any(self._roles[i][0] == PHONE for i in self._between(*f))}
+        return delimiter, fields, phones
 
     def _header_line(self, line_start: int, delimiter: str) -> int:
         """The start of the nearest line above with as many delimiters and no field that

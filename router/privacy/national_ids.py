@@ -129,6 +129,9 @@ _SHAPED: dict[int, tuple[Scheme, ...]] = {
     n: tuple(s for s in schemes if s.shape is not None) for n, schemes in _BY_LENGTH.items()
 }
 LENGTHS = frozenset(n for s in SCHEMES for n in s.lengths) | {17}
+# Lengths at which a number may be an id by its shape alone (or its letter: DNI, NIE, the
+# Chinese id's X).
+_SHAPED_OR_LETTERED = frozenset(n for n, schemes in _SHAPED.items() if schemes) | {7, 8, 17}
 
 # Finnish HETU and Irish PPS end in a letter; Chinese resident ids may end in X.
 _HETU_HEAD = re.compile(r"\d{6}[-+A]\d{3}")
@@ -138,6 +141,8 @@ Hit = tuple[str, int, int]  # label, start, end
 
 def national_id(text: str, start: int, end: int, count: int, words: Words) -> Hit | None:
     """The national identifier at the run of digits [start, end) (`count` digits), if any."""
+    if count not in _SHAPED_OR_LETTERED and not words.names_identifiers():
+        return None  # the cheap way out for most runs: nothing in the text names an id
     raw = text[start:end]
     after = text[end : end + 2]
     for scheme in _SHAPED.get(count, ()):

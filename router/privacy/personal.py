@@ -143,16 +143,17 @@ def _fictional_digits(digits: str) -> bool:
     return national.startswith(_UK_DRAMA)
 
 
-def _phone(text: str, start: int, end: int, words: Words) -> tuple[int, int] | None:
-    """The phone number at this run of digits, if it is one."""
+def _phone(text: str, start: int, end: int, words: Words, digits: str) -> tuple[int, int] | None:
+    """The phone number at this run of digits (`digits` without its separators), if it is
+    one. The cheap questions first: most runs leave at the words before them."""
     lead = start
-    if start > 0 and text[start - 1] == "+":
+    before = text[start - 2 : start] if start > 1 else text[:start]
+    if before[-1:] == "+":
         lead = start - 1
-    elif start > 0 and text[start - 1] == "(" and start > 1 and text[start - 2] == "+":
+    elif before == "+(":
         lead = start - 2
     raw = text[lead:end]
-    digits = _digits(raw)
-    if not 7 <= len(digits) <= 15 or _fictional_digits(digits):
+    if _fictional_digits(digits):
         return None
     if lead < start or digits.startswith("00"):
         try:
@@ -164,17 +165,17 @@ def _phone(text: str, start: int, end: int, words: Words) -> tuple[int, int] | N
         return None
     # A national number: the numbering plan must accept it, and its shape or the words
     # before it must say it is a phone number (an eight-digit order number is not).
-    if text[start - 1 : start] == "(":
+    if before[-1:] == "(":
         lead = start - 1
         raw = text[lead:end]
-    if _DATE_SHAPE.fullmatch(raw):
-        return None
-    shaped = _US_PHONE_SHAPE.fullmatch(raw) is not None or (
-        digits.startswith("0") and len(digits) >= 9 and any(not c.isdigit() for c in raw)
+    shaped = (digits[0] == "0" and len(digits) >= 9 and not raw.isdigit()) or (
+        _US_PHONE_SHAPE.fullmatch(raw) is not None
     )
     # A Chinese mobile number (1[3-9] and nine digits) is recognisable by itself.
     chinese_mobile = len(digits) == 11 and digits[0] == "1" and digits[1] in "3456789"
     if not shaped and not chinese_mobile and not words.called_phone(lead):
+        return None
+    if _DATE_SHAPE.fullmatch(raw):
         return None
     for region in _phone_regions(digits):
         try:
@@ -281,17 +282,42 @@ def find_ipv6(text: str) -> Iterator[Hit]:
 
 
 # Runs of digits are found on a translated copy of the text's bytes: digits become 0x00,
-# dots 0x03, other separators 0x02, everything else 0x01. A regex starting with a literal
-# byte lets the engine skip to the next digit with a tight loop, several times faster than
-# a `[0-9]` search on the text, and numbers no detector can use (a year, an amount, a count
-# under six digits) never leave C: only dotted quads (IPv4) and runs of six digits or more
-# come out.
+# dots 0x03, dashes and slashes 0x02, spaces and brackets 0x04, capitals 0x05, everything
+# else 0x01. A regex starting with a literal byte lets the engine skip to the next digit
+# with a tight loop, several times faster than a `[0-9]` search on the text, and the runs no
+# detector can use never leave C: numbers under six digits (a year, an amount, a count),
+# dates, prices and six digits without capitals before them (which only a UK National
+# Insurance number may have). Only dotted quads (IPv4) and the other runs of six digits or
+# more come out.
 _BYTE_CLASSES = bytes(
-    0 if chr(i).isdigit() and i < 128 else 3 if chr(i) == "." else 2 if chr(i) in " -/()" else 1
+    0
+    if chr(i).isdigit() and i < 128
+    else 3
+    if chr(i) == "."
+    else 2
+    if chr(i) in "-/"
+    else 4
+    if chr(i) in " ()"
+    else 5
+    if "A" <= chr(i) <= "Z"
+    else 1
     for i in range(256)
 )
+_CONTINUATION = bytes(1 if 0x80 <= i <= 0xBF else 0 for i in range(256))
+_RUN_ENDS = rb"(?![\x02-\x04]{0,2}\x00)"
+_ANY = rb"[\x00-\xff]"
+# The first digit is a literal, so the engine's prefix scan finds it; the lookbehind then
+# makes sure it starts its run; the alternatives read on from the second digit.
 _LONG_RUN = re.compile(
-    rb"(?<!\x00)(?:\x00{1,3}(?:\x03\x00{1,3}){3}(?![\x00\x03]\x00)|\x00(?:[\x02\x03]{0,2}\x00){5,})"
+    rb"\x00(?<![\x00\x03]\x00)(?:"
+    rb"\x00{0,2}(?:\x03\x00{1,3}){3}(?![\x00\x03]\x00)"  # a dotted quad
+    rb"|(?!"
+    rb"\x00{3}([\x02\x03])\x00{1,2}\1\x00{1,2}(?:\x04\x00{1,2})?" + _RUN_ENDS + rb"|"  # 2026-11-29
+    rb"\x00?([\x02\x03])\x00{1,2}\2\x00{2,4}(?:\x04\x00{1,2})?" + _RUN_ENDS + rb"|"  # 29.11.2026
+    rb"\x00*\x03\x00{1,3}" + _RUN_ENDS + rb"|"  # 38211.40
+    rb"(?<!\x05" + _ANY + rb")(?<!\x05" + _ANY + _ANY + rb")"  # six digits, no capitals
+    rb"(?:[\x02-\x04]{0,2}\x00){5}" + _RUN_ENDS + rb")"
+    rb"(?:[\x02-\x04]{0,2}\x00){5,})"
 )
 
 
@@ -305,13 +331,19 @@ def number_runs(text: str) -> Iterator[tuple[int, int]]:
             start, end = match.span()
             yield start, end
         return
-    # Byte offsets to character offsets, counted once as the matches move forward.
+    # Byte offsets to character offsets: a character is every byte but UTF-8's continuation
+    # bytes (0x80-0xBF), counted in C on a copy that marks them, as the matches move forward.
+    continuations = encoded.translate(_CONTINUATION)
     byte_at, char_at = 0, 0
     for match in _LONG_RUN.finditer(classes):
         start, end = match.span()
-        char_at += len(encoded[byte_at:start].decode("utf-8", "surrogatepass"))
+        char_at += start - byte_at - continuations.count(1, byte_at, start)
         byte_at = start
         yield char_at, char_at + (end - start)  # digits and separators are one byte each
+
+
+def _hyphenated_isbn(raw: str, count: int) -> bool:
+    return count in (10, 13) and "-" in raw and isbn.is_valid(raw)
 
 
 def find_numbers(text: str) -> Iterator[Hit]:
@@ -334,9 +366,7 @@ def find_numbers(text: str) -> Iterator[Hit]:
         capitals = _CAPITAL_BEFORE.search(text, max(0, start - 2), start) is not None
         if (count == 6 and not capitals) or _DATE.fullmatch(raw):
             continue
-        if count in (10, 13) and (
-            _ISBN_WORDS.search(_before(text, start, 12)) or ("-" in raw and isbn.is_valid(raw))
-        ):
+        if count in (10, 13) and _ISBN_WORDS.search(_before(text, start, 12)):
             continue
         if capitals:
             if (found := _iban(text, start)) is not None:
@@ -346,13 +376,18 @@ def find_numbers(text: str) -> Iterator[Hit]:
             if nino is not None:
                 yield NATIONAL_ID, "uk_nino", nino.start(), nino.end()
                 continue
+        # An ISBN-10 or -13 with its hyphens is a book, whatever else its digits pass; asked
+        # only of a number about to be reported (the check costs ~0.1 ms).
         if count in NATIONAL_ID_LENGTHS and (
             national := national_id(text, start, end, count, words)
         ):
-            yield NATIONAL_ID, *national
+            if not _hyphenated_isbn(raw, count):
+                yield NATIONAL_ID, *national
             continue
         if 13 <= count <= 19 and _card(raw) and not _IMEI_WORDS.search(_before(text, start, 12)):
-            yield PAYMENT_CARD, "luhn", start, end
+            if not _hyphenated_isbn(raw, count):
+                yield PAYMENT_CARD, "luhn", start, end
             continue
-        if 7 <= count <= 15 and (phone := _phone(text, start, end, words)) is not None:
+        phone = _phone(text, start, end, words, digits) if 7 <= count <= 15 else None
+        if phone is not None and not _hyphenated_isbn(raw, count):
             yield PHONE, "phone", *phone

@@ -74,7 +74,7 @@ def _cases(
 # detect-secrets plugins whose patterns carry no literal of their own: they run near the
 # service's name (or the literal their pattern holds), each within `reach` before it.
 _NAMED: tuple[tuple[str, tuple[str, ...], type, int], ...] = (
-    ("npm_token", ("_authtoken",), NpmDetector, 200),
+    ("npm_token", ("_authToken",), NpmDetector, 200),
     ("artifactory_token", ("artifactory", "jfrog", "AKC"), ArtifactoryDetector, 48),
     ("discord_token", ("discord",), DiscordBotTokenDetector, 48),
     ("telegram_token", ("telegram",), TelegramBotTokenDetector, 48),
@@ -222,6 +222,10 @@ def find_credentials(text: str, present: Mapping[str, list[int]]) -> Iterator[tu
         positions = [p for marker in key_format.markers for p in present.get(marker, ())]
         if not positions:
             continue
+        if key_format.label == "assigned_secret":
+            for start, end in assignments.find_assignments(text, positions):
+                yield key_format.label, start, end
+            continue
         seen: set[tuple[int, int]] = set()
         for window_start, window_end in _windows(positions, key_format.reach, len(text)):
             for label, start, end in _matches(key_format, text, window_start, window_end):
@@ -233,10 +237,6 @@ def find_credentials(text: str, present: Mapping[str, list[int]]) -> Iterator[tu
 def _matches(
     key_format: KeyFormat, text: str, window_start: int, window_end: int
 ) -> Iterator[tuple[str, int, int]]:
-    if key_format.label == "assigned_secret":
-        for start, end in assignments.find_assignments(text, window_start, window_end):
-            yield key_format.label, start, end
-        return
     for pattern in key_format.patterns:
         for match in pattern.finditer(text, window_start, window_end):
             start, end = match.span()
