@@ -259,6 +259,7 @@ class Words:
         # those of them that name a phone number.
         self._lines: dict[int, _Line | None] = {}
         self._headers: dict[int, int] = {}  # a delimited line's start → its header's start
+        self._header_fields: dict[tuple[int, str], _Line] = {}
 
     def _index(self) -> list[int]:
         if self._ends is None:
@@ -375,14 +376,18 @@ class Words:
         header = self._header_line(line_start, delimiter)
         if header < 0:
             return None
-        fields: list[tuple[int, int]] = []
-        offset = header
-        for field in text[header : _line_end(text, header)].split(delimiter):
-            fields.append((offset, offset + len(field)))
-            offset += len(field) + 1
-        self._index()
-        phones = {f for f in fields if any(self._roles[i][0] == PHONE for i in self._between(*f))}
-        return delimiter, fields, phones
+        if (header, delimiter) not in self._header_fields:
+            fields: list[tuple[int, int]] = []
+            offset = header
+            for field in text[header : _line_end(text, header)].split(delimiter):
+                fields.append((offset, offset + len(field)))
+                offset += len(field) + 1
+            self._index()
+            phones = {
+                f for f in fields if any(self._roles[i][0] == PHONE for i in self._between(*f))
+            }
+            self._header_fields[header, delimiter] = (delimiter, fields, phones)
+        return self._header_fields[header, delimiter]
 
     def _header_line(self, line_start: int, delimiter: str) -> int:
         """The start of the nearest line above with as many delimiters and no field that
