@@ -159,13 +159,16 @@ FORMATS: tuple[KeyFormat, ...] = (
         ("://",),
         # An empty user name is common too: redis://:password@host.
         (*_plugin(BasicAuthDetector), re.compile(r"://[^\s:/@]{0,64}:([^\s@/]{1,128})@")),
+        reach=(2, 320),  # every match starts at the "://"
     ),
     *(_cases(label, words, _plugin(plugin), reach) for label, words, plugin, reach in _NAMED),
-    *(KeyFormat(label, markers, (re.compile(p),)) for label, markers, p in _PREFIXED),
+    # These start at their prefix (or a character before it): a short window suffices.
+    *(KeyFormat(label, markers, (re.compile(p),), (8, 320)) for label, markers, p in _PREFIXED),
     KeyFormat(
         "bearer_token",
         ("Bearer ", "bearer ", "BEARER "),
         (re.compile(r"(?i)\bbearer\s+(?P<secret>[A-Za-z0-9._~+/-]{20,}=*)"),),
+        (2, 600),
     ),
     KeyFormat("assigned_secret", tuple(sorted(assignments.MARKERS)), (), reach=(80, 480)),
     KeyFormat(
@@ -189,6 +192,7 @@ FORMATS: tuple[KeyFormat, ...] = (
                 r"(?P<secret>[^\s\"',;<>{}]{6,})"
             ),
         ),
+        reach=(16, 240),  # the key word starts at most a letter before its marker
     ),
 )
 
