@@ -233,19 +233,19 @@ def _ip(text: str, start: int, end: int) -> tuple[int, int] | None:
     raw = text[start:end]
     if _IPV4.fullmatch(raw) is None:
         return None
-    # The words first: most dotted quads in text are versions and builds (2 µs a parse).
-    before = _before(text, start)
-    if _VERSION_WORDS.search(before):
-        return None
-    line_start = text.rfind("\n", 0, start) + 1
-    if line_start != start and not _IP_WORDS.search(before):
-        return None
     try:
         address = ipaddress.ip_address(raw)
     except ValueError:
         return None
-    # Private, loopback and documentation ranges: nobody's address.
-    return (start, end) if address.is_global else None
+    if not address.is_global:  # private, loopback, documentation ranges: nobody's address
+        return None
+    before = _before(text, start)
+    if _VERSION_WORDS.search(before):
+        return None
+    line_start = text.rfind("\n", 0, start) + 1
+    if line_start == start or _IP_WORDS.search(before):
+        return start, end
+    return None
 
 
 # IPv6: three colons with at most four hex digits between them ("::" counts), found by a
