@@ -10,19 +10,19 @@ from itertools import accumulate
 
 from ahocorasick_rs import AhoCorasick, Implementation
 
-from router.privacy.findings import CREDENTIAL, NOTHING, Finding, Findings
-from router.privacy.personal import (
-    CN_ADDRESS_MARKER,
-    STREET_MARKERS,
-    find_emails,
-    find_numbers,
-    number_runs,
-)
+from router.privacy.addresses import CN_ADDRESS_MARKER, STREET_MARKERS, find_addresses
+from router.privacy.findings import CREDENTIAL, NATIONAL_ID, NOTHING, Finding, Findings
+from router.privacy.national_ids import CODICE_FISCALE_MARKERS, find_codici_fiscali
+from router.privacy.personal import IPV6_CORE, find_emails, find_ipv6, find_numbers, number_runs
 from router.privacy.secret_formats import MARKERS, find_credentials
 
 # Every literal the detectors look for, in one automaton: credential prefixes, street
-# words, "@" and the Chinese address marker.
-_ALL_MARKERS = sorted(MARKERS | STREET_MARKERS | {"@", CN_ADDRESS_MARKER})
+# words, "@", the Chinese address marker, the words before a codice fiscale, and the
+# "::" or ":" of an IPv6 address.
+_IPV6_MARKERS = frozenset(f"{a}{b}:" for a in "23" for b in "0123456789abcdefABCDEF")
+_ALL_MARKERS = sorted(
+    MARKERS | STREET_MARKERS | _IPV6_MARKERS | {"@", CN_ADDRESS_MARKER, *CODICE_FISCALE_MARKERS}
+)
 # A DFA: a few hundred states for these markers, and the fastest scan of the three kinds.
 _AUTOMATON = AhoCorasick(_ALL_MARKERS, implementation=Implementation.DFA)
 
@@ -59,8 +59,17 @@ def _scan_one(index: int, text: str) -> list[Finding]:
         )
         if "@" in present:
             found.extend(Finding(k, label, index, s, e) for k, label, s, e in find_emails(text))
-    street = not STREET_MARKERS.isdisjoint(present)
-    found.extend(Finding(k, label, index, s, e) for k, label, s, e in find_numbers(text, street))
+        found.extend(
+            Finding(k, label, index, s, e) for k, label, s, e in find_addresses(text, present)
+        )
+        if codici := [p for m in CODICE_FISCALE_MARKERS for p in present.get(m, ())]:
+            found.extend(
+                Finding(NATIONAL_ID, label, index, s, e)
+                for label, s, e in find_codici_fiscali(text, codici)
+            )
+    if ":" in text:
+        found.extend(Finding(k, label, index, s, e) for k, label, s, e in find_ipv6(text))
+    found.extend(Finding(k, label, index, s, e) for k, label, s, e in find_numbers(text))
     if len(found) < 2:
         return found
     kept: list[Finding] = []
@@ -89,12 +98,14 @@ _JOIN = "\x00"
 
 
 def _worth_scanning(texts: Sequence[str]) -> list[int]:
-    """The positions of the texts holding a marker or a run of four digits or more: every
-    detector starts from one or the other, so the others can hold no finding."""
+    """The positions of the texts holding a marker, a run of digits a detector reads or the
+    colons of an IPv6 address: every detector starts from one of them, so the others can
+    hold no finding."""
     joined = _encodable(_JOIN.join(texts))
     starts = list(accumulate((len(t) + len(_JOIN) for t in texts[:-1]), initial=0))
     hits = [start for _, start, _ in _AUTOMATON.find_matches_as_indexes(joined)]
     hits.extend(start for start, _ in number_runs(joined))
+    hits.extend(match.start() for match in IPV6_CORE.finditer(joined))
     return sorted({bisect_right(starts, start) - 1 for start in hits})
 
 

@@ -1,5 +1,5 @@
-"""Personal data: e-mail addresses, phone numbers, payment cards, IBANs, national ids, IP
-addresses and postal addresses.
+"""Personal data: e-mail addresses, phone numbers, payment cards, IBANs, national ids and IP
+addresses (postal addresses are in addresses.py, national ids' schemes in national_ids.py).
 
 One cheap pass finds the candidates (every `@`, every run of digits); only candidates go to
 the validators (phonenumbers, python-stdnum, ipaddress), which decide with checksums and
@@ -16,22 +16,11 @@ from collections.abc import Iterator
 import phonenumbers
 from stdnum import iban as stdnum_iban
 from stdnum import isbn, luhn
-from stdnum.cn import ric
-from stdnum.de import idnr
-from stdnum.es import dni, nie
-from stdnum.fr import nir
-from stdnum.us import ssn
 
-from router.privacy.context import Context
-from router.privacy.findings import (
-    EMAIL,
-    IBAN,
-    IP_ADDRESS,
-    NATIONAL_ID,
-    PAYMENT_CARD,
-    PHONE,
-    POSTAL_ADDRESS,
-)
+from router.privacy.context import Words
+from router.privacy.findings import EMAIL, IBAN, IP_ADDRESS, NATIONAL_ID, PAYMENT_CARD, PHONE
+from router.privacy.national_ids import LENGTHS as NATIONAL_ID_LENGTHS
+from router.privacy.national_ids import national_id
 
 Hit = tuple[str, str, int, int]  # kind, label, start, end
 
@@ -59,9 +48,13 @@ def find_emails(text: str) -> Iterator[Hit]:
         if start < at and domain is not None:
             address = text[start : domain.end()]
             host = domain.group().lower()
-            # user:password@host in a URL is a connection string, not an address.
+            # user:password@host in a URL is a connection string, not an address; a
+            # mailto: link holds one.
             word = text[max(0, start - 200) : start].rsplit(None, 1)[-1:]
-            in_url = text[start - 1 : start] == ":" or bool(word and "://" in word[0])
+            mailto = text[max(0, start - 7) : start].lower() == "mailto:"
+            in_url = not mailto and (
+                text[start - 1 : start] == ":" or bool(word and "://" in word[0])
+            )
             if not (
                 host in _RESERVED_DOMAINS
                 or host.endswith(tuple("." + d for d in _RESERVED_DOMAINS))
@@ -92,10 +85,6 @@ _IP_WORDS = re.compile(
     r"\bremote|\bsrc\b|\bdst\b|\bsource\b|\bfrom\b|\bvon\b|\bde\b|\bdesde\b|\bpeer|"
     r"\bserver|\bconnect|\blogin|\bsigned in|\bx-forwarded|\bforwarded|来自|\bnginx|\bsshd)"
 )
-_TAX_ID_WORDS = re.compile(
-    r"(?i)(?:steuer|idnr|identifikationsnummer|\btin\b|tax id|taxpayer|\bst-?id)"
-)
-_SSN_WORDS = re.compile(r"(?i)(?:\bssn\b|social security|sozialversicherung)")
 _VERSION_WORDS = re.compile(r"(?i)(?:\bv|version|release|\bver\.?|build)\s*$")
 _IMEI_WORDS = re.compile(r"(?i)\bimei\b")
 _ISBN_WORDS = re.compile(r"(?i)isbn[\s:-]*(?:1[03])?[\s:-]*$")
@@ -113,8 +102,8 @@ _NINO = re.compile(
 
 # National numbers are tried in the numbering plans of the languages the detector reads;
 # a plan that cannot start a number that way is not tried (parsing costs ~50 µs a plan).
-_TRUNK_ZERO_REGIONS = ("GB", "DE", "FR", "CN", "IT", "NL", "CH", "AT", "BE")
-_NO_ZERO_REGIONS = ("US", "ES", "CN", "IT")
+_TRUNK_ZERO_REGIONS = ("GB", "DE", "FR", "NL", "SE", "CH", "AT", "BE", "IT", "BR", "CN")
+_NO_ZERO_REGIONS = ("US", "ES", "IT", "PT", "DK", "NO", "PL", "BR", "CN")
 
 
 def _phone_regions(digits: str) -> tuple[str, ...]:
@@ -125,7 +114,7 @@ def _before(text: str, start: int, span: int = 40) -> str:
     return text[max(0, start - span) : start]
 
 
-_SEPARATORS_OUT = str.maketrans("", "", " -./()")
+_SEPARATORS_OUT = str.maketrans("", "", " -./()+")
 
 
 def _digits(raw: str) -> str:
@@ -145,16 +134,26 @@ def _fictional_phone(number: phonenumbers.PhoneNumber) -> bool:
     return number.country_code == 44 and national.startswith(_UK_DRAMA)
 
 
-def _phone(text: str, start: int, end: int, context: Context) -> tuple[int, int] | None:
-    """The phone number at this run of digits, if it is one."""
+def _fictional_digits(digits: str) -> bool:
+    """The same ranges read off the digits, before paying ~50 µs for a parse: 555-01xx
+    with or without an area code and country code 1, 07700 900… and +44 7700 900…."""
+    if digits[-7:-4] == "555" and digits[-4:-2] == "01":
+        return len(digits) in (7, 10) or (len(digits) == 11 and digits[0] == "1")
+    national = digits[1:] if digits[0] == "0" else digits[2:] if digits[:2] == "44" else ""
+    return national.startswith(_UK_DRAMA)
+
+
+def _phone(text: str, start: int, end: int, words: Words, digits: str) -> tuple[int, int] | None:
+    """The phone number at this run of digits (`digits` without its separators), if it is
+    one. The cheap questions first: most runs leave at the words before them."""
     lead = start
-    if start > 0 and text[start - 1] == "+":
+    before = text[start - 2 : start] if start > 1 else text[:start]
+    if before[-1:] == "+":
         lead = start - 1
-    elif start > 0 and text[start - 1] == "(" and start > 1 and text[start - 2] == "+":
+    elif before == "+(":
         lead = start - 2
     raw = text[lead:end]
-    digits = _digits(raw)
-    if not 7 <= len(digits) <= 15:
+    if _fictional_digits(digits):
         return None
     if lead < start or digits.startswith("00"):
         try:
@@ -166,17 +165,17 @@ def _phone(text: str, start: int, end: int, context: Context) -> tuple[int, int]
         return None
     # A national number: the numbering plan must accept it, and its shape or the words
     # before it must say it is a phone number (an eight-digit order number is not).
-    if text[start - 1 : start] == "(":
+    if before[-1:] == "(":
         lead = start - 1
         raw = text[lead:end]
-    if _DATE_SHAPE.fullmatch(raw):
-        return None
-    shaped = _US_PHONE_SHAPE.fullmatch(raw) is not None or (
-        digits.startswith("0") and len(digits) >= 9 and any(not c.isdigit() for c in raw)
+    shaped = (digits[0] == "0" and len(digits) >= 9 and not raw.isdigit()) or (
+        _US_PHONE_SHAPE.fullmatch(raw) is not None
     )
     # A Chinese mobile number (1[3-9] and nine digits) is recognisable by itself.
     chinese_mobile = len(digits) == 11 and digits[0] == "1" and digits[1] in "3456789"
-    if not shaped and not chinese_mobile and not context.called_phone(lead):
+    if not shaped and not chinese_mobile and not words.called_phone(lead):
+        return None
+    if _DATE_SHAPE.fullmatch(raw):
         return None
     for region in _phone_regions(digits):
         try:
@@ -196,14 +195,13 @@ def _card(raw: str) -> bool:
         13 <= len(digits) <= 19
         and _CARD_SHAPE.fullmatch(raw) is not None
         and _CARD_PREFIX.match(digits) is not None
+        and (len(digits) != 13 or digits[0] == "4")  # 13 digits: Visa; else an EAN-13
         and len(set(digits)) > 1  # 0000 0000 0000 0000 passes Luhn
         and luhn.is_valid(digits)
     )
 
 
 _CAPITAL_BEFORE = re.compile(r"[A-Z]")
-# Digits in the national ids: SSN 9, NIE 7, DNI 8, Steuer-ID 11, NIR 15, Chinese id 17/18.
-_NATIONAL_ID_LENGTHS = frozenset({7, 8, 9, 11, 15, 17, 18})
 _IBAN_HEAD = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}")
 
 
@@ -231,34 +229,6 @@ def _iban(text: str, start: int) -> tuple[int, int] | None:
     return None
 
 
-def _national_id(text: str, start: int, end: int) -> tuple[str, int, int] | None:
-    raw = text[start:end]
-    digits = _digits(raw)
-    after = text[end : end + 2]
-    before = _before(text, start)
-    if _SSN_SHAPE.fullmatch(raw) and ssn.is_valid(raw):
-        return "us_ssn", start, end
-    if len(digits) == 9 and raw.isdigit() and _SSN_WORDS.search(before) and ssn.is_valid(digits):
-        return "us_ssn", start, end
-    if len(digits) == 15 and digits[0] in "12" and nir.is_valid(digits):
-        return "fr_nir", start, end
-    if len(digits) == 11 and _TAX_ID_WORDS.search(before) and idnr.is_valid(digits):
-        return "de_steuer_id", start, end
-    if len(digits) == 17 and after[:1] in ("X", "x") and ric.is_valid(digits + "X"):
-        return "cn_resident_id", start, end + 1
-    if len(digits) == 18 and ric.is_valid(digits):
-        return "cn_resident_id", start, end
-    if len(digits) == 8 and raw.isdigit():
-        suffix = after[1:2] if after[:1] == "-" else after[:1]
-        if suffix.isalpha() and dni.is_valid(digits + suffix) and not after[1:2].isalpha():
-            return "es_dni", start, end + len(after[: 2 if after[:1] == "-" else 1])
-    if len(digits) == 7 and raw.isdigit() and start > 0 and text[start - 1] in "XYZxyz":
-        letter = text[end : end + 1]
-        if letter.isalpha() and nie.is_valid(text[start - 1] + digits + letter):
-            return "es_nie", start - 1, end + 1
-    return None
-
-
 def _ip(text: str, start: int, end: int) -> tuple[int, int] | None:
     raw = text[start:end]
     if _IPV4.fullmatch(raw) is None:
@@ -278,155 +248,117 @@ def _ip(text: str, start: int, end: int) -> tuple[int, int] | None:
     return None
 
 
-# Postal addresses: a street with a house number near a postal code.
-_STREET = re.compile(
-    r"(?i)(?:\b\d{1,5}[a-z]?,?\s+(?:[\w'.-]+\s+){0,3}(?:street|st\.|avenue|ave\.?|road|rd\.|"
-    r"boulevard|blvd\.?|lane|drive|dr\.|way|court|place|square)\b"
-    r"|\b[\w'.-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm)\s+\d{1,4}\s?[a-z]?\b"
-    r"|\b\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?:rue|avenue|boulevard|bd|place|chemin|allée|impasse|quai)\b"
-    r"|\b(?:calle|c/|avenida|avda\.?|plaza|paseo|camino)\s+[\w'. -]{2,40}?,?\s+"
-    r"(?:n[º°o]\.?\s*)?\d{1,4}\b)"
-)
-_UK_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b")
-_CN_ADDRESS = re.compile(r"[\u4e00-\u9fff]{2,12}(?:路|街|道|巷|大道)\d{1,5}号")
+# IPv6: three colons with at most four hex digits between them ("::" counts), found by a
+# regex that starts with a literal colon, so the engine skips to each colon in C; the
+# address is then read out to both sides and parsed.
+IPV6_CORE = re.compile(r":[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{0,4}:")
+_IPV6_TAIL = re.compile(r"[0-9A-Fa-f:]*")
+_HEX = frozenset("0123456789abcdefABCDEF:")
 
 
-# Words that name a street: with one of them in the text, postal codes are looked at.
-STREET_MARKERS = frozenset(
-    {
-        "Street",
-        "street",
-        " St ",
-        " St.",
-        "Avenue",
-        "avenue",
-        " Ave",
-        "Road",
-        "road",
-        " Rd",
-        "Boulevard",
-        "boulevard",
-        "Blvd",
-        "Lane",
-        "Drive",
-        "Court",
-        "Place",
-        "Square",
-        "straße",
-        "Straße",
-        "strasse",
-        "Strasse",
-        "str.",
-        "Str.",
-        "weg ",
-        "Weg ",
-        "allee",
-        "Allee",
-        "platz",
-        "Platz",
-        "gasse",
-        "Gasse",
-        "ring ",
-        "damm ",
-        "rue ",
-        "Rue ",
-        "chemin",
-        "Chemin",
-        "allée",
-        "Allée",
-        "impasse",
-        "Impasse",
-        "quai ",
-        "Quai ",
-        "calle",
-        "Calle",
-        "C/",
-        "Avenida",
-        "avenida",
-        "Avda",
-        "Plaza",
-        "plaza",
-        "Paseo",
-        "paseo",
-        "Camino",
-        "camino",
-    }
-)
-CN_ADDRESS_MARKER = "号"
-
-
-def find_addresses(text: str, postcodes: list[tuple[int, int]], street: bool) -> Iterator[Hit]:
-    """A street with a house number within a line or two of a postal code."""
-    if street:
-        codes = list(postcodes)
-        codes.extend(m.span() for m in _UK_POSTCODE.finditer(text))
-        for start, end in codes:
-            streets = [
-                found
-                for found in _STREET.finditer(text, max(0, start - 80), min(len(text), end + 60))
-                if found.end() <= start or found.start() >= end
-            ]
-            if streets:  # the street nearest to the postal code
-                found = min(streets, key=lambda m: min(abs(m.end() - start), abs(m.start() - end)))
-                yield (
-                    POSTAL_ADDRESS,
-                    "street_and_postcode",
-                    min(found.start(), start),
-                    max(found.end(), end),
-                )
-    if CN_ADDRESS_MARKER in text:
-        for match in _CN_ADDRESS.finditer(text):
-            yield POSTAL_ADDRESS, "cn_street", match.start(), match.end()
+def find_ipv6(text: str) -> Iterator[Hit]:
+    """Global IPv6 addresses (2000::/3 less the documentation range): private, link-local
+    and loopback ones are nobody's."""
+    position = 0
+    while (core := IPV6_CORE.search(text, position)) is not None:
+        start = core.start()
+        while start > 0 and text[start - 1] in _HEX:
+            start -= 1
+        end = _IPV6_TAIL.match(text, start).end()  # type: ignore[union-attr]
+        position = end
+        if text[start : start + 1] not in ("2", "3") or (start > 0 and text[start - 1].isalnum()):
+            continue
+        candidate = text[start:end]
+        if candidate.endswith(":") and not candidate.endswith("::"):
+            candidate = candidate[:-1]  # "from 2a02:…:3b70: denied"
+        if "::" not in candidate and candidate.count(":") != 7:
+            continue
+        try:
+            address = ipaddress.IPv6Address(candidate)
+        except ValueError:
+            continue
+        if address.is_global and not text[end : end + 1].isalnum():
+            yield IP_ADDRESS, "ipv6", start, start + len(candidate)
 
 
 # Runs of digits are found on a translated copy of the text's bytes: digits become 0x00,
-# separators 0x02, everything else 0x01. A regex starting with a literal byte lets the engine
-# skip to the next digit with a tight loop, several times faster than a `[0-9]` search on the
-# text, and short numbers (a year, a count) never leave C.
+# dots 0x03, dashes and slashes 0x02, spaces and brackets 0x04, capitals 0x05, everything
+# else 0x01. A regex starting with a literal byte lets the engine skip to the next digit
+# with a tight loop, several times faster than a `[0-9]` search on the text, and the runs no
+# detector can use never leave C: numbers under six digits (a year, an amount, a count),
+# dates, prices and six digits without capitals before them (which only a UK National
+# Insurance number may have). Only dotted quads (IPv4) and the other runs of six digits or
+# more come out.
 _BYTE_CLASSES = bytes(
-    0 if chr(i).isdigit() and i < 128 else 2 if chr(i) in " -./()" else 1 for i in range(256)
+    0
+    if chr(i).isdigit() and i < 128
+    else 3
+    if chr(i) == "."
+    else 2
+    if chr(i) in "-/"
+    else 4
+    if chr(i) in " ()"
+    else 5
+    if "A" <= chr(i) <= "Z"
+    else 1
+    for i in range(256)
 )
-_LONG_RUN = re.compile(rb"\x00(?:\x02{0,2}\x00){3,}")
+_CONTINUATION = bytes(1 if 0x80 <= i <= 0xBF else 0 for i in range(256))
+_RUN_ENDS = rb"(?![\x02-\x04]{0,2}\x00)"
+_ANY = rb"[\x00-\xff]"
+# The first digit is a literal, so the engine's prefix scan finds it; the lookbehind then
+# makes sure it starts its run; the alternatives read on from the second digit.
+_LONG_RUN = re.compile(
+    rb"\x00(?<![\x00\x03]\x00)(?=(?:[\x02-\x04]{0,2}\x00){3})(?:"  # four digits at least
+    rb"\x00{0,2}(?:\x03\x00{1,3}){3}(?![\x00\x03]\x00)"  # a dotted quad
+    rb"|(?!"
+    rb"\x00{3}([\x02\x03])\x00{1,2}\1\x00{1,2}(?:\x04\x00{1,2})?" + _RUN_ENDS + rb"|"  # 2026-11-29
+    rb"\x00?([\x02\x03])\x00{1,2}\2\x00{2,4}(?:\x04\x00{1,2})?" + _RUN_ENDS + rb"|"  # 29.11.2026
+    rb"\x00*\x03\x00{1,3}" + _RUN_ENDS + rb"|"  # 38211.40
+    rb"(?<!\x05" + _ANY + rb")(?<!\x05" + _ANY + _ANY + rb")"  # six digits, no capitals
+    rb"(?:[\x02-\x04]{0,2}\x00){5}" + _RUN_ENDS + rb")"
+    rb"(?:[\x02-\x04]{0,2}\x00){5,})"
+)
 
 
 def number_runs(text: str) -> Iterator[tuple[int, int]]:
-    """(start, end) of every run of at least four digits, with separators between them."""
+    """(start, end) of every dotted quad and every run of at least six digits, with
+    separators between them."""
     encoded = text.encode("utf-8", "surrogatepass")
     classes = encoded.translate(_BYTE_CLASSES)
     if text.isascii():
         for match in _LONG_RUN.finditer(classes):
             start, end = match.span()
-            while classes[end - 1] != 0:
-                end -= 1
             yield start, end
         return
-    # Byte offsets to character offsets, counted once as the matches move forward.
+    # Byte offsets to character offsets: a character is every byte but UTF-8's continuation
+    # bytes (0x80-0xBF), counted in C on a copy that marks them, as the matches move forward.
+    continuations = encoded.translate(_CONTINUATION)
     byte_at, char_at = 0, 0
     for match in _LONG_RUN.finditer(classes):
         start, end = match.span()
-        while classes[end - 1] != 0:
-            end -= 1
-        char_at += len(encoded[byte_at:start].decode("utf-8", "surrogatepass"))
+        char_at += start - byte_at - continuations.count(1, byte_at, start)
         byte_at = start
         yield char_at, char_at + (end - start)  # digits and separators are one byte each
 
 
-def find_numbers(text: str, street: bool = False) -> Iterator[Hit]:
-    """Phones, cards, IBANs, national ids, IP addresses and postal addresses among the
-    text's runs of digits. Each validator runs only on runs of the lengths it can accept:
-    most runs (dates, amounts, counts) leave after a length test or two."""
-    postcodes: list[tuple[int, int]] = []
-    context = Context(text)
+def _hyphenated_isbn(raw: str, count: int) -> bool:
+    return count in (10, 13) and "-" in raw and isbn.is_valid(raw)
+
+
+def find_numbers(text: str) -> Iterator[Hit]:
+    """Phones, cards, IBANs, national ids and IPv4 addresses among the text's runs of digits.
+    Each validator runs only on runs of the lengths it can accept: most runs (dates, amounts,
+    counts) leave after a length test or two, and the words around a number are looked up
+    only for the few that need them."""
+    words = Words(text)
     for start, end in number_runs(text):
         raw = text[start:end]
-        digits = _digits(raw)
-        count = len(digits)
         if "." in raw and (found := _ip(text, start, end)):
             yield IP_ADDRESS, "ipv4", *found
             continue
-        if count == 5 and raw.isdigit():
-            postcodes.append((start, end))
-            continue
+        digits = _digits(raw)
+        count = len(digits)
         if count < 6 or count > 34:
             continue
         # IBANs and NI numbers: capitals right before the digits ("DE89 …", "WEST 1234 …",
@@ -434,9 +366,7 @@ def find_numbers(text: str, street: bool = False) -> Iterator[Hit]:
         capitals = _CAPITAL_BEFORE.search(text, max(0, start - 2), start) is not None
         if (count == 6 and not capitals) or _DATE.fullmatch(raw):
             continue
-        if count in (10, 13) and (
-            _ISBN_WORDS.search(_before(text, start, 12)) or ("-" in raw and isbn.is_valid(raw))
-        ):
+        if count in (10, 13) and _ISBN_WORDS.search(_before(text, start, 12)):
             continue
         if capitals:
             if (found := _iban(text, start)) is not None:
@@ -446,13 +376,18 @@ def find_numbers(text: str, street: bool = False) -> Iterator[Hit]:
             if nino is not None:
                 yield NATIONAL_ID, "uk_nino", nino.start(), nino.end()
                 continue
+        # An ISBN-10 or -13 with its hyphens is a book, whatever else its digits pass; asked
+        # only of a number about to be reported (the check costs ~0.1 ms).
+        if count in NATIONAL_ID_LENGTHS and (
+            national := national_id(text, start, end, count, words)
+        ):
+            if not _hyphenated_isbn(raw, count):
+                yield NATIONAL_ID, *national
+            continue
         if 13 <= count <= 19 and _card(raw) and not _IMEI_WORDS.search(_before(text, start, 12)):
-            yield PAYMENT_CARD, "luhn", start, end
+            if not _hyphenated_isbn(raw, count):
+                yield PAYMENT_CARD, "luhn", start, end
             continue
-        if count in _NATIONAL_ID_LENGTHS and (national := _national_id(text, start, end)):
-            yield NATIONAL_ID, *national
-            continue
-        if 7 <= count <= 15 and (phone := _phone(text, start, end, context)) is not None:
+        phone = _phone(text, start, end, words, digits) if 7 <= count <= 15 else None
+        if phone is not None and not _hyphenated_isbn(raw, count):
             yield PHONE, "phone", *phone
-    if street or CN_ADDRESS_MARKER in text:
-        yield from find_addresses(text, postcodes, street)
