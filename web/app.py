@@ -46,7 +46,7 @@ from router.api import (
     embeddings_http,
     responses_messages_http,
 )
-from router.pipeline import AdapterPool, Executor, Gateway, RouterMetrics, Telemetry
+from router.pipeline import AdapterPool, Cascade, Executor, Gateway, RouterMetrics, Telemetry
 from router.quality import (
     CatalogQualityEstimator,
     LearnedQuality,
@@ -222,6 +222,9 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
         providers,
     )
     gateway.need = settings.default_need()
+    gateway.cascade = Cascade(
+        gateway.executor, settings.cascade_min_confidence, settings.cascade_max_answers
+    )
 
     telemetry = (
         Telemetry(settings.otel_endpoint, settings.otel_service_name)
