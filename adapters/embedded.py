@@ -147,6 +147,7 @@ class EmbeddedEngine:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-llm")
         self._waiting = 0
         self._waiting_lock = threading.Lock()
+        self._parsed: set[str] = set()  # grammars llama.cpp has parsed (see _check_grammar)
 
     # --- on the worker thread -------------------------------------------------------------
 
@@ -173,6 +174,29 @@ class EmbeddedEngine:
             self._llama = llama
         return self._llama
 
+    def _check_grammar(self, llama: Any, grammar: Any, request: ChatRequest) -> None:
+        """llama.cpp parses a grammar only when generation starts, and llama-cpp-python then
+        adds the NULL it gets for one it cannot parse to its sampler chain, which crashes the
+        process (llama-cpp-python's schema converter writes such grammars: a property name
+        holding a quote and a newline). So each grammar is parsed here first, once."""
+        from llama_cpp import llama_sampler_free, llama_sampler_init_grammar
+
+        text: str = grammar._grammar
+        if text in self._parsed:
+            return
+        sampler = llama_sampler_init_grammar(
+            llama._model.vocab, text.encode("utf-8"), grammar._root.encode("utf-8")
+        )
+        if not sampler:
+            param = "tools" if embedded_tools.uses_tools(request) else "response_format"
+            raise UnsupportedParameter(
+                param, "llama.cpp cannot parse the grammar built from this schema"
+            )
+        llama_sampler_free(sampler)
+        if len(self._parsed) > 4096:
+            self._parsed.clear()
+        self._parsed.add(text)
+
     def _stop_strings(self, request: ChatRequest) -> list[str]:
         return [s for s in [*request.stops(), self._formatter.eos_token] if s]
 
@@ -195,6 +219,8 @@ class EmbeddedEngine:
         seed = request.seed & 0x7FFFFFFF if request.seed is not None else secrets.randbelow(2**31)
         llama.set_seed(seed)
         grammar = grammar_for(request)
+        if grammar is not None:
+            self._check_grammar(llama, grammar, request)
         stops = self._stop_strings(request)
         eos = llama.token_eos()
         generated: list[int] = []

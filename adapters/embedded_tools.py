@@ -27,7 +27,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.errors import UpstreamBadRequest
+from adapters.errors import UnsupportedParameter
 from adapters.schemas import ChatRequest, JsonSchemaFormat, Message, NamedToolChoice
 
 MESSAGE_HEAD = "message:\n"
@@ -132,9 +132,10 @@ def _grammar_text(
             resolved = converter.resolve_refs(schema, f"tool{i}")
             args = converter.visit(resolved, f"args{i}")  # type: ignore[no-untyped-call]
         except (ValueError, KeyError, TypeError, AssertionError, NotImplementedError) as exc:
-            raise UpstreamBadRequest(
-                f"tools[{i}].function.parameters: the embedded model cannot build a "
-                f"grammar from this schema: {exc}"
+            raise UnsupportedParameter(
+                "tools",
+                f"tools[{i}].function.parameters: the embedded model cannot build a grammar "
+                f"from this schema: {exc}",
             ) from exc
         own[f"tool-call-{i}"] = f'"{CALL_HEAD}{name}:\\n" {args}'
         if named is None or named == name:

@@ -16,6 +16,7 @@ from openai import OpenAI
 from adapters.base import Target
 from adapters.embedded import EmbeddedAdapter
 from adapters.embedded_tools import AnswerReader, grammar_text
+from adapters.errors import UnsupportedParameter
 from adapters.schemas import ChatRequest
 from tests.conftest import SMOLLM2, prepare_database, start_gateway
 from tests.servers import ServerProcess
@@ -118,6 +119,28 @@ def test_tool_choice_none_answers_in_words(adapter: EmbeddedAdapter) -> None:
     message = answer["choices"][0]["message"]
     assert "tool_calls" not in message
     assert message["content"] and not message["content"].startswith("message:")
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        # llama-cpp-python's converter writes a grammar llama.cpp cannot parse for this name;
+        # unchecked, generation would start with a NULL sampler and crash the process.
+        {"type": "object", "properties": {'a"b\nc': {"type": "string"}}, "required": ['a"b\nc']},
+        {"type": "object", "properties": {"x": {"type": "string", "pattern": "^(?=a)b$"}}},
+        {"not": {"type": "string"}},
+    ],
+    ids=["unparsable grammar", "lookahead pattern", "not"],
+)
+def test_a_schema_it_cannot_decode_under_is_refused_by_name(
+    adapter: EmbeddedAdapter, schema: dict[str, Any]
+) -> None:
+    tool = {"type": "function", "function": {"name": "f", "parameters": schema}}
+    with pytest.raises(UnsupportedParameter) as refused:
+        chat(adapter, messages=ASK, tools=[tool], tool_choice="required")
+    assert refused.value.param == "tools" and refused.value.retryable  # another may serve it
+    # The model is still there for the next request.
+    assert chat(adapter, messages=ASK, max_tokens=3)["usage"]["completion_tokens"] > 0
 
 
 def test_the_grammar_offers_what_tool_choice_allows() -> None:
