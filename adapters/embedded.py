@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adapters import embedded_tools
 from adapters.base import Target
 from adapters.errors import (
     AdapterError,
@@ -42,8 +43,9 @@ from adapters.schemas import (
 MAX_WAITING = 256  # requests queued behind the one generating; more are turned away
 DEFAULT_CONTEXT = 8192
 # What the embedded deployment does (catalog/capabilities.py records the same for routing):
-# grammar-constrained JSON, no tool-call format, no images, one choice, no logprobs.
-CAPABILITIES = frozenset({"json_mode", "json_schema"})
+# grammar-constrained JSON and tool calls (adapters/embedded_tools.py), no images, one
+# choice, no logprobs.
+CAPABILITIES = frozenset({"tools", "parallel_tools", "tool_choice", "json_mode", "json_schema"})
 # Parameters it honours; any other set to a value that matters is refused by name.
 TAKES = frozenset(
     {
@@ -56,6 +58,9 @@ TAKES = frozenset(
         "presence_penalty",
         "frequency_penalty",
         "response_format",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
         "stream_options",
         "user",  # the caller's own bookkeeping: nothing for a local model to do with it
         "metadata",
@@ -92,6 +97,8 @@ def _grammar(kind: str, schema: str | None) -> Any:
 
 
 def grammar_for(request: ChatRequest) -> Any:
+    if embedded_tools.uses_tools(request):
+        return embedded_tools.tool_grammar(request)
     fmt = request.response_format
     if fmt is None or fmt.type == "text":
         return None
@@ -140,6 +147,7 @@ class EmbeddedEngine:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-llm")
         self._waiting = 0
         self._waiting_lock = threading.Lock()
+        self._parsed: set[str] = set()  # grammars llama.cpp has parsed (see _check_grammar)
 
     # --- on the worker thread -------------------------------------------------------------
 
@@ -166,6 +174,29 @@ class EmbeddedEngine:
             self._llama = llama
         return self._llama
 
+    def _check_grammar(self, llama: Any, grammar: Any, request: ChatRequest) -> None:
+        """llama.cpp parses a grammar only when generation starts, and llama-cpp-python then
+        adds the NULL it gets for one it cannot parse to its sampler chain, which crashes the
+        process (llama-cpp-python's schema converter writes such grammars: a property name
+        holding a quote and a newline). So each grammar is parsed here first, once."""
+        from llama_cpp import llama_sampler_free, llama_sampler_init_grammar
+
+        text: str = grammar._grammar
+        if text in self._parsed:
+            return
+        sampler = llama_sampler_init_grammar(
+            llama._model.vocab, text.encode("utf-8"), grammar._root.encode("utf-8")
+        )
+        if not sampler:
+            param = "tools" if embedded_tools.uses_tools(request) else "response_format"
+            raise UnsupportedParameter(
+                param, "llama.cpp cannot parse the grammar built from this schema"
+            )
+        llama_sampler_free(sampler)
+        if len(self._parsed) > 4096:
+            self._parsed.clear()
+        self._parsed.add(text)
+
     def _stop_strings(self, request: ChatRequest) -> list[str]:
         return [s for s in [*request.stops(), self._formatter.eos_token] if s]
 
@@ -174,7 +205,7 @@ class EmbeddedEngine:
         from llama_cpp import llama_vocab_is_eog as is_end_of_generation
 
         llama = self._load()
-        messages = _template_messages(request)
+        messages = embedded_tools.template_messages(request)
         prompt = self._formatter(messages=messages).prompt
         tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
         room = self.n_ctx - len(tokens)
@@ -188,6 +219,8 @@ class EmbeddedEngine:
         seed = request.seed & 0x7FFFFFFF if request.seed is not None else secrets.randbelow(2**31)
         llama.set_seed(seed)
         grammar = grammar_for(request)
+        if grammar is not None:
+            self._check_grammar(llama, grammar, request)
         stops = self._stop_strings(request)
         eos = llama.token_eos()
         generated: list[int] = []
@@ -298,16 +331,6 @@ class EmbeddedEngine:
             self._llama = None
 
 
-def _template_messages(request: ChatRequest) -> list[dict[str, str]]:
-    """The conversation as the model's chat template reads it: text only (the embedded
-    deployment declares no vision or tools), a developer's turn as the system's."""
-    return [
-        {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
-        | ({"name": m.name} if m.name else {})
-        for m in request.messages
-    ]
-
-
 def _overlap(text: str, stop: str) -> int:
     """Length of the longest end of `text` that could begin `stop` (held back, not sent)."""
     for size in range(min(len(stop) - 1, len(text)), 0, -1):
@@ -355,6 +378,16 @@ class EmbeddedAdapter:
         async for piece in self.engine.pieces(request):
             parts.append(piece.text)
             last = piece
+        text = "".join(parts)
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        finish = last.finish_reason
+        if embedded_tools.uses_tools(request):
+            reader = embedded_tools.AnswerReader()
+            reader.feed(text)
+            message["content"] = reader.content
+            if reader.calls:
+                message["tool_calls"] = embedded_tools.tool_call_dicts(reader.calls)
+                finish = "tool_calls" if finish == "stop" else finish
         return {
             "id": completion_id(),
             "object": "chat.completion",
@@ -363,8 +396,8 @@ class EmbeddedAdapter:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": "".join(parts)},
-                    "finish_reason": last.finish_reason,
+                    "message": message,
+                    "finish_reason": finish,
                     **({"stop_reason": last.stop} if last.stop else {}),
                 }
             ],
@@ -373,9 +406,10 @@ class EmbeddedAdapter:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
         ident, created = completion_id(), now()
+        reader = embedded_tools.AnswerReader() if embedded_tools.uses_tools(request) else None
 
         def chunk(
-            delta: dict[str, str], finish: str | None = None, stop: str | None = None
+            delta: dict[str, Any], finish: str | None = None, stop: str | None = None
         ) -> dict[str, Any]:
             choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
             if stop:
@@ -390,10 +424,19 @@ class EmbeddedAdapter:
 
         yield chunk({"role": "assistant", "content": ""})
         async for piece in self.engine.pieces(request):
-            if piece.text:
+            if piece.text and reader is None:
                 yield chunk({"content": piece.text})
+            elif piece.text and reader is not None:
+                read = reader.feed(piece.text)
+                if read.content:
+                    yield chunk({"content": read.content})
+                for call in read.tool_calls:  # one call's delta per chunk, as OpenAI sends
+                    yield chunk({"tool_calls": [call]})
             if piece.finish_reason:
-                yield chunk({}, piece.finish_reason, piece.stop)
+                finish = piece.finish_reason
+                if reader is not None and reader.calls and finish == "stop":
+                    finish = "tool_calls"
+                yield chunk({}, finish, piece.stop)
                 yield {
                     "id": ident,
                     "object": "chat.completion.chunk",

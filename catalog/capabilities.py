@@ -7,7 +7,8 @@ with a tool parser and not behind a plain llama.cpp server. They come from three
   read at seed or registration time, never typed by hand;
 - local servers: declared when registered (`deployments add --capabilities tools,json_schema`);
   `responses_api` says the server answers POST /v1/responses itself;
-- the embedded model: known here (grammar-constrained JSON; no tools, images or logprobs).
+- the embedded model: known here (grammar-constrained JSON and tool calls; no images or
+  logprobs).
 """
 
 from __future__ import annotations
@@ -37,8 +38,15 @@ DeploymentCapability = Literal[
 ALL: tuple[DeploymentCapability, ...] = get_args(DeploymentCapability)
 
 # llama-cpp-python builds a grammar from a JSON schema, so even a fresh install answers
-# response_format with valid JSON. It has no tool-call format for SmolLM2's template.
-EMBEDDED: tuple[DeploymentCapability, ...] = ("json_mode", "json_schema")
+# response_format with valid JSON, and tool calls whose arguments fit each tool's schema
+# (adapters/embedded_tools.py).
+EMBEDDED: tuple[DeploymentCapability, ...] = (
+    "tools",
+    "parallel_tools",
+    "tool_choice",
+    "json_mode",
+    "json_schema",
+)
 
 # litellm's model-map flags, and the capability each one grants.
 MAP_FLAGS: dict[str, tuple[DeploymentCapability, ...]] = {

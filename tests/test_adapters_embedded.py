@@ -175,7 +175,6 @@ async def test_json_object_answers_are_json(adapter: EmbeddedAdapter) -> None:
         ({"n": 2}, "n"),
         ({"logprobs": True}, "logprobs"),
         ({"prediction": {"type": "content", "content": "x"}}, "prediction"),
-        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
     ],
 )
 async def test_what_it_cannot_honour_is_refused_by_name(

@@ -109,9 +109,9 @@ def test_tool_calls_round_trip_with_the_openai_sdk(surface: Surface) -> None:
     client = surface.client()
     question = [{"role": "user", "content": "Weather and time in Paris?"}]
     raw = client.chat.completions.with_raw_response.create(
-        model="auto", messages=question, tools=[WEATHER, TIME], parallel_tool_calls=True
+        model=AGENT_MODEL, messages=question, tools=[WEATHER, TIME], parallel_tool_calls=True
     )
-    # "auto" with tools routes to the one deployment that declares them.
+    # Of the model's two deployments, tools go to the one that declares them.
     assert raw.headers["x-modelyard-deployment"] == "test/agent"
     first = raw.parse()
     choice = first.choices[0]
@@ -131,7 +131,9 @@ def test_tool_calls_round_trip_with_the_openai_sdk(surface: Surface) -> None:
         {"role": "tool", "tool_call_id": calls[0].id, "content": "18 C, sunny"},
         {"role": "tool", "tool_call_id": calls[1].id, "content": "14:05"},
     ]
-    second = client.chat.completions.create(model="auto", messages=history, tools=[WEATHER, TIME])
+    second = client.chat.completions.create(
+        model=AGENT_MODEL, messages=history, tools=[WEATHER, TIME]
+    )
     assert second.choices[0].message.content == "result: 14:05"
     forwarded = last_forwarded(surface)["messages"]
     assert forwarded[1]["tool_calls"] == [c.model_dump() for c in calls]
@@ -334,12 +336,16 @@ def test_a_deployment_without_the_capability_is_excluded_by_name(surface: Surfac
     assert caught.value.param == "response_format"
 
 
-def test_auto_excludes_the_embedded_model_for_tools_and_says_why(surface: Surface) -> None:
+def test_auto_keeps_the_embedded_model_for_tools(surface: Surface) -> None:
+    # The embedded model answers tools with grammar-constrained calls (adapters/embedded_tools.py);
+    # the deployment that declares no tools is still excluded, by name.
     body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}], "tools": [TIME]}
     plan = surface.post(body, "/v1/route").json()
     reasons = {e["deployment"]: (e["reason"], e["detail"]) for e in plan["excluded"]}
-    assert reasons["embedded/smollm2-135m-instruct"] == ("capability", "the deployment lacks tools")
-    assert plan["chosen"]["deployment"] == "test/agent"
+    assert "embedded/smollm2-135m-instruct" not in reasons
+    assert reasons["test/agent-plain"] == ("capability", "the deployment lacks tools")
+    considered = [c["deployment"] for c in plan["candidates"]]
+    assert "embedded/smollm2-135m-instruct" in considered
 
 
 # --- bad input  ----------------------------------------------------------------------------------

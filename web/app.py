@@ -46,7 +46,7 @@ from router.api import (
     embeddings_http,
     responses_messages_http,
 )
-from router.pipeline import AdapterPool, Executor, Gateway, RouterMetrics, Telemetry
+from router.pipeline import AdapterPool, Cascade, Executor, Gateway, RouterMetrics, Telemetry
 from router.quality import (
     CatalogQualityEstimator,
     LearnedQuality,
@@ -224,6 +224,9 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
     gateway.need = settings.default_need()
     refusals = audit.PolicyRefusals(factory)  # widening attempts, to the audit log
     gateway.policy_audit = refusals
+    gateway.cascade = Cascade(
+        gateway.executor, settings.cascade_min_confidence, settings.cascade_max_answers
+    )
 
     telemetry = (
         Telemetry(settings.otel_endpoint, settings.otel_service_name)

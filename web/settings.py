@@ -38,6 +38,20 @@ class Settings(BaseSettings):
         description="Deployments whose estimated cost is within this fraction of the cheapest "
         "share traffic (by requests in flight and measured speed); 0: the cheapest takes all",
     )
+    cascade_min_confidence: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="strategy cascade: an answer that carries logprobs escalates when its "
+        "tokens' geometric-mean probability is below this; 0: off (a plain value for now)",
+    )
+    cascade_max_answers: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="strategy cascade: the most answers one request pays for before the last "
+        "is returned whatever its check says",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"

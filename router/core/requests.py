@@ -25,7 +25,9 @@ __all__ = [
     "TextPart",
 ]
 
-Strategy = Literal["cheapest", "fastest", "best", "balanced"]
+# "cascade": cheapest first, each answer checked before it is returned, escalating on a failed
+# check (router/pipeline/cascade.py).
+Strategy = Literal["cheapest", "fastest", "best", "balanced", "cascade"]
 # "auto": anything personal or secret found in the request keeps it on local and embedded
 # deployments; "redact": hosted deployments get typed placeholders instead (router/privacy/).
 PrivacyRule = Literal["any", "local_only", "auto", "redact"]

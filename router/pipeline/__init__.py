@@ -6,6 +6,7 @@ and Prometheus metrics. Every API surface goes through the one gateway.
 May import: router.routing, router.accounts, router.state, router.quality, router.privacy
 and router.core (and `catalog`, `adapters`)."""
 
+from router.pipeline.cascade import Cascade
 from router.pipeline.execution import (
     AdapterPool,
     Attempt,
@@ -21,6 +22,7 @@ from router.pipeline.telemetry import Telemetry
 __all__ = [
     "AdapterPool",
     "Attempt",
+    "Cascade",
     "DeploymentPool",
     "ExecutionFailed",
     "Executor",

@@ -29,6 +29,8 @@ from router.accounts.policy_limits import Effective, Layer
 from router.core.errors import PolicyRefused, RouteError
 from router.core.requests import ChatCompletionIn, RouteControls
 from router.pipeline import chat_privacy as private_chat
+from router.pipeline.cascade import STRATEGY as CASCADE
+from router.pipeline.cascade import Cascade, CascadeOutcome
 from router.pipeline.execution import Attempt, ExecutionFailed, Executor, Via, keep_request
 from router.pipeline.stream_render import ChatEvents, StreamRenderer, rendered
 from router.pipeline.telemetry import Telemetry
@@ -182,6 +184,8 @@ class Gateway:
         self.spreader: Spreader | None = None
         # Writes refused widening attempts to the audit log (router/accounts/audit.py).
         self.policy_audit: Callable[[int, str, PolicyRefused, str | None], None] | None = None
+        # strategy "cascade": checked answers, cheapest first (router/pipeline/cascade.py).
+        self.cascade = Cascade(executor)
 
     def limits_for(self, key: KeyView) -> KeyLimits:
         """The key's own limits, with its team's budgets when its policy names a team."""
@@ -465,10 +469,15 @@ class Gateway:
         admission = await self.admit(body, controls, key)
         decision = admission.decision
         prepare = self._redacting(decision)
+        cascade: CascadeOutcome | None = None
         try:
-            candidate, answer, attempts = await self.executor.complete(
-                decision, body, prepare or keep_request, via
-            )
+            if decision.strategy == CASCADE:  # each candidate's own chat path, checked
+                cascade = await self.cascade.run(decision, body, prepare or keep_request)
+                candidate, answer, attempts = cascade.candidate, cascade.answer, cascade.attempts
+            else:
+                candidate, answer, attempts = await self.executor.complete(
+                    decision, body, prepare or keep_request, via
+                )
         except ExecutionFailed as exc:
             await self.failed(key, admission, exc, started, stream=False)
             raise
@@ -478,10 +487,23 @@ class Gateway:
             private_chat.restore_answer(answer, prepare.redaction)
         usage = chat_usage(answer.get("usage"))  # a forwarded Responses answer names it its way
         cost = await self._record(
-            key, decision, candidate, attempts, usage, started, stream=False, status="ok"
+            key,
+            decision,
+            candidate,
+            attempts,
+            usage,
+            started,
+            stream=False,
+            status="ok",
+            error=cascade.error() if cascade is not None else None,
         )
-        await self.settle(key, admission, cost, usage)
-        routed = Routed(decision, candidate, attempts).headers(cost)
+        spent, used = cost, dict(usage or {})
+        if cascade is not None:
+            spent, used = await self._escalations(key, decision, cascade, started, cost, used)
+        await self.settle(key, admission, spent, used)
+        routed = Routed(decision, candidate, attempts).headers(spent)
+        if cascade is not None:
+            routed["x-modelyard-cascade"] = cascade.header()
         if redacted and prepare is not None:
             routed["x-modelyard-redacted"] = str(prepare.redaction.count)
         if cached_as is not None and controls.cache_ttl_seconds:
@@ -490,6 +512,34 @@ class Gateway:
             routed["x-modelyard-cache"] = "miss"
             self.metrics.cache.labels("miss").inc()
         return answer, {**routed, **admission.headers}
+
+    async def _escalations(
+        self,
+        key: KeyView,
+        decision: Decision,
+        cascade: CascadeOutcome,
+        started: float,
+        cost: Decimal,
+        usage: dict[str, Any],
+    ) -> tuple[Decimal, dict[str, Any]]:
+        """Each answer the cascade paid for and did not return, in the ledger under
+        `<route id>-<n>`; the cost and tokens of all its answers, for the key's budget."""
+        for n, step in enumerate(cascade.steps[:-1], start=1):
+            used = chat_usage(step.answer.get("usage")) or {}
+            cost += await self._record(
+                key,
+                dataclasses.replace(decision, route_id=f"{decision.route_id}-{n}"),
+                step.candidate,
+                [a for a in cascade.attempts if a.deployment == step.candidate.deployment.name],
+                used,
+                started,
+                stream=False,
+                status="escalated",
+                error=f"{step.verdict.check}: {step.verdict.detail}",
+            )
+            for field in ("prompt_tokens", "completion_tokens"):
+                usage[field] = int(usage.get(field) or 0) + int(used.get(field) or 0)
+        return cost, usage
 
     @staticmethod
     def _redacting(decision: Decision) -> private_chat.RedactingPrepare | None:
@@ -559,7 +609,14 @@ class Gateway:
         API's. Fallback happens before the first byte; after it, a failure ends the stream
         with an error event and the ledger records a partial, priced request."""
         started = time.perf_counter()
-        admission = await self.admit(body, self.controls(body, headers, key), key)
+        controls = self.controls(body, headers, key)
+        if controls.strategy == CASCADE:
+            raise RouteError(
+                "strategy 'cascade' checks each answer whole before returning it, so it does "
+                "not stream: send stream: false (or another strategy)",
+                param="stream",
+            )
+        admission = await self.admit(body, controls, key)
         decision = admission.decision
         prepare = self._redacting(decision)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
