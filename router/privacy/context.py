@@ -9,6 +9,7 @@ row of an export is read with its column's name.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from itertools import product
@@ -226,6 +227,8 @@ def markers() -> dict[str, list[Role]]:
 
 
 _DELIMITERS = (",", ";", "\t", "|")
+# Lines holding one of the delimiters, one after the other.
+_DELIMITED_LINES = re.compile(r"(?:[^\n,;\t|]*[,;\t|][^\n]*(?:\n|\Z))*")
 _Line = tuple[str, list[tuple[int, int]], set[tuple[int, int]]]
 
 
@@ -255,6 +258,8 @@ class Words:
         self._roles: list[Role] = []
         self._categories: set[str] = set()
         self._phone_ends: list[int] = []
+        self._named_ends: list[int] = []  # where the phone and identifier words end
+        self._named_blocks: list[int] | None = None
         # A delimited line's start → its delimiter, its header's fields (start, end) and
         # those of them that name a phone number.
         self._lines: dict[int, _Line | None] = {}
@@ -278,6 +283,7 @@ class Words:
             self._roles = [e[2] for e in entries]
             self._categories = {e[2][0] for e in entries}
             self._phone_ends = [e[0] for e in entries if e[2][0] == PHONE]
+            self._named_ends = [e[0] for e in entries if e[2][0] in (PHONE, ID)]
         return self._ends
 
     def _between(self, start: int, end: int) -> range:
@@ -314,6 +320,32 @@ class Words:
             return False  # not a delimited line, or no column named for phones
         header = self.header_field(position, position)
         return header is not None and header in line[2]
+
+    def named_word_ends(self) -> list[int]:
+        """Where the words naming a phone number or an identifier end, in order."""
+        self._index()
+        return self._named_ends
+
+    def named_blocks(self) -> list[int]:
+        """Each block of delimited lines from a line holding a phone or identifier word down,
+        as [start, end, start, end, …]: a CSV column under a header naming a phone number or
+        an identifier is inside one."""
+        if self._named_blocks is None:
+            self._named_blocks = self._blocks_named()
+        return self._named_blocks
+
+    def _blocks_named(self) -> list[int]:
+        self._index()
+        text = self.text
+        blocks: list[int] = []
+        for word_end in self._named_ends:
+            line_start = text.rfind("\n", 0, word_end - 1) + 1
+            if blocks and line_start <= blocks[-1]:
+                continue  # in the block of a word above it
+            end = _DELIMITED_LINES.match(text, line_start).end()  # type: ignore[union-attr]
+            if end > line_start:
+                blocks.extend((line_start, end))
+        return blocks
 
     def names_identifiers(self) -> bool:
         """Whether any word in the text names an identifier."""

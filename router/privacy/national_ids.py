@@ -125,13 +125,13 @@ SCHEMES: tuple[Scheme, ...] = (
 _BY_LENGTH: dict[int, tuple[Scheme, ...]] = {
     n: tuple(s for s in SCHEMES if n in s.lengths) for n in range(1, 19)
 }
-_SHAPED: dict[int, tuple[Scheme, ...]] = {
+SHAPED: dict[int, tuple[Scheme, ...]] = {
     n: tuple(s for s in schemes if s.shape is not None) for n, schemes in _BY_LENGTH.items()
 }
 LENGTHS = frozenset(n for s in SCHEMES for n in s.lengths) | {17}
 # Lengths at which a number may be an id by its shape alone (or its letter: DNI, NIE, the
 # Chinese id's X).
-_SHAPED_OR_LETTERED = frozenset(n for n, schemes in _SHAPED.items() if schemes) | {7, 8, 17}
+_SHAPED_OR_LETTERED = frozenset(n for n, schemes in SHAPED.items() if schemes) | {7, 8, 17}
 
 # Finnish HETU and Irish PPS end in a letter; Chinese resident ids may end in X.
 _HETU_HEAD = re.compile(r"\d{6}[-+A]\d{3}")
@@ -145,7 +145,7 @@ def national_id(text: str, start: int, end: int, count: int, words: Words) -> Hi
         return None  # the cheap way out for most runs: nothing in the text names an id
     raw = text[start:end]
     after = text[end : end + 2]
-    for scheme in _SHAPED.get(count, ()):
+    for scheme in SHAPED.get(count, ()):
         assert scheme.shape is not None
         if scheme.shape.fullmatch(raw) and _digits_of(raw) not in _FIXTURES and scheme.valid(raw):
             return scheme.label, start, end
