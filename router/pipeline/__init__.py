@@ -15,6 +15,7 @@ from router.pipeline.execution import (
     Via,
 )
 from router.pipeline.gateway import Gateway, Routed
+from router.pipeline.learning import ExplorationSettings, TrafficLearning
 from router.pipeline.metrics import RouterMetrics
 from router.pipeline.telemetry import Telemetry
 
@@ -24,9 +25,11 @@ __all__ = [
     "DeploymentPool",
     "ExecutionFailed",
     "Executor",
+    "ExplorationSettings",
     "Gateway",
     "Routed",
     "RouterMetrics",
     "Telemetry",
+    "TrafficLearning",
     "Via",
 ]
