@@ -288,3 +288,26 @@ def test_feedback_moves_the_estimate_within_seconds_in_its_own_scope_only(
     # Another scope learned nothing from it.
     elsewhere = _dry_run(served, "app", text)["quality_basis"]
     assert "team search" not in elsewhere and "12 scores" not in elsewhere
+
+
+def test_the_quality_page_shows_prior_learned_scores_and_exploration_spend(served: Served) -> None:
+    from web.pages.queries import KEY_COOKIE
+
+    def page(key: str) -> str:
+        answer = httpx.get(
+            served.server.base_url + "/quality",
+            cookies={KEY_COOKIE: served.secrets[key]},
+            timeout=30,
+        )
+        assert answer.status_code == 200
+        return answer.text
+
+    team = page("search")  # after the learning test: team search scored unknown-a 12 times
+    assert UNKNOWN[0] in team and "search" in team
+    row = team[team.index(UNKNOWN[0]) :].split("</tr>")[0]
+    assert ">12<" in row  # scores
+    assert "1.00" in row  # their mean
+    assert page("app").count("team search") == 0  # a key sees its own scope only
+    admin = page("ops")
+    assert "search" in admin and "whole install" in admin
+    assert "Sign in" in httpx.get(served.server.base_url + "/quality", timeout=30).text

@@ -164,8 +164,8 @@ def test_a_share_explores_a_cheaper_uncertain_candidate_and_none_without_a_share
     template = template_of("a prompt")
     for _ in range(60):
         learning.add("", "new/m1", "chat", template, 1.0)
-    for score in (1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0):
-        learning.add("", "new/m0", "chat", template, score)  # 10/12: maybe good enough
+    for score in (1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0):
+        learning.add("", "new/m0", "chat", template, score)  # 7/10: maybe good enough
     without = {_route(snapshot, learning, 0.7, seed, share=0.0) for seed in range(50)}
     assert without == {("new/m1", None)}
     with_share = [_route(snapshot, learning, 0.7, seed, share=0.5) for seed in range(200)]
@@ -242,3 +242,16 @@ def test_a_short_replay_learns_from_nothing() -> None:
     # From unknown models to near the oracle: the later windows beat the first.
     assert sum(w["accuracy"] for w in later) / 3 > first["accuracy"]
     assert result["accuracy_gap_last"] < 0.06
+
+
+def test_an_unknown_model_starts_from_what_other_models_do_on_the_task() -> None:
+    learning = Learning()
+    assert learning.population_mean("", "code") == 0.5  # too few scores to say
+    for _ in range(30):
+        learning.add("", "known", "code", "t", 1.0)
+        learning.add("", "other", "code", "t", 0.0 if _ % 5 == 0 else 1.0)
+    assert learning.population_mean("", "code") == pytest.approx(0.9)
+    learning.add("", "new", "code", "t", 0.0)  # one bad score among models that do well
+    found = learning.posterior(UNKNOWN, "", "new", "code", "t")
+    assert found.high is not None and found.high >= 0.7  # not ruled out by one score
+    assert learning.population_mean("team", "code") == 0.5  # another scope's scores don't count

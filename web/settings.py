@@ -80,7 +80,7 @@ class Settings(BaseSettings):
         default=2.0, gt=0, le=3600, description="How often each replica reads the feedback tallies"
     )
     exploration_share: float = Field(
-        default=0.05,
+        default=0.1,
         ge=0,
         le=1,
         description="Of requests a known candidate can serve, the share tried on a candidate "

@@ -73,7 +73,7 @@ def replay_learning(
     need: float = 0.7,
     last: int = 500,
     seed: int = 0,
-    share: float = 0.05,
+    share: float = 0.1,
     confidence: float = 0.8,
     prior_strength: float = 10.0,
 ) -> dict[str, Any]:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ExplorationSettings:
-    share: float = 0.05  # of requests with a proven candidate, tried on an uncertain one
+    share: float = 0.1  # of requests with a proven candidate, tried on an uncertain one
     budget_usd_per_day: float = 1.0  # per key, unless its policy sets its own
 
 

@@ -34,7 +34,8 @@ log = logging.getLogger("modelyard.learning")
 
 LEARNED_METRIC = "quality"  # the feedback name learning reads; other names are kept, not learned
 TEMPLATE_STRENGTH = 4.0  # the task's posterior counts as this many scores of a new template
-UNKNOWN_STRENGTH = 2.0  # Beta(1, 1): nothing known
+UNKNOWN_STRENGTH = 2.0  # an unknown model's prior counts as two scores (Beta(1, 1) at 0.5)
+POPULATION_MIN_SCORES = 20  # scores of a task before their mean is an unknown model's prior
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,9 @@ class Learning:
         self.tasks: dict[tuple[str, str, str], Tally] = {}
         self.templates: dict[tuple[str, str, str, str], Tally] = {}
         self.scopes: set[str] = set()  # scopes that have sent feedback
+        # Per (scope, task), every model's scores together: what an unknown model is
+        # expected to do on the task before its own scores say otherwise.
+        self.pooled: dict[tuple[str, str], Tally] = {}
         self.version = 0  # bumped on every change, for caches that depend on the tallies
 
     def scope_of(self, team: str | None) -> str:
@@ -93,6 +97,9 @@ class Learning:
             templates[(*key, row.template)] = tally
         self.tasks, self.templates = tasks, templates
         self.scopes = {scope for scope, _, _ in tasks}
+        self.pooled = {}
+        for (scope, _, task), tally in tasks.items():
+            self.pooled[(scope, task)] = self.pooled.get((scope, task), Tally(0, 0.0)) + tally
         self.version += 1
 
     def add(self, scope: str, model: str, task: str, template: str, score: float) -> None:
@@ -102,6 +109,7 @@ class Learning:
         self.tasks[key] = self.tasks.get(key, Tally(0, 0.0)) + one
         self.templates[(*key, template)] = self.templates.get((*key, template), Tally(0, 0.0)) + one
         self.scopes.add(scope)
+        self.pooled[(scope, task)] = self.pooled.get((scope, task), Tally(0, 0.0)) + one
         self.version += 1
 
     def refresh(self, factory: sessionmaker[Session]) -> None:
@@ -117,6 +125,15 @@ class Learning:
                 log.exception("reading feedback tallies failed; keeping the last ones")
             await asyncio.sleep(seconds)
 
+    def population_mean(self, scope: str, task: str) -> float:
+        """The mean score of every model on the task in this scope (0.5 before enough):
+        the prior of a model the router knows nothing about, so that one bad score among
+        models that mostly do well does not rule it out."""
+        pooled = self.pooled.get((scope, task))
+        if pooled is None or pooled.scores < POPULATION_MIN_SCORES:
+            return 0.5
+        return min(0.9, max(0.1, pooled.total / pooled.scores))
+
     def scoped(self, prior: QualityEstimator, scope: str) -> ScopedLearning:
         return ScopedLearning(self, prior, scope)
 
@@ -128,9 +145,10 @@ class Learning:
         task_tally = self.tasks.get((scope, model, task))
         if task_tally is None and not unknown:
             return prior  # nothing learned: the prior as it was, with its own basis
-        p0, strength = (
-            (0.5, UNKNOWN_STRENGTH) if unknown else (prior.probability, self.prior_strength)
-        )
+        if unknown:
+            p0, strength = self.population_mean(scope, task), UNKNOWN_STRENGTH
+        else:
+            p0, strength = prior.probability, self.prior_strength
         task_tally = task_tally or Tally(0, 0.0)
         a = strength * p0 + task_tally.total
         b = strength * (1.0 - p0) + task_tally.scores - task_tally.total

@@ -29,6 +29,7 @@ from router.routing.decision import Candidate, Decision
 
 EXPLORE, UNPROVEN = "explore", "unproven"
 UNCERTAIN_WIDTH = 0.05  # an interval narrower than this is knowledge, not uncertainty
+UNCERTAIN_REACH = 0.0  # a need this far above the interval is still worth a rare draw
 # An interval this wide (about ten scores or fewer at 80%) means the candidate was barely
 # tried: it is explored without waiting for the share, until it has been seen enough.
 BARELY_TRIED_WIDTH = 0.35
@@ -52,11 +53,14 @@ def _proven(candidate: Candidate, estimate: Estimate, need: float) -> bool:
 
 
 def _uncertain(estimate: Estimate, need: float) -> bool:
-    """May meet the need, or may not: the need lies inside a wide enough interval."""
+    """Not proven, and not known well enough to rule out: an interval still wide enough
+    that a draw from it may meet the need. Ruling a candidate out for good on its upper
+    bound would be a test repeated at every request, and some good candidates would fail it
+    by chance early on; the draws give such a candidate a chance that fades as it is seen."""
     return (
         estimate.high is not None
         and estimate.low is not None
-        and estimate.low < need <= estimate.high
+        and estimate.low < need <= estimate.high + UNCERTAIN_REACH
         and estimate.high - estimate.low >= UNCERTAIN_WIDTH
     )
 

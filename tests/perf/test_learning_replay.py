@@ -20,7 +20,7 @@ from router.quality.outcomes import load_outcomes
 
 ROUTING_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "routing"
 SEEDS = range(10)
-SHARE = 0.2  # MODELYARD_EXPLORATION_SHARE for this replay
+SHARE = 0.1  # MODELYARD_EXPLORATION_SHARE (the default)
 CONFIDENCE = 0.8  # MODELYARD_LEARNING_CONFIDENCE (the default)
 
 pytestmark = pytest.mark.slow
