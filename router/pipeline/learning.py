@@ -62,6 +62,10 @@ class TrafficLearning:
         exploration budget (a counter of its own beside the key's budgets)."""
         if key.policy.explore is False or decision.min_quality is None:
             return decision
+        if decision.need is not None:
+            # The server's default need is advisory (routing/default_need.py): a request
+            # below it is answered anyway, so there is nothing to explore for.
+            return decision
         estimator = self.estimator(gateway.estimator, key)
         snapshot = gateway.snapshot()
         prompt = body.prompt_text()
