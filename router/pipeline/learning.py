@@ -43,7 +43,13 @@ class TrafficLearning:
         self.rng = rng or random.Random()
 
     def estimator(self, prior: QualityEstimator, key: KeyView) -> QualityEstimator:
-        return self.learning.scoped(prior, self.learning.scope_of(key.policy.team))
+        """The decision's estimator for the key. A scope that never sent feedback has learned
+        nothing, and its points are the prior's: the prior itself, at no cost per model
+        (exploration reads the unknown models' intervals itself)."""
+        scope = self.learning.scope_of(key.policy.team)
+        if scope not in self.learning.scopes:
+            return prior
+        return self.learning.scoped(prior, scope)
 
     @staticmethod
     def budget_limits(key: KeyView, default: float) -> KeyLimits:
@@ -66,7 +72,7 @@ class TrafficLearning:
             # The server's default need is advisory (routing/default_need.py): a request
             # below it is answered anyway, so there is nothing to explore for.
             return decision
-        estimator = self.estimator(gateway.estimator, key)
+        estimator = self.learning.scoped(gateway.estimator, self.learning.scope_of(key.policy.team))
         snapshot = gateway.snapshot()
         prompt = body.prompt_text()
         # min_quality 0: nothing is excluded for quality, and the server's default need
@@ -78,7 +84,9 @@ class TrafficLearning:
 
         explored = explore(
             decision,
-            lambda: gateway.decide(body, relaxed_controls, None, estimator),
+            lambda: gateway.decide(
+                body, relaxed_controls, None, self.estimator(gateway.estimator, key)
+            ),
             estimate,
             self.rng,
             self.exploration.share,

@@ -35,6 +35,7 @@ log = logging.getLogger("modelyard.learning")
 LEARNED_METRIC = "quality"  # the feedback name learning reads; other names are kept, not learned
 TEMPLATE_STRENGTH = 4.0  # the task's posterior counts as this many scores of a new template
 UNKNOWN_STRENGTH = 2.0  # an unknown model's prior counts as two scores (Beta(1, 1) at 0.5)
+POSTERIOR_CACHE = 100_000  # posteriors kept between tally reloads
 POPULATION_MIN_SCORES = 20  # scores of a task before their mean is an unknown model's prior
 
 
@@ -82,6 +83,7 @@ class Learning:
         # expected to do on the task before its own scores say otherwise.
         self.pooled: dict[tuple[str, str], Tally] = {}
         self.version = 0  # bumped on every change, for caches that depend on the tallies
+        self._posteriors: dict[tuple[Estimate, str, str, str, str], Estimate] = {}
 
     def scope_of(self, team: str | None) -> str:
         return (team or "") if self.scope_by == "team" else ""
@@ -101,6 +103,7 @@ class Learning:
         for (scope, _, task), tally in tasks.items():
             self.pooled[(scope, task)] = self.pooled.get((scope, task), Tally(0, 0.0)) + tally
         self.version += 1
+        self._posteriors = {}
 
     def add(self, scope: str, model: str, task: str, template: str, score: float) -> None:
         """One score, in this process only (a replay; live traffic goes through `load`)."""
@@ -111,6 +114,7 @@ class Learning:
         self.scopes.add(scope)
         self.pooled[(scope, task)] = self.pooled.get((scope, task), Tally(0, 0.0)) + one
         self.version += 1
+        self._posteriors = {}
 
     def refresh(self, factory: sessionmaker[Session]) -> None:
         with factory() as session:
@@ -140,11 +144,26 @@ class Learning:
     def posterior(
         self, prior: Estimate, scope: str, model: str, task: str, template: str
     ) -> Estimate:
-        """The prior moved by the scores of this scope, model, task and template."""
+        """The prior moved by the scores of this scope, model, task and template (kept until
+        the tallies change: a decision asks this of every model)."""
+        task_tally = self.tasks.get((scope, model, task))
+        if task_tally is None and (prior.low is not None or not knows_nothing(prior)):
+            return prior  # nothing learned: the prior as it was, with its own basis
+        if (scope, model, task, template) not in self.templates:
+            template = ""  # nothing learned of this template: the task's posterior serves
+        key = (prior, scope, model, task, template)
+        found = self._posteriors.get(key)
+        if found is None:
+            if len(self._posteriors) > POSTERIOR_CACHE:
+                self._posteriors.clear()
+            found = self._posteriors[key] = self._posterior(prior, scope, model, task, template)
+        return found
+
+    def _posterior(
+        self, prior: Estimate, scope: str, model: str, task: str, template: str
+    ) -> Estimate:
         unknown = knows_nothing(prior)
         task_tally = self.tasks.get((scope, model, task))
-        if task_tally is None and not unknown:
-            return prior  # nothing learned: the prior as it was, with its own basis
         if unknown:
             p0, strength = self.population_mean(scope, task), UNKNOWN_STRENGTH
         else:
