@@ -222,8 +222,11 @@ def test_a_flood_of_feedback_is_rate_limited_by_the_keys_limits(served: Served) 
 def test_outcomes_keep_features_and_only_allowed_prompts(served: Served) -> None:
     plain, _ = served.ask("Tell me a secret recipe. outcome-1")
     kept, _ = served.ask("Tell me a secret recipe. outcome-2", key="keeper")
+    personal, _ = served.ask("Write to jane.doe@fastmail.fm about it. outcome-3", key="keeper")
+    assert "email" in personal["x-modelyard-privacy-findings"]  # the scan found the address
     time.sleep(0.5)
     rows = {r.route_id: r for r in served.rows(RouteOutcome)}
+    assert rows[personal["x-modelyard-route-id"]].prompt is None  # never kept, policy or not
     first, second = rows[plain["x-modelyard-route-id"]], rows[kept["x-modelyard-route-id"]]
     assert first.prompt is None
     assert second.prompt == "Tell me a secret recipe. outcome-2"

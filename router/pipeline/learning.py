@@ -121,7 +121,10 @@ class TrafficLearning:
                 deployment_name=candidate.deployment.name,
                 task=decision.task,
                 prompt=body.prompt_text(),
-                store_prompt=bool(key.policy.store_prompts),
+                # Even where the policy allows it, a prompt the privacy scan found personal
+                # data or secrets in is never kept.
+                store_prompt=bool(key.policy.store_prompts)
+                and not (decision.privacy is not None and decision.privacy.findings),
                 exploration=decision.exploration or "",
                 cost_usd=cost,
             )
