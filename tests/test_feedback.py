@@ -98,6 +98,7 @@ def served(
             "app": {},
             "other": {},
             "search": {"team": "search"},
+            "lab": {"team": "lab"},
             "shy": {"explore": False},
             "broke": {"exploration_budget_usd_per_day": 0},
             "keeper": {"store_prompts": True},
@@ -314,3 +315,32 @@ def test_the_quality_page_shows_prior_learned_scores_and_exploration_spend(serve
     admin = page("ops")
     assert "search" in admin and "whole install" in admin
     assert "Sign in" in httpx.get(served.server.base_url + "/quality", timeout=30).text
+
+
+def test_a_proven_choice_still_explores_a_barely_tried_cheaper_candidate(served: Served) -> None:
+    text = "Which mountain is highest? exploring"
+    # Team lab: the dearer model is proven (12 good scores), the cheaper one barely tried (3).
+    for model, scores in ((UNKNOWN[1], 12), (UNKNOWN[0], 3)):
+        for _ in range(scores):
+            headers, _ = served.ask(text, key="lab", models=(model,))
+            assert (
+                served.feedback(headers["x-modelyard-route-id"], 1.0, key="lab").status_code == 200
+            )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # until this replica has read the 15 scores
+        basis = _dry_run(served, "lab", text)["quality_basis"]
+        if "from 3 scores (team lab)" in basis:
+            break
+        time.sleep(0.2)
+    answers = [served.ask(text, key="lab")[0] for _ in range(15)]
+    explored = [h for h in answers if h.get("x-modelyard-exploration") == "explore"]
+    settled = [h for h in answers if "x-modelyard-exploration" not in h]
+    # Each request explores the cheaper one when its draw from a wide interval meets the need
+    # (about 4 in 10); all 15 settling on one side would happen about once in 2,500 runs.
+    assert explored and settled
+    assert {h["x-modelyard-model"] for h in explored} == {UNKNOWN[0]}
+    assert {h["x-modelyard-model"] for h in settled} == {UNKNOWN[1]}
+    time.sleep(0.5)
+    usage = {r.route_id: r.exploration for r in served.rows(UsageRecord)}
+    assert {usage[h["x-modelyard-route-id"]] for h in explored} == {"explore"}
+    assert {usage[h["x-modelyard-route-id"]] for h in settled} == {None}

@@ -95,7 +95,7 @@ class TrafficLearning:
             may_explore=self.learning.scope_of(key.policy.team) in self.learning.scopes,
         )
         if explored.exploration is None:
-            return decision
+            return explored  # as decided, or a proven candidate before an unproven cheaper one
         cost = explored.candidates[0].cost_usd
         limits = self.budget_limits(key, self.exploration.budget_usd_per_day)
         # A counter under the key's negated id: its own budget, shared by replicas like the
