@@ -10,7 +10,8 @@ from sqlalchemy import create_engine, pool
 
 # Imported for their side effect: registers the router's tables on the shared metadata.
 import router.accounts.orm
-import router.api.orm  # noqa: F401
+import router.api.orm
+import router.quality.orm  # noqa: F401
 from catalog.db import make_engine
 from catalog.orm import Base
 

@@ -8,7 +8,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 import router.accounts.orm
-import router.api.orm  # noqa: F401
+import router.api.orm
+import router.quality.orm  # noqa: F401
 from catalog.orm import Base
 from tests.conftest import migrate
 from web.commands.root import alembic_config

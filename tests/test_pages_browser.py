@@ -143,6 +143,7 @@ PAGES = {
 SIGNED_IN = {
     "playground": "/playground",
     "spend": "/spend?all_keys=true&reference=mistral-7b",
+    "quality": "/quality",
     "admin": "/admin",
 }
 

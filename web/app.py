@@ -44,13 +44,25 @@ from router.api import (
     ResponseStore,
     chat_http,
     embeddings_http,
+    feedback_http,
     responses_messages_http,
 )
-from router.pipeline import AdapterPool, Cascade, Executor, Gateway, RouterMetrics, Telemetry
+from router.pipeline import (
+    AdapterPool,
+    Cascade,
+    Executor,
+    ExplorationSettings,
+    Gateway,
+    RouterMetrics,
+    Telemetry,
+    TrafficLearning,
+)
 from router.quality import (
     CatalogQualityEstimator,
     LearnedQuality,
     LearnedQualityEstimator,
+    Learning,
+    OutcomeRecorder,
     QualityEstimator,
     load_or_fit,
 )
@@ -227,6 +239,17 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
     gateway.cascade = Cascade(
         gateway.executor, settings.cascade_min_confidence, settings.cascade_max_answers
     )
+    learning = Learning(
+        settings.learning_prior_strength, settings.learning_confidence, settings.learning_scope
+    )
+    recorder = OutcomeRecorder(
+        factory, settings.outcome_retention_days, interval=settings.ledger_flush_seconds
+    )
+    gateway.learning = TrafficLearning(
+        learning,
+        recorder,
+        ExplorationSettings(settings.exploration_share, settings.exploration_budget_usd_per_day),
+    )
 
     telemetry = (
         Telemetry(settings.otel_endpoint, settings.otel_service_name)
@@ -248,6 +271,10 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
                 audit.attach(session, audit.AuditContext("settings:MODELYARD_TEAM_BUDGETS"))
                 admin.seed_teams(session, settings.team_budgets)
         ledger.start()
+        recorder.start()
+        learner = asyncio.create_task(
+            learning.poll(factory, settings.learning_poll_seconds), name="feedback-tallies"
+        )
         poller = asyncio.create_task(_poll_snapshot(snapshots, factory), name="snapshot-poll")
         mirror = (
             asyncio.create_task(health.run(), name="health-mirror")
@@ -267,6 +294,8 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
             yield
         finally:
             poller.cancel()
+            learner.cancel()
+            await recorder.aclose()  # outcomes still buffered are written
             if mirror is not None:
                 mirror.cancel()
             if speed_mirror is not None:
@@ -332,6 +361,7 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
     api_handlers = ApiHandlers(gateway, keys_cache, ResponseStore(factory))
     app.include_router(responses_messages_http.make_router(api_handlers))
     app.include_router(admin_http.make_router(request_session, admin_key))
+    app.include_router(feedback_http.make_router(gateway, keys_cache, factory, recorder))
     embeddings = EmbeddingsService(
         gateway, EmbeddingPins(factory), EmbedderPool(settings.provider_key_values())
     )

@@ -72,6 +72,47 @@ class Settings(BaseSettings):
         description="What model 'auto' must meet when neither the request nor its key states "
         "a need: 'as_good_as:<catalog model>', 'min_quality:<0-1>' or 'none'",
     )
+    learning_scope: Literal["team", "install"] = Field(
+        default="team",
+        description="Whose feedback moves whose estimates: each team's its own (keys without a "
+        "team share the install's), or everyone's together",
+    )
+    learning_prior_strength: float = Field(
+        default=10.0,
+        gt=0,
+        le=10_000,
+        description="How many scores the prior (benchmark ability, bundled outcome data) counts "
+        "as before feedback moves it",
+    )
+    learning_confidence: float = Field(
+        default=0.8,
+        gt=0,
+        lt=1,
+        description="The width of the learned quality interval (its central probability)",
+    )
+    learning_poll_seconds: float = Field(
+        default=2.0, gt=0, le=3600, description="How often each replica reads the feedback tallies"
+    )
+    exploration_share: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Of requests a known candidate can serve, the share tried on a candidate "
+        "whose estimate is uncertain; 0: only when no candidate is known to meet the need",
+    )
+    exploration_budget_usd_per_day: float = Field(
+        default=1.0,
+        ge=0,
+        le=10**6,
+        description="What exploring may spend per key and UTC day, unless the key's policy "
+        "sets exploration_budget_usd_per_day",
+    )
+    outcome_retention_days: float = Field(
+        default=90.0,
+        gt=0,
+        le=36_500,
+        description="How long routed requests' outcomes (and their feedback) are kept",
+    )
     hf_endpoint: str | None = Field(
         default=None,
         description="The Hugging Face Hub to import from; unset: huggingface-hub's default "

@@ -43,6 +43,8 @@ class UsageEntry:
     # Under privacy auto/redact, the kinds found and their count ("email=1, iban=1" or
     # "none"); never the text. None: the request was not scanned.
     privacy_findings: str | None = None
+    # "explore" or "unproven": an uncertain candidate answered (router/routing/exploration.py)
+    exploration: str | None = None
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 

@@ -107,6 +107,8 @@ class UsageRecord(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # The kinds of personal data or secrets privacy auto/redact found ("email=1, iban=1").
     privacy_findings: Mapped[str | None] = mapped_column(String(200))
+    # "explore" or "unproven" when the request went to an uncertain candidate to learn.
+    exploration: Mapped[str | None] = mapped_column(String(16))
 
 
 class EmbeddingPin(Base):

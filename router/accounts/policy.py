@@ -40,6 +40,13 @@ class KeyPolicy(RouteControls):
     # The model this key's `auto` embeddings always come from (vectors of different models
     # cannot be compared). Unset: the router's first choice is pinned for the key.
     embedding_model: str | None = Field(default=None, min_length=1, max_length=200)
+    # May the router keep this key's prompt texts with their outcomes (for refitting)? Unset
+    # or false: only a hashed feature vector of each prompt is kept, never its text.
+    store_prompts: bool | None = None
+    # false: this key's requests are never sent to an uncertain candidate to learn.
+    explore: bool | None = None
+    # What exploring may spend for this key per UTC day; unset: the server's setting.
+    exploration_budget_usd_per_day: float | None = Field(default=None, ge=0, le=10**6)
 
 
 class TeamBudget(BaseModel):

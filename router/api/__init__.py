@@ -15,6 +15,7 @@ chat.completion.chunk dicts — is translated back. Nothing here decides or exec
 
 May import: every other router package (and `catalog`, `adapters`)."""
 
+from router.api import feedback_http
 from router.api.chat_http import SSE_HEADERS, chat_response
 from router.api.embeddings import EmbedderPool, EmbeddingsService
 from router.api.event_stream import EventStreamResponse
@@ -31,4 +32,5 @@ __all__ = [
     "JSONAnswer",
     "ResponseStore",
     "chat_response",
+    "feedback_http",
 ]

@@ -94,6 +94,7 @@ class ApiHandlers:
             translated = ResponseEvents(skeleton, keep if req.stored else None)
             renderer = responses_forward.Events(translated, req)
             events, extra = await self.gateway.stream(body, headers, key, renderer, via)
+            self._name_route(extra, skeleton["id"])
             return EventStreamResponse(events, {**SSE_HEADERS, **extra})
         answer, extra = await self.gateway.complete(body, headers, key, via)
         if answer.get("object") == "response":  # forwarded as is
@@ -104,7 +105,15 @@ class ApiHandlers:
             response = responses.from_chat(answer, skeleton)
         if req.stored:
             await keep(response)
+        self._name_route(extra, response["id"])
         return JSONAnswer(response, headers=extra)
+
+    def _name_route(self, headers: Mapping[str, str], response_id: str) -> None:
+        """Feedback may name the answer by its response.id as well as by its route id."""
+        learning = self.gateway.learning
+        route_id = headers.get("x-modelyard-route-id")
+        if learning is not None and route_id and headers.get("x-modelyard-cache") != "hit":
+            learning.recorder.name_response(route_id, response_id)
 
     async def route_response(self, raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         key = await self.openai_key(headers)

@@ -1,7 +1,9 @@
 """One routed request end to end: the gateway (controls → admission → decision → execution
 with fallback before the first byte → ledger, limits, health), the renderers that turn a
 routed stream into an API's events, privacy applied on the chat path, OpenTelemetry spans
-and Prometheus metrics. Every API surface goes through the one gateway.
+and Prometheus metrics; learning on the request path (learning.py: the key's scope's
+estimates, exploration within its budget, outcomes queued for the batch writer). Every API
+surface goes through the one gateway.
 
 May import: router.routing, router.accounts, router.state, router.quality, router.privacy
 and router.core (and `catalog`, `adapters`)."""
@@ -16,6 +18,7 @@ from router.pipeline.execution import (
     Via,
 )
 from router.pipeline.gateway import Gateway, Routed
+from router.pipeline.learning import ExplorationSettings, TrafficLearning
 from router.pipeline.metrics import RouterMetrics
 from router.pipeline.telemetry import Telemetry
 
@@ -26,9 +29,11 @@ __all__ = [
     "DeploymentPool",
     "ExecutionFailed",
     "Executor",
+    "ExplorationSettings",
     "Gateway",
     "Routed",
     "RouterMetrics",
     "Telemetry",
+    "TrafficLearning",
     "Via",
 ]

@@ -32,6 +32,7 @@ from router.pipeline import chat_privacy as private_chat
 from router.pipeline.cascade import STRATEGY as CASCADE
 from router.pipeline.cascade import Cascade, CascadeOutcome
 from router.pipeline.execution import Attempt, ExecutionFailed, Executor, Via, keep_request
+from router.pipeline.learning import TrafficLearning
 from router.pipeline.stream_render import ChatEvents, StreamRenderer, rendered
 from router.pipeline.telemetry import Telemetry
 from router.privacy.check import SCANNING_RULES
@@ -39,6 +40,7 @@ from router.privacy.check import check as privacy_check
 from router.quality.estimators import QualityEstimator
 from router.routing.decision import Candidate, Decision, RouteRequest, decide, next_route_id
 from router.routing.default_need import DefaultNeed, need_headers
+from router.routing.exploration import exploration_headers
 from router.routing.spread import Spreader
 from router.state.limits import InProcessLimits, KeyLimits, Limits
 from router.state.response_cache import InProcessCache, ResponseCache, cache_key
@@ -152,11 +154,13 @@ class Routed:
             "x-modelyard-attempts": str(len(self.attempts)),
             **(self.decision.privacy.headers() if self.decision.privacy else {}),
             **need_headers(self.decision, c),
+            **exploration_headers(self.decision),
         }
 
 
 class Gateway:
     need: DefaultNeed | None = None  # set by the app from MODELYARD_AUTO_NEED
+    learning: TrafficLearning | None = None  # feedback learning and exploration (learning.py)
 
     def __init__(
         self,
@@ -212,7 +216,8 @@ class Gateway:
         """The decision, with deployments the key's budget cannot pay for excluded."""
         limits = self.limits_for(key)
         budget = await self.limits.budget_left(key.id, limits) if limits.budgeted else None
-        return self.decide(body, controls, None if budget is None else float(budget))
+        learned = self.learning.estimator(self.estimator, key) if self.learning else None
+        return self.decide(body, controls, None if budget is None else float(budget), learned)
 
     async def admit(self, body: Body, controls: RouteControls, key: KeyView) -> Admission:
         """Plan, then pass the key's rate limits and reserve its budget, or refuse."""
@@ -220,6 +225,8 @@ class Gateway:
             max_tokens = body.max_completion_tokens or body.max_tokens
             self.telemetry.requested(body.model, max_tokens, body.stream)
         decision = await self.plan(body, controls, key)
+        if self.learning is not None and isinstance(body, ChatCompletionIn):
+            decision = await self.learning.explore(self, body, controls, key, decision)
         if not decision.candidates:
             raise self.no_candidate(decision, body)
         limits = self.limits_for(key)
@@ -345,7 +352,11 @@ class Gateway:
         return found.hf_id if found is not None else None
 
     def decide(
-        self, body: Body, controls: RouteControls, budget_usd: float | None = None
+        self,
+        body: Body,
+        controls: RouteControls,
+        budget_usd: float | None = None,
+        estimator: QualityEstimator | None = None,
     ) -> Decision:
         if not isinstance(body, ChatCompletionIn):
             request = body.route_request(controls, budget_usd)
@@ -371,11 +382,21 @@ class Gateway:
         cooling = self.executor.health.cooling()
         if self.need is not None:  # the server's default need for auto (routing/default_need.py)
             decision = self.need.decide(
-                request, self.snapshot(), self.estimator, cooling, self.providers, speeds
+                request,
+                self.snapshot(),
+                estimator or self.estimator,
+                cooling,
+                self.providers,
+                speeds,
             )
         else:
             decision = decide(
-                request, self.snapshot(), self.estimator, cooling, self.providers, speeds
+                request,
+                self.snapshot(),
+                estimator or self.estimator,
+                cooling,
+                self.providers,
+                speeds,
             )
         return spreader.order(decision) if spreader is not None else decision
 
@@ -446,6 +467,7 @@ class Gateway:
                 status=status,
                 error=error,
                 privacy_findings=decision.privacy.summary() if decision.privacy else None,
+                exploration=decision.exploration,
             )
         )
         return cost
@@ -500,6 +522,8 @@ class Gateway:
         spent, used = cost, dict(usage or {})
         if cascade is not None:
             spent, used = await self._escalations(key, decision, cascade, started, cost, used)
+        if self.learning is not None:
+            self.learning.record(key, decision, candidate, body, spent)
         await self.settle(key, admission, spent, used)
         routed = Routed(decision, candidate, attempts).headers(spent)
         if cascade is not None:
@@ -671,6 +695,8 @@ class Gateway:
                     error=error,
                 )
                 await self.settle(key, admission, cost, usage)
+                if self.learning is not None and status == "ok":
+                    self.learning.record(key, decision, candidate, body, cost)
 
             try:
                 block: EventBlock | None = first

@@ -22,6 +22,9 @@ TASK_BENCHMARKS: dict[str, tuple[str, ...]] = {
     "chat": ("MT-Bench", "MMLU"),
 }
 SCALE = {"MT-Bench": 10.0}  # everything else is a percentage
+# How an estimate from nothing but the model's size ends its basis: the router knows nothing
+# of such a model (router/quality/feedback.py gives it a wide interval instead).
+SIZE_PRIOR_BASIS = "size prior (no scores)"
 
 _TASK_PATTERNS = [
     (
@@ -119,7 +122,7 @@ class CatalogQualityEstimator:
                     round(sum(scores) / len(scores), 4),
                     f"{task}: mean of {len(scores)} benchmark score(s){source}",
                 )
-        return Estimate(round(_size_prior(model.parameters), 4), f"{task}: size prior (no scores)")
+        return Estimate(round(_size_prior(model.parameters), 4), f"{task}: {SIZE_PRIOR_BASIS}")
 
 
 def embedding_quality(model: ModelView) -> Estimate:

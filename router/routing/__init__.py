@@ -1,8 +1,9 @@
 """The decision: which deployments may serve a request and in what order. Pure and in memory
 over the catalog snapshot's deployment table: licence, privacy, context window, capability,
 provider keys, health, quality need and price, each exclusion with its reason. Around it:
-measured speed per deployment, load spreading among near-equal candidates, and the default
-need of `model: "auto"`.
+measured speed per deployment, load spreading among near-equal candidates, the default
+need of `model: "auto"`, and exploration (trying an uncertain candidate so feedback can teach
+the router, exploration.py).
 
 May import: router.core, router.quality and router.privacy (and `catalog`, `adapters`)."""
 

@@ -167,6 +167,8 @@ class Decision:
     excluded: Sequence[Excluded]
     privacy: PrivacyCheck | None = None
     need: str | None = None  # the server's default need for auto, when it applied (need.py)
+    # "explore" or "unproven" when an uncertain candidate goes first (routing/exploration.py)
+    exploration: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         privacy = {"privacy": self.privacy.as_dict()} if self.privacy else {}
@@ -179,6 +181,7 @@ class Decision:
             "min_quality": self.min_quality,
             "strategy": self.strategy,
             "need": self.need,
+            "exploration": self.exploration,
             "chosen": self.candidates[0].as_dict() if self.candidates else None,
             "candidates": [c.as_dict() for c in self.candidates],
             "excluded": [e.as_dict() for e in self.excluded],

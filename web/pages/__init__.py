@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from catalog.snapshot import SnapshotCache
 from router.accounts import KeyCache
 from router.pipeline import Gateway
-from web.pages import admin_pages, catalog_pages, router_pages
+from web.pages import admin_pages, catalog_pages, quality_pages, router_pages
 from web.pages.rendering import STATIC, render
 
 API_PREFIXES = ("/api/", "/v1/", "/metrics", "/healthz", "/readyz", "/docs", "/openapi.json")
@@ -29,6 +29,7 @@ def mount(
     app.include_router(catalog_pages.make_router(session_dependency, snapshots))
     app.include_router(router_pages.make_router(gateway, keys, session_dependency))
     app.include_router(admin_pages.make_router(keys, session_dependency))
+    app.include_router(quality_pages.make_router(gateway, keys, session_dependency))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
 
