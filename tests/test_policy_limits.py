@@ -477,8 +477,8 @@ def test_an_admin_grant_relaxes_a_key_limit_and_is_audited(setup: Setup) -> None
     )
     assert patched.status_code == 200, patched.text
     grants = setup.audit(action="key.grant", target="granted")
-    assert grants[0]["before"] == {"allow_redact": None, "relax": None}
-    assert grants[0]["after"] == {"allow_redact": None, "relax": ["models"]}
+    assert grants[0]["before"] == {"allow_redact": None, "relax": None, "store_prompts": None}
+    assert grants[0]["after"] == {"allow_redact": None, "relax": ["models"], "store_prompts": None}
     raw = client.chat.completions.with_raw_response.create(model=NC_MODEL, messages=ask())
     assert raw.headers["x-modelyard-deployment"] == NC_DEPLOYMENT
     # Without the request saying otherwise, the key's list still applies.

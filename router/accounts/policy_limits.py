@@ -50,6 +50,12 @@ FIELD_KINDS: dict[str, Kind] = {
     "team": "membership",
     "allow_redact": "grant",
     "relax": "grant",
+    # Learning from traffic (docs/feedback.md): set on the key only, never by a request. An
+    # opt-out of exploration and its budget bind the key's requests; keeping prompt text is a
+    # permission the admin gives.
+    "explore": "limit",
+    "exploration_budget_usd_per_day": "limit",
+    "store_prompts": "grant",
 }
 LIMITS = ("models", "exclude", "privacy", "use", "max_cost_usd")
 LIMIT_SET = frozenset(LIMITS)
