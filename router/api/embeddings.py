@@ -22,7 +22,8 @@ from router.core.errors import RouteError
 from router.core.requests import RouteControls
 from router.core.tokens import estimate_tokens
 from router.pipeline.execution import DeploymentPool, ExecutionFailed
-from router.pipeline.gateway import Gateway, Routed
+from router.pipeline.gateway import Gateway
+from router.pipeline.routed import Routed
 from router.privacy.check import SCANNING_RULES
 from router.privacy.check import check as privacy_check
 from router.routing.decision import EMBEDDINGS, Candidate, Decision, RouteRequest

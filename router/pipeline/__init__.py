@@ -17,9 +17,10 @@ from router.pipeline.execution import (
     Executor,
     Via,
 )
-from router.pipeline.gateway import Gateway, Routed
+from router.pipeline.gateway import Gateway
 from router.pipeline.learning import ExplorationSettings, TrafficLearning
 from router.pipeline.metrics import RouterMetrics
+from router.pipeline.routed import Routed
 from router.pipeline.telemetry import Telemetry
 
 __all__ = [

@@ -4,22 +4,17 @@ The HTTP layer (router/api/*_http.py) only parses and renders."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
-
-from pydantic import ValidationError
+from typing import Any
 
 from adapters.base import Adapter, RelayingAdapter
 from adapters.chat_events import EventBlock
 from adapters.errors import AdapterError
 from adapters.openai_responses import chat_usage
-from adapters.schemas import CAPABILITIES as CAPABILITY_ORDER
-from adapters.schemas import NEED_PARAM, ChatRequest
+from adapters.schemas import ChatRequest
 from catalog.snapshot import CatalogSnapshot, SnapshotCache
 from router.accounts import policy_limits
 from router.accounts.keys import KeyView
@@ -33,129 +28,27 @@ from router.pipeline.cascade import STRATEGY as CASCADE
 from router.pipeline.cascade import Cascade, CascadeOutcome
 from router.pipeline.execution import Attempt, ExecutionFailed, Executor, Via, keep_request
 from router.pipeline.learning import TrafficLearning
+from router.pipeline.routed import (
+    Admission,
+    Body,
+    Routed,
+    actual_cost,
+    capability_param,
+    controls_from_headers,
+    model_of,
+)
 from router.pipeline.stream_render import ChatEvents, StreamRenderer, rendered
 from router.pipeline.telemetry import Telemetry
 from router.privacy.check import SCANNING_RULES
 from router.privacy.check import check as privacy_check
 from router.quality.estimators import QualityEstimator
 from router.routing.decision import Candidate, Decision, RouteRequest, decide, next_route_id
-from router.routing.default_need import DefaultNeed, need_headers
-from router.routing.exploration import exploration_headers
+from router.routing.default_need import DefaultNeed
 from router.routing.spread import Spreader
 from router.state.limits import InProcessLimits, KeyLimits, Limits
 from router.state.response_cache import InProcessCache, ResponseCache, cache_key
 
 Blocks = AsyncIterator[EventBlock]
-
-HEADER_FIELDS = {
-    "x-route-min-quality": "min_quality",
-    "x-route-quality-as": "quality_as",
-    "x-route-privacy": "privacy",
-    "x-route-max-cost-usd": "max_cost_usd",
-    "x-route-strategy": "strategy",
-    "x-route-quality-value-usd": "quality_value_usd",
-    "x-route-cache-ttl-seconds": "cache_ttl_seconds",
-    "x-route-models": "models",
-    "x-route-exclude": "exclude",
-    "x-route-use": "use",
-}
-
-
-def controls_from_headers(headers: Mapping[str, str]) -> RouteControls:
-    values: dict[str, Any] = {}
-    for header, name in HEADER_FIELDS.items():
-        raw = headers.get(header)
-        if raw is None:
-            continue
-        if name in ("models", "exclude"):
-            values[name] = [part.strip() for part in raw.split(",") if part.strip()]
-        elif name == "use":
-            try:
-                values[name] = json.loads(raw)
-            except ValueError as exc:
-                raise RouteError(f"{header} must be a JSON object", param=header) from exc
-        else:
-            values[name] = raw
-    try:
-        return RouteControls.model_validate(values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        header = next((h for h, n in HEADER_FIELDS.items() if where.startswith(n)), where)
-        raise RouteError(f"{header}: {first['msg']}", param=header) from exc
-
-
-def _model_of(body: Body) -> str:
-    return body.model if isinstance(body, ChatCompletionIn) else body.requested_model
-
-
-def capability_param(decision: Decision, body: ChatCompletionIn | None) -> str | None:
-    """The request field no candidate could honour, when capabilities excluded them all."""
-    if body is None or not any(e.reason == "capability" for e in decision.excluded):
-        return None
-    needs = body.needs()
-    return next((NEED_PARAM[n] for n in CAPABILITY_ORDER if n in needs), None)
-
-
-def actual_cost(candidate: Candidate, usage: Mapping[str, Any] | None) -> Decimal:
-    if not usage:
-        return Decimal(str(candidate.cost_usd))
-    d = candidate.deployment
-    cost = int(usage.get("prompt_tokens") or 0) * (d.input_cost_per_token or 0.0) + int(
-        usage.get("completion_tokens") or 0
-    ) * (d.output_cost_per_token or 0.0)
-    return Decimal(str(round(cost, 12)))
-
-
-class RoutedBody(Protocol):
-    """A request of another API (embeddings) that makes its own input to the decision; the
-    admission, settlement and ledger below are the same for it as for chat."""
-
-    @property
-    def route(self) -> RouteControls | None: ...
-
-    @property
-    def requested_model(self) -> str:
-        """The model the request named (policies' allowlists and denylists apply to it)."""
-        ...
-
-    def route_request(self, controls: RouteControls, budget_usd: float | None) -> RouteRequest: ...
-
-
-Body = ChatCompletionIn | RoutedBody
-
-
-@dataclass
-class Admission:
-    """A request let through: its decision, the tokens charged to its rate limit, the budget
-    it reserved, and the rate-limit headers for its answer."""
-
-    decision: Decision
-    tokens: int
-    reserved: float
-    headers: dict[str, str]
-
-
-@dataclass
-class Routed:
-    decision: Decision
-    candidate: Candidate
-    attempts: list[Attempt]
-
-    def headers(self, cost: Decimal) -> dict[str, str]:
-        c = self.candidate
-        return {
-            "x-modelyard-route-id": self.decision.route_id,
-            "x-modelyard-model": c.model.hf_id,
-            "x-modelyard-deployment": c.deployment.name,
-            "x-modelyard-cost-usd": f"{cost:.10f}".rstrip("0").rstrip(".") or "0",
-            "x-modelyard-quality": f"{c.quality:.3f}",
-            "x-modelyard-license": f"{c.license_verdict.value}; {', '.join(c.licenses)}",
-            "x-modelyard-attempts": str(len(self.attempts)),
-            **(self.decision.privacy.headers() if self.decision.privacy else {}),
-            **need_headers(self.decision, c),
-            **exploration_headers(self.decision),
-        }
 
 
 class Gateway:
@@ -297,7 +190,7 @@ class Gateway:
         p = key.policy
         if body.route is not None or any(h.startswith("x-route-") for h in headers):
             return self.effective(body, headers, key).controls
-        model = _model_of(body).lower()
+        model = model_of(body).lower()
         if key.team_policy is None and ((p.models is None and not p.exclude) or model == "auto"):
             return p
         # The key's and its team's policies merged depend on nothing else of the request
@@ -322,7 +215,7 @@ class Gateway:
         bound = (team, key.team_policy) if team and key.team_policy is not None else None
         try:
             return policy_limits.effective(
-                key.name, key.policy, bound, asked, _model_of(body), self._resolve
+                key.name, key.policy, bound, asked, model_of(body), self._resolve
             )
         except PolicyRefused as exc:
             self.metrics.refusals.labels("policy").inc()
