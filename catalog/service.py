@@ -34,6 +34,8 @@ from catalog.schemas import (
     ModelSummary,
     Page,
     RelativeOut,
+    ScoreEntryIn,
+    ScoreIn,
     ScoreOut,
     UsageProfile,
 )
@@ -352,17 +354,26 @@ def _sync_licenses(session: Session, model: Model, spec: ModelIn) -> None:
             model.licenses.remove(row)
 
 
+def _score_values(score: ScoreIn, origin: str) -> dict[str, Any]:
+    return {
+        "score": score.score,
+        "source": score.source,
+        "source_url": str(score.source_url) if score.source_url else None,
+        "as_of": score.as_of,
+        "verified": score.verified,
+        "origin": origin,
+    }
+
+
 def _sync_scores(model: Model, spec: ModelIn) -> None:
+    """The model's seed scores become the spec's; scores a user imported stay (unless the
+    spec gives the same benchmark and setting, which then replaces them)."""
     current = {(s.benchmark, s.setting): s for s in model.scores}
     keep: set[tuple[str, str]] = set()
     for score in spec.scores:
         key = (score.benchmark, score.setting)
         keep.add(key)
-        values = {
-            "score": score.score,
-            "source": score.source,
-            "source_url": str(score.source_url) if score.source_url else None,
-        }
+        values = _score_values(score, "seed")
         if key in current:
             _set(current[key], values)
         else:
@@ -370,8 +381,39 @@ def _sync_scores(model: Model, spec: ModelIn) -> None:
                 BenchmarkScore(benchmark=score.benchmark, setting=score.setting, **values)
             )
     for key, row in current.items():
-        if key not in keep:
+        if key not in keep and row.origin != "import":
             model.scores.remove(row)
+
+
+def import_scores(session: Session, entries: list[ScoreEntryIn]) -> tuple[int, int]:
+    """A user's scores (`catalog scores import`), each for a catalog model by id or alias;
+    a score of the same model, benchmark and setting is replaced. Returns (created,
+    updated). An unknown model is an error naming the entry; nothing is written then."""
+    known = repo.models_by_reference(session)
+    targets = []
+    for number, entry in enumerate(entries, start=1):
+        model = known.get(entry.model.strip().lower())
+        if model is None:
+            raise InvalidInput(
+                f"entry {number}: model: '{entry.model}' is not in the catalog",
+                {"entry": number, "field": "model"},
+            )
+        targets.append((model, entry))
+    created = updated = 0
+    for model, entry in targets:
+        current = {(s.benchmark, s.setting): s for s in model.scores}
+        values = _score_values(entry, "import")
+        row = current.get((entry.benchmark, entry.setting))
+        if row is None:
+            model.scores.append(
+                BenchmarkScore(benchmark=entry.benchmark, setting=entry.setting, **values)
+            )
+            created += 1
+        else:
+            _set(row, values)
+            updated += 1
+    session.flush()
+    return created, updated
 
 
 def apply_parents(
