@@ -247,7 +247,7 @@ class BenchmarkScore(Base):
     source: Mapped[str] = mapped_column(Text)
     source_url: Mapped[str | None] = mapped_column(String(500))
     # The source's date, or "commit <sha>" of the repository read.
-    as_of: Mapped[str | None] = mapped_column(String(64))
+    as_of: Mapped[str | None] = mapped_column(String(200))
     # False: kept and shown, but not read at an official source; never used for routing.
     verified: Mapped[bool] = mapped_column(default=True)
     # "seed" (seed files, Hub import: replaced when they are re-read) or "import" (a user's

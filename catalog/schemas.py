@@ -271,7 +271,9 @@ class LicensePeriodIn(_Strict):
         return self
 
 
-AS_OF_PATTERN = r"^(\d{4}-\d{2}(-\d{2})?|commit [0-9a-f]{7,40})$"
+# A date (2025-05-14, 2025-05) or a commit (7-40 hex digits) somewhere in it: "commit 5960b7f",
+# "card copy read 2026-12-06 (stored file id …)".
+AS_OF_PATTERN = r"^.*(\d{4}-\d{2}|\b[0-9a-f]{7,40}\b).*$"
 
 
 class ParentIn(_Strict):
@@ -286,7 +288,7 @@ class ScoreIn(_Strict):
     source: str = Field(min_length=1)
     source_url: HttpUrl | None = None
     # The source's date (YYYY-MM-DD) or "commit <sha>" of the repository read.
-    as_of: Annotated[str, Field(max_length=64, pattern=AS_OF_PATTERN)] | None = None
+    as_of: Annotated[str, Field(max_length=200, pattern=AS_OF_PATTERN)] | None = None
     verified: bool = True  # False: shown, never used for routing
 
 

@@ -22,7 +22,7 @@ def upgrade() -> None:
         batch.alter_column(
             "setting", existing_type=sa.String(length=64), type_=sa.String(length=200)
         )
-        batch.add_column(sa.Column("as_of", sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column("as_of", sa.String(length=200), nullable=True))
         batch.add_column(
             sa.Column("verified", sa.Boolean(), nullable=False, server_default=sa.true())
         )
