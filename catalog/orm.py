@@ -243,7 +243,7 @@ class BenchmarkScore(Base):
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
     benchmark: Mapped[str] = mapped_column(String(64), index=True)
     score: Mapped[float] = mapped_column(Float)
-    setting: Mapped[str] = mapped_column(String(200), default="")
+    setting: Mapped[str] = mapped_column(String(400), default="")
     source: Mapped[str] = mapped_column(Text)
     source_url: Mapped[str | None] = mapped_column(String(500))
     # The source's date, or "commit <sha>" of the repository read.

@@ -284,7 +284,7 @@ class ParentIn(_Strict):
 class ScoreIn(_Strict):
     benchmark: str = Field(min_length=1, max_length=64)
     score: float = Field(ge=0, le=100)  # as published, a percentage
-    setting: str = Field(default="", max_length=200)
+    setting: str = Field(default="", max_length=400)
     source: str = Field(min_length=1)
     source_url: HttpUrl | None = None
     # The source's date (YYYY-MM-DD) or "commit <sha>" of the repository read.

@@ -177,16 +177,13 @@ def _fold_scores(directory: Path, models: list[ModelIn]) -> tuple[list[ModelIn],
 
 def _inline_entries(model: ModelIn) -> list[ScoreEntryIn]:
     return [
-        ScoreEntryIn.model_validate({**s.model_dump(), "model": model.hf_id})
-        for s in model.scores
+        ScoreEntryIn.model_validate({**s.model_dump(), "model": model.hf_id}) for s in model.scores
     ]
 
 
 def load_seed(directory: Path = SEED_DIR) -> SeedData:
     origins: dict[str, str] = {}
-    models, score_count = _fold_scores(
-        directory, _read_all(directory, "models", ModelIn, origins)
-    )
+    models, score_count = _fold_scores(directory, _read_all(directory, "models", ModelIn, origins))
     data = SeedData(
         licenses=_read_all(directory, "licenses", LicenseIn, origins),
         models=models,

@@ -20,7 +20,7 @@ def upgrade() -> None:
     with op.batch_alter_table("benchmark_scores") as batch:
         # Settings name shots, CoT, thinking mode and benchmark version: 64 was too short.
         batch.alter_column(
-            "setting", existing_type=sa.String(length=64), type_=sa.String(length=200)
+            "setting", existing_type=sa.String(length=64), type_=sa.String(length=400)
         )
         batch.add_column(sa.Column("as_of", sa.String(length=200), nullable=True))
         batch.add_column(
@@ -37,5 +37,5 @@ def downgrade() -> None:
         batch.drop_column("verified")
         batch.drop_column("as_of")
         batch.alter_column(
-            "setting", existing_type=sa.String(length=200), type_=sa.String(length=64)
+            "setting", existing_type=sa.String(length=400), type_=sa.String(length=64)
         )

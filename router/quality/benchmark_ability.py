@@ -3,7 +3,7 @@
 Each (model, reasoning mode) is a *subject*. A published score is read on the logit scale
 and explained as
 
-    logit(score) ≈ slope[benchmark] · ability[subject, task] − difficulty[benchmark]
+    logit(score) ≈ slope[benchmark] · ability[subject, task] - difficulty[benchmark]
     ability[subject, task] = general[subject] + specific[subject, task]
 
 with the benchmark's task from catalog.benchmarks. `general` is shrunk towards a prior from
@@ -32,6 +32,7 @@ from catalog.benchmarks import BENCHMARK_TASKS, SCALE, TASKS
 from catalog.snapshot import CatalogSnapshot, ModelView, ScoreView
 
 Vector = npt.NDArray[np.float64]
+Indices = npt.NDArray[np.int64]
 
 Z90 = 1.645  # the interval is the central 90%
 EDGE = 0.005  # scores of 0 or 100 are read as 0.5 / 99.5: the logit must stay finite
@@ -46,13 +47,17 @@ LINEAGE_SD = 0.35  # extra prior sd when a model borrows its nearest scored ance
 
 _NON_THINKING = re.compile(r"\b(thinking\s*(off|disabled)|non[- ]?thinking|no[- ]thinking)\b", re.I)
 _THINKING = re.compile(r"\bthinking(\s*(on|enabled|mode))?\b", re.I)
+_BASE = re.compile(r"\bbase model\b", re.I)
 _EFFORT = re.compile(r"\breasoning(?:[_ ]effort)?[:= ]\s*(low|medium|high)\b", re.I)
 EFFORTS = ("low", "medium", "high")
 
 
 def mode_of(setting: str) -> str:
     """The reasoning mode a score's setting names: "thinking", "non-thinking",
-    "reasoning-low|medium|high", or "" when it names none."""
+    "reasoning-low|medium|high", "base" (a base model's few-shot score filed under the
+    released model), or "" when it names none."""
+    if _BASE.search(setting):
+        return "base"
     effort = _EFFORT.search(setting)
     if effort:
         return f"reasoning-{effort.group(1).lower()}"
@@ -104,7 +109,9 @@ def observations(snapshot: CatalogSnapshot) -> list[Observation]:
         for fact in model.score_facts:
             if fact.benchmark in BENCHMARK_TASKS:
                 percent = fact.score * 100.0 / SCALE.get(fact.benchmark, 100.0)
-                found.append(Observation(model.hf_id, mode_of(fact.setting), fact.benchmark, percent))
+                found.append(
+                    Observation(model.hf_id, mode_of(fact.setting), fact.benchmark, percent)
+                )
     return found
 
 
@@ -156,7 +163,7 @@ class AbilityFit:
 
 def _design(
     obs: Sequence[Observation],
-) -> tuple[list[tuple[str, str]], list[str], npt.NDArray[np.int64], ...]:
+) -> tuple[list[tuple[str, str]], list[str], Indices, Indices, Indices]:
     subjects = sorted({(o.model, o.mode) for o in obs})
     benchmarks = sorted({o.benchmark for o in obs})
     s_index = {s: i for i, s in enumerate(subjects)}
@@ -167,7 +174,7 @@ def _design(
     return subjects, benchmarks, s, b, t
 
 
-_MODES = ("thinking", "non-thinking", *(f"reasoning-{e}" for e in EFFORTS))
+_MODES = ("thinking", "non-thinking", "base", *(f"reasoning-{e}" for e in EFFORTS))
 
 
 def _feature_row(view: ModelView | None, mode: str, families: Sequence[str]) -> Vector:
@@ -202,7 +209,7 @@ def _sum_by(group: npt.NDArray[np.int64], values: npt.NDArray[np.float64], group
     width = values.shape[1]
     index = (group[:, None] * width + np.arange(width)).ravel()
     summed = np.bincount(index, weights=values.ravel(), minlength=groups * width)
-    return summed.reshape(groups, width)
+    return summed.reshape(groups, width).astype(np.float64)
 
 
 def fit(obs: Sequence[Observation], models: Mapping[str, ModelView]) -> AbilityFit:
@@ -220,7 +227,7 @@ def fit(obs: Sequence[Observation], models: Mapping[str, ModelView]) -> AbilityF
     k = 1 + n_t
     prior_precision = np.diag([1 / TAU_GENERAL**2] + [1 / TAU_TASK**2] * n_t)
     mean = np.zeros((n_s, k))
-    cov = np.zeros((n_s, k, k))
+    cov: npt.NDArray[np.float64] = np.zeros((n_s, k, k))
     rows = np.arange(len(y))
     for _ in range(ITERATIONS):
         # Subjects given benchmarks: one (1 + tasks)-sized ridge solve per subject, batched.
@@ -231,17 +238,19 @@ def fit(obs: Sequence[Observation], models: Mapping[str, ModelView]) -> AbilityF
         precision = prior_precision + _sum_by(s, outer, n_s).reshape(n_s, k, k)
         prior_mean = np.zeros((n_s, k))
         prior_mean[:, 0] = features @ beta
-        rhs = prior_mean @ prior_precision + _sum_by(s, x * (y + difficulty[b])[:, None] / noise, n_s)
-        cov = np.linalg.inv(precision)
+        rhs = prior_mean @ prior_precision + _sum_by(
+            s, x * (y + difficulty[b])[:, None] / noise, n_s
+        )
+        cov = np.linalg.inv(precision).astype(np.float64)
         mean = np.einsum("sij,sj->si", cov, rhs)
         theta = mean[s, 0] + mean[s, 1 + t]
-        # Benchmarks given subjects: y = slope·θ − difficulty, slope pulled towards 1.
+        # Benchmarks given subjects: y = slope·θ - difficulty, slope pulled towards 1.
         count = np.bincount(b, minlength=n_b).astype(np.float64)
         st = np.bincount(b, weights=theta, minlength=n_b)
         stt = np.bincount(b, weights=theta * theta, minlength=n_b)
         sy = np.bincount(b, weights=y, minlength=n_b)
         sty = np.bincount(b, weights=theta * y, minlength=n_b)
-        # Normal equations of (slope, -difficulty) with the ridge on slope − 1.
+        # Normal equations of (slope, -difficulty) with the ridge on slope - 1.
         a11, a12, a22 = stt + SLOPE_PRIOR * noise, st, count + 1e-6
         r1, r2 = sty + SLOPE_PRIOR * noise, sy
         det = a11 * a22 - a12 * a12

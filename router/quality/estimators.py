@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from catalog.benchmarks import BENCHMARK_TASKS, SCALE, TASKS

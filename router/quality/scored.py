@@ -76,10 +76,9 @@ class AbilityEstimates:
                     note = f"{note} of {member.hf_id}"
                     break
             else:
-                mode = f"reasoning-{effort}" if effort in EFFORTS else ""
-                ability = self.fitted.prior_ability(model, mode)
-                sd = math.hypot(TAU_GENERAL, TAU_TASK)
-                p, low, high = self._probability(ability, sd, task)
+                prior_mode = f"reasoning-{effort}" if effort in EFFORTS else ""
+                prior = self.fitted.prior_ability(model, prior_mode)
+                p, low, high = self._probability(prior, math.hypot(TAU_GENERAL, TAU_TASK), task)
                 return Estimate(
                     p,
                     f"{label}: family and size prior {p:.2f} (no verified scores)",
