@@ -45,6 +45,18 @@ BENCHMARK_TASKS: dict[str, str] = {
     "Arena-Hard": "chat",
     "MT-Bench": "chat",
 }
+# The benchmarks 2025-26 models are published on (the compare page's default chart).
+CURRENT = (
+    "MMLU-Pro",
+    "GPQA-Diamond",
+    "LiveCodeBench",
+    "MATH-500",
+    "AIME-2024",
+    "AIME-2025",
+    "IFEval",
+    "BFCL",
+    "Arena-Hard",
+)
 # Benchmarks not published as a percentage: the divisor that makes them a share.
 SCALE = {"MT-Bench": 10.0}
 

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import pytest
 
-from catalog.benchmarks import BENCHMARK_TASKS, TASKS
+from catalog.benchmarks import BENCHMARK_TASKS, CURRENT, TASKS
 from catalog.snapshot import CatalogSnapshot
 from router.core.requests import RouteControls
 from router.evaluation.ability_eval import held_out
@@ -51,16 +51,17 @@ def test_spearman_is_a_rank_correlation() -> None:
 
 
 def _published(snapshot: CatalogSnapshot) -> dict[tuple[str, str], dict[str, float]]:
-    """(task, benchmark) → the unmarked-mode published score of each model that has one."""
+    """(task, current benchmark and version) → each model's unmarked-mode published score."""
     found: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
     for o in observations(snapshot):
-        if o.mode == "" or o.mode == "non-thinking":
-            found[(BENCHMARK_TASKS[o.benchmark], o.benchmark)].setdefault(o.model, o.score)
+        if o.benchmark in CURRENT and o.mode in ("", "non-thinking"):
+            found[(BENCHMARK_TASKS[o.benchmark], o.item)].setdefault(o.model, o.score)
     return found
 
 
 def test_estimates_rank_models_as_their_published_scores_do(snapshot: CatalogSnapshot) -> None:
-    """Per task and benchmark, across the models scored on it: the estimate's order follows
+    """Per task and current benchmark (MMLU-Pro, GPQA-Diamond, LiveCodeBench, …), across the
+    models scored on it: the estimate's order follows
     the published scores' (rank correlation over 0.65; a task has several benchmarks, and a
     model may lead on one and trail on others)."""
     checked = 0
@@ -75,7 +76,7 @@ def test_estimates_rank_models_as_their_published_scores_do(snapshot: CatalogSna
         rho = spearman([scores[n] for n in names], [estimates[n] for n in names])
         assert rho > 0.65, (task, benchmark, rho)
         checked += 1
-    assert checked >= 8
+    assert checked >= 6
 
 
 def _route(snapshot: CatalogSnapshot, prompt: str, **controls: object) -> object:

@@ -99,6 +99,23 @@ class Observation:
     mode: str
     benchmark: str
     score: float  # percentage
+    # The benchmark and the version its setting names ("Arena-Hard v2", "LiveCodeBench v5"):
+    # versions differ in difficulty, so each is its own item of the fit.
+    item: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.item:
+            object.__setattr__(self, "item", self.benchmark)
+
+
+# "BFCL v3", "Arena-Hard v2"; not a model's name such as "DeepSeek-V3" in the setting's text.
+_VERSION = re.compile(r"(?<![\w-])v(\d+)(?:\.\d+)?\b", re.I)
+
+
+def item_of(benchmark: str, setting: str) -> str:
+    """The fit's item for a score: the benchmark, with the version its setting names."""
+    version = _VERSION.search(setting)
+    return f"{benchmark} v{version.group(1)}" if version else benchmark
 
 
 def observations(snapshot: CatalogSnapshot) -> list[Observation]:
@@ -110,7 +127,13 @@ def observations(snapshot: CatalogSnapshot) -> list[Observation]:
             if fact.benchmark in BENCHMARK_TASKS:
                 percent = fact.score * 100.0 / SCALE.get(fact.benchmark, 100.0)
                 found.append(
-                    Observation(model.hf_id, mode_of(fact.setting), fact.benchmark, percent)
+                    Observation(
+                        model.hf_id,
+                        mode_of(fact.setting),
+                        fact.benchmark,
+                        percent,
+                        item_of(fact.benchmark, fact.setting),
+                    )
                 )
     return found
 
@@ -127,7 +150,8 @@ class SubjectFit:
 class AbilityFit:
     """The fitted model: benchmark slopes and difficulties, each subject's abilities."""
 
-    benchmarks: list[str]
+    benchmarks: list[str]  # the fit's items: benchmarks, or benchmark versions
+    tasks: list[int]  # each item's task (index into TASKS)
     slope: Vector
     difficulty: Vector
     subjects: dict[tuple[str, str], SubjectFit]
@@ -137,13 +161,14 @@ class AbilityFit:
     # Per task, the benchmarks whose mean predicted share is the task's probability.
     reference: dict[str, list[int]] = field(default_factory=dict)
 
-    def predict_score(self, model: str, mode: str, benchmark: str) -> float | None:
-        """The predicted score (percentage) of a subject on a benchmark of the fit."""
+    def predict_score(self, model: str, mode: str, item: str) -> float | None:
+        """The predicted score (percentage) of a subject on an item of the fit (a benchmark,
+        or a benchmark version: see `item_of`)."""
         subject = self.subjects.get((model, mode))
-        if subject is None or benchmark not in self.benchmarks:
+        if subject is None or item not in self.benchmarks:
             return None
-        b = self.benchmarks.index(benchmark)
-        t = TASKS.index(BENCHMARK_TASKS[benchmark])
+        b = self.benchmarks.index(item)
+        t = self.tasks[b]
         value = self.slope[b] * subject.mean[t] - self.difficulty[b]
         return float(_sigmoid(value)) * 100.0
 
@@ -165,11 +190,11 @@ def _design(
     obs: Sequence[Observation],
 ) -> tuple[list[tuple[str, str]], list[str], Indices, Indices, Indices]:
     subjects = sorted({(o.model, o.mode) for o in obs})
-    benchmarks = sorted({o.benchmark for o in obs})
+    benchmarks = sorted({o.item for o in obs})
     s_index = {s: i for i, s in enumerate(subjects)}
     b_index = {b: i for i, b in enumerate(benchmarks)}
     s = np.array([s_index[(o.model, o.mode)] for o in obs], dtype=np.int64)
-    b = np.array([b_index[o.benchmark] for o in obs], dtype=np.int64)
+    b = np.array([b_index[o.item] for o in obs], dtype=np.int64)
     t = np.array([TASKS.index(BENCHMARK_TASKS[o.benchmark]) for o in obs], dtype=np.int64)
     return subjects, benchmarks, s, b, t
 
@@ -269,9 +294,10 @@ def fit(obs: Sequence[Observation], models: Mapping[str, ModelView]) -> AbilityF
         fitted[subject] = SubjectFit(
             i, mean[i, 0] + mean[i, 1:], np.sqrt(np.maximum(var, 0)), int(counts[i])
         )
-    result = AbilityFit(benchmarks, slope, difficulty, fitted, noise, beta, families)
+    tasks = [TASKS.index(BENCHMARK_TASKS[name.split(" v")[0]]) for name in benchmarks]
+    result = AbilityFit(benchmarks, tasks, slope, difficulty, fitted, noise, beta, families)
     for task in TASKS:
-        own = [i for i, name in enumerate(benchmarks) if BENCHMARK_TASKS[name] == task]
+        own = [i for i, k in enumerate(tasks) if TASKS[k] == task]
         result.reference[task] = [i for i in own if np.sum(b == i) >= 3] or own
     return result
 
