@@ -250,8 +250,8 @@ class BenchmarkScore(Base):
     as_of: Mapped[str | None] = mapped_column(String(200))
     # False: kept and shown, but not read at an official source; never used for routing.
     verified: Mapped[bool] = mapped_column(default=True)
-    # "seed" (seed files, Hub import: replaced when they are re-read) or "import" (a user's
-    # `catalog scores import`: kept until the user replaces it).
+    # "seed" (the seed files), "hub" (a Hub card's model-index), each replaced when its source
+    # is read again, or "import" (a user's `catalog scores import`: kept until replaced).
     origin: Mapped[str] = mapped_column(String(16), default="seed")
 
     model: Mapped[Model] = relationship(back_populates="scores")

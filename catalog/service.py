@@ -278,8 +278,12 @@ def _default_alias(hf_id: str) -> str:
     return hf_id.rsplit("/", 1)[-1].lower()
 
 
-def apply_model(session: Session, spec: ModelIn, model: Model | None = None) -> Model:
-    """Create or update a model, its aliases, licence history and scores (not its parents)."""
+def apply_model(
+    session: Session, spec: ModelIn, model: Model | None = None, score_origin: str = "seed"
+) -> Model:
+    """Create or update a model, its aliases, licence history and scores (not its parents).
+    `score_origin` says whose scores the spec's replace: "seed" (the seed files) or "hub"
+    (a card's model-index); the others' scores stay."""
     if model is None:
         model = Model(hf_id=spec.hf_id)
         session.add(model)
@@ -305,7 +309,7 @@ def apply_model(session: Session, spec: ModelIn, model: Model | None = None) -> 
     )
     _sync_aliases(session, model, spec)
     _sync_licenses(session, model, spec)
-    _sync_scores(model, spec)
+    _sync_scores(model, spec, score_origin)
     return model
 
 
@@ -365,15 +369,16 @@ def _score_values(score: ScoreIn, origin: str) -> dict[str, Any]:
     }
 
 
-def _sync_scores(model: Model, spec: ModelIn) -> None:
-    """The model's seed scores become the spec's; scores a user imported stay (unless the
-    spec gives the same benchmark and setting, which then replaces them)."""
+def _sync_scores(model: Model, spec: ModelIn, origin: str) -> None:
+    """The model's scores of this origin become the spec's; scores of other origins (a user's
+    import, the seed's sourced scores when a Hub card is read) stay, unless the spec gives
+    the same benchmark and setting, which then replaces them."""
     current = {(s.benchmark, s.setting): s for s in model.scores}
     keep: set[tuple[str, str]] = set()
     for score in spec.scores:
         key = (score.benchmark, score.setting)
         keep.add(key)
-        values = _score_values(score, "seed")
+        values = _score_values(score, origin)
         if key in current:
             _set(current[key], values)
         else:
@@ -381,7 +386,7 @@ def _sync_scores(model: Model, spec: ModelIn) -> None:
                 BenchmarkScore(benchmark=score.benchmark, setting=score.setting, **values)
             )
     for key, row in current.items():
-        if key not in keep and row.origin != "import":
+        if key not in keep and row.origin == origin:
             model.scores.remove(row)
 
 

@@ -102,6 +102,14 @@ class AbilityEstimates:
             high,
         )
 
+    def predicted(self, model: ModelView, benchmark: str) -> float | None:
+        """The model's predicted score (percentage) on a benchmark of the fit, in its
+        default mode; None for a model without scores or a benchmark the fit lacks."""
+        mode = mode_for_effort(self.modes.get(model.hf_id, []), None)
+        if mode is None:
+            return None
+        return self.fitted.predict_score(model.hf_id, mode, benchmark)
+
     def _subject(
         self, model: ModelView, effort: str | None
     ) -> tuple[str, list[float], list[float], list[ScoreView], str] | None:
