@@ -100,7 +100,9 @@ def check_unique(located: Iterable[tuple[Path, int, ScoreEntryIn]]) -> None:
         key = score_key(entry)
         if key in seen:
             first_path, first = seen[key]
-            where = f"entry {first}" if first_path == path else f"{first_path} entry {first}"
+            # Entry 0 stands for a model's own `scores` list in models*.yaml.
+            entry_name = f"entry {first}" if first else "a model's own scores"
+            where = entry_name if first_path == path else f"{first_path} {entry_name}"
             raise SeedError(
                 f"{path}: entry {number} ({entry.model} {entry.benchmark}): setting: "
                 f"'{entry.setting}' repeats {where}; give each score its own setting",

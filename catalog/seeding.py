@@ -150,7 +150,7 @@ def _fold_scores(directory: Path, models: list[ModelIn]) -> tuple[list[ModelIn],
     files = seed_files(directory, "scores")
     located = [(path, n, e) for path in files for n, e in enumerate(read_score_file(path), 1)]
     inline = [
-        (directory / FILES["models"], 0, entry)
+        (directory / "models*.yaml", 0, entry)
         for model in models
         for entry in _inline_entries(model)
     ]
