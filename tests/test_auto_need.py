@@ -134,9 +134,9 @@ def test_the_bundled_estimator_is_fitted_once_then_loaded(
     cache.mkdir()
     first = bundled.load_or_fit(cache)
     saved = list(cache.glob("quality-estimator-*.npz"))
-    assert len(saved) == 1 and first.method == "ability"
+    assert len(saved) == 1 and first.method == bundled.METHOD == "task"
     again = bundled.load_or_fit(cache)
     prompts = ["Write a python function to add.", "Compose a poem about dusk."]
     assert np.allclose(first.predict(prompts), again.predict(prompts))
     saved[0].write_bytes(b"broken")  # an unreadable cache is fitted again, not fatal
-    assert bundled.load_or_fit(cache).method == "ability"
+    assert bundled.load_or_fit(cache).method == "task"
