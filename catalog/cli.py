@@ -235,7 +235,10 @@ def show_model(
     if detail.scores:
         scores = Table("benchmark", "score", "setting", "source", title="benchmark scores")
         for s in detail.scores:
-            scores.add_row(s.benchmark, f"{s.score:g}", s.setting, s.source)
+            source = s.source + (f" ({s.as_of})" if s.as_of else "")
+            if not s.verified:
+                source += " (unverified: not used for routing)"
+            scores.add_row(s.benchmark, f"{s.score:g}", s.setting, source)
         console.print(scores)
     _print_deployments(detail.deployments)
 

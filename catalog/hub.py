@@ -97,6 +97,16 @@ BENCHMARKS = {
     "humaneval": "HumanEval",
     "mbpp": "MBPP",
     "piqa": "PIQA",
+    "mmlu-pro": "MMLU-Pro",
+    "tiger-lab/mmlu-pro": "MMLU-Pro",
+    "gpqa diamond": "GPQA-Diamond",
+    "math-500": "MATH-500",
+    "huggingfaceh4/math-500": "MATH-500",
+    "ifeval": "IFEval",
+    "google/ifeval": "IFEval",
+    "livecodebench": "LiveCodeBench",
+    "arena-hard": "Arena-Hard",
+    "bfcl": "BFCL",
 }
 _RELATIONS = {r.value: r for r in ParentRelation}
 Parents = tuple[tuple[str, ParentRelation], ...]

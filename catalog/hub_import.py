@@ -271,7 +271,7 @@ class Importer:
                 f"{card.repo_id}: its short name '{alias}' already names {owner.hf_id}"
             )
         spec = _spec(self.session, card, existing, self.source, self.today)
-        model = service.apply_model(self.session, spec, existing)
+        model = service.apply_model(self.session, spec, existing, score_origin="hub")
         changed = existing is None or any(
             o in self.session.new or self.session.is_modified(o) for o in self._rows(model)
         )

@@ -243,9 +243,16 @@ class BenchmarkScore(Base):
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
     benchmark: Mapped[str] = mapped_column(String(64), index=True)
     score: Mapped[float] = mapped_column(Float)
-    setting: Mapped[str] = mapped_column(String(64), default="")
+    setting: Mapped[str] = mapped_column(String(400), default="")
     source: Mapped[str] = mapped_column(Text)
     source_url: Mapped[str | None] = mapped_column(String(500))
+    # The source's date, or "commit <sha>" of the repository read.
+    as_of: Mapped[str | None] = mapped_column(String(200))
+    # False: kept and shown, but not read at an official source; never used for routing.
+    verified: Mapped[bool] = mapped_column(default=True)
+    # "seed" (the seed files), "hub" (a Hub card's model-index), each replaced when its source
+    # is read again, or "import" (a user's `catalog scores import`: kept until replaced).
+    origin: Mapped[str] = mapped_column(String(16), default="seed")
 
     model: Mapped[Model] = relationship(back_populates="scores")
 

@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from catalog.benchmarks import near_miss
 from catalog.capabilities import DeploymentCapability
 from catalog.terms import (
     CommercialUse,
@@ -270,6 +271,11 @@ class LicensePeriodIn(_Strict):
         return self
 
 
+# A date (2025-05-14, 2025-05) or a commit (7-40 hex digits) somewhere in it: "commit 5960b7f",
+# "card copy read 2026-12-06 (stored file id …)".
+AS_OF_PATTERN = r"^.*(\d{4}-\d{2}|\b[0-9a-f]{7,40}\b).*$"
+
+
 class ParentIn(_Strict):
     model: HfId
     relation: ParentRelation = ParentRelation.FINETUNE
@@ -277,10 +283,27 @@ class ParentIn(_Strict):
 
 class ScoreIn(_Strict):
     benchmark: str = Field(min_length=1, max_length=64)
-    score: float = Field(ge=0, le=100)
-    setting: str = ""
+    score: float = Field(ge=0, le=100)  # as published, a percentage
+    setting: str = Field(default="", max_length=400)
     source: str = Field(min_length=1)
     source_url: HttpUrl | None = None
+    # The source's date (YYYY-MM-DD) or "commit <sha>" of the repository read.
+    as_of: Annotated[str, Field(max_length=200, pattern=AS_OF_PATTERN)] | None = None
+    verified: bool = True  # False: shown, never used for routing
+
+
+class ScoreEntryIn(ScoreIn):
+    """One entry of a scores file (catalog/seed/scores-*.yaml, `catalog scores import`): a
+    score of the catalog model `model` names."""
+
+    model: HfId
+
+    @model_validator(mode="after")
+    def _canonical_benchmark(self) -> ScoreEntryIn:
+        spelling = near_miss(self.benchmark)
+        if spelling is not None:
+            raise ValueError(f"benchmark '{self.benchmark}' is spelt '{spelling}' in the catalog")
+        return self
 
 
 MODEL_FIELDS = ("parameters", "context_window", "release_date", "gated")
@@ -445,6 +468,9 @@ class ScoreOut(_Out):
     setting: str
     source: str
     source_url: str | None
+    as_of: str | None = None
+    verified: bool = True
+    origin: str = "seed"
 
 
 class RelativeOut(BaseModel):

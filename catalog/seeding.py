@@ -16,17 +16,25 @@ from catalog import service
 from catalog.errors import CatalogError, SeedError
 from catalog.orm import License
 from catalog.prices import hosted_price
-from catalog.schemas import DeploymentIn, LicenseIn, ModelIn
+from catalog.schemas import DeploymentIn, LicenseIn, ModelIn, ScoreEntryIn, ScoreIn
+from catalog.score_files import check_unique, read_score_file
 
 SEED_DIR = Path(__file__).parent / "seed"
-FILES = {"licenses": "licenses.yaml", "models": "models.yaml", "deployments": "deployments.yaml"}
+FILES = {
+    "licenses": "licenses.yaml",
+    "models": "models.yaml",
+    "deployments": "deployments.yaml",
+    "scores": "scores.yaml",
+}
 
 
 def seed_files(directory: Path, kind: str) -> list[Path]:
     """`models.yaml`, then any `models-<part>.yaml` beside it in name order: a large seed is
     split by family (models-2025.yaml, …) and each part reads like the main file."""
     main = directory / FILES[kind]
-    return [main, *sorted(directory.glob(f"{main.stem}-*{main.suffix}"))]
+    parts = sorted(directory.glob(f"{main.stem}-*{main.suffix}"))
+    # Scores live only in parts (scores-2025-a.yaml, …); a main scores.yaml is optional.
+    return parts if kind == "scores" and not main.exists() else [main, *parts]
 
 
 Entry = TypeVar("Entry", bound=BaseModel)
@@ -40,6 +48,9 @@ class SeedData:
     # The file each entry of an extra file came from (by licence id, hf_id or deployment
     # name), so errors name it; entries of the main files are not listed.
     origins: dict[str, str] = field(default_factory=dict)
+
+    # Scores from the scores files, already folded into their models' `scores`: kept to count.
+    score_files: int = 0
 
     def file_of(self, kind: str, key: str | None) -> str:
         return self.origins.get(f"{kind}:{key}", FILES[kind])
@@ -133,13 +144,52 @@ def _read_all(
     return entries
 
 
+def _fold_scores(directory: Path, models: list[ModelIn]) -> tuple[list[ModelIn], int]:
+    """The scores files' entries added to their models' own `scores` lists; a score for a
+    model the seed does not define, or given twice, names its file and entry."""
+    files = seed_files(directory, "scores")
+    located = [(path, n, e) for path in files for n, e in enumerate(read_score_file(path), 1)]
+    inline = [
+        (directory / "models*.yaml", 0, entry)
+        for model in models
+        for entry in _inline_entries(model)
+    ]
+    check_unique([*inline, *located])
+    by_model = {model.hf_id.lower(): model for model in models}
+    extra: dict[str, list[ScoreIn]] = {}
+    for path, number, entry in located:
+        if entry.model.lower() not in by_model:
+            raise SeedError(
+                f"{path}: entry {number} ({entry.model} {entry.benchmark}): model: "
+                f"'{entry.model}' is not a model of the seed (models*.yaml hf_id)",
+                {"file": str(path), "entry": number, "field": "model"},
+            )
+        score = ScoreIn.model_validate(entry.model_dump(exclude={"model"}))
+        extra.setdefault(entry.model.lower(), []).append(score)
+    folded = [
+        m.model_copy(update={"scores": [*m.scores, *extra[m.hf_id.lower()]]})
+        if m.hf_id.lower() in extra
+        else m
+        for m in models
+    ]
+    return folded, len(located)
+
+
+def _inline_entries(model: ModelIn) -> list[ScoreEntryIn]:
+    return [
+        ScoreEntryIn.model_validate({**s.model_dump(), "model": model.hf_id}) for s in model.scores
+    ]
+
+
 def load_seed(directory: Path = SEED_DIR) -> SeedData:
     origins: dict[str, str] = {}
+    models, score_count = _fold_scores(directory, _read_all(directory, "models", ModelIn, origins))
     data = SeedData(
         licenses=_read_all(directory, "licenses", LicenseIn, origins),
-        models=_read_all(directory, "models", ModelIn, origins),
+        models=models,
         deployments=_read_all(directory, "deployments", DeploymentIn, origins),
         origins=origins,
+        score_files=score_count,
     )
     _check_references(directory, data)
     return data
@@ -188,6 +238,8 @@ def apply_seed(session: Session, data: SeedData, directory: Path = SEED_DIR) -> 
             where = directory / data.file_of("models", spec.hf_id)
             raise SeedError(f"{where}: {spec.hf_id}: {exc.message}") from exc
         parts = [model, *model.aliases, *model.licenses, *model.scores]
+        for score in model.scores:
+            count("scores", score, score not in session.new)
         models[spec.hf_id] = (model, existing is not None, touched(parts))
         known[spec.hf_id.strip().lower()] = model
     session.flush()

@@ -34,6 +34,8 @@ from catalog.schemas import (
     ModelSummary,
     Page,
     RelativeOut,
+    ScoreEntryIn,
+    ScoreIn,
     ScoreOut,
     UsageProfile,
 )
@@ -276,8 +278,12 @@ def _default_alias(hf_id: str) -> str:
     return hf_id.rsplit("/", 1)[-1].lower()
 
 
-def apply_model(session: Session, spec: ModelIn, model: Model | None = None) -> Model:
-    """Create or update a model, its aliases, licence history and scores (not its parents)."""
+def apply_model(
+    session: Session, spec: ModelIn, model: Model | None = None, score_origin: str = "seed"
+) -> Model:
+    """Create or update a model, its aliases, licence history and scores (not its parents).
+    `score_origin` says whose scores the spec's replace: "seed" (the seed files) or "hub"
+    (a card's model-index); the others' scores stay."""
     if model is None:
         model = Model(hf_id=spec.hf_id)
         session.add(model)
@@ -303,7 +309,7 @@ def apply_model(session: Session, spec: ModelIn, model: Model | None = None) -> 
     )
     _sync_aliases(session, model, spec)
     _sync_licenses(session, model, spec)
-    _sync_scores(model, spec)
+    _sync_scores(model, spec, score_origin)
     return model
 
 
@@ -352,17 +358,27 @@ def _sync_licenses(session: Session, model: Model, spec: ModelIn) -> None:
             model.licenses.remove(row)
 
 
-def _sync_scores(model: Model, spec: ModelIn) -> None:
+def _score_values(score: ScoreIn, origin: str) -> dict[str, Any]:
+    return {
+        "score": score.score,
+        "source": score.source,
+        "source_url": str(score.source_url) if score.source_url else None,
+        "as_of": score.as_of,
+        "verified": score.verified,
+        "origin": origin,
+    }
+
+
+def _sync_scores(model: Model, spec: ModelIn, origin: str) -> None:
+    """The model's scores of this origin become the spec's; scores of other origins (a user's
+    import, the seed's sourced scores when a Hub card is read) stay, unless the spec gives
+    the same benchmark and setting, which then replaces them."""
     current = {(s.benchmark, s.setting): s for s in model.scores}
     keep: set[tuple[str, str]] = set()
     for score in spec.scores:
         key = (score.benchmark, score.setting)
         keep.add(key)
-        values = {
-            "score": score.score,
-            "source": score.source,
-            "source_url": str(score.source_url) if score.source_url else None,
-        }
+        values = _score_values(score, origin)
         if key in current:
             _set(current[key], values)
         else:
@@ -370,8 +386,39 @@ def _sync_scores(model: Model, spec: ModelIn) -> None:
                 BenchmarkScore(benchmark=score.benchmark, setting=score.setting, **values)
             )
     for key, row in current.items():
-        if key not in keep:
+        if key not in keep and row.origin == origin:
             model.scores.remove(row)
+
+
+def import_scores(session: Session, entries: list[ScoreEntryIn]) -> tuple[int, int]:
+    """A user's scores (`catalog scores import`), each for a catalog model by id or alias;
+    a score of the same model, benchmark and setting is replaced. Returns (created,
+    updated). An unknown model is an error naming the entry; nothing is written then."""
+    known = repo.models_by_reference(session)
+    targets = []
+    for number, entry in enumerate(entries, start=1):
+        model = known.get(entry.model.strip().lower())
+        if model is None:
+            raise InvalidInput(
+                f"entry {number}: model: '{entry.model}' is not in the catalog",
+                {"entry": number, "field": "model"},
+            )
+        targets.append((model, entry))
+    created = updated = 0
+    for model, entry in targets:
+        current = {(s.benchmark, s.setting): s for s in model.scores}
+        values = _score_values(entry, "import")
+        row = current.get((entry.benchmark, entry.setting))
+        if row is None:
+            model.scores.append(
+                BenchmarkScore(benchmark=entry.benchmark, setting=entry.setting, **values)
+            )
+            created += 1
+        else:
+            _set(row, values)
+            updated += 1
+    session.flush()
+    return created, updated
 
 
 def apply_parents(

@@ -158,6 +158,17 @@ class DeploymentView:
 
 
 @dataclass(frozen=True, slots=True)
+class ScoreView:
+    """A published score with what it measured and who says so (scores files, model cards)."""
+
+    benchmark: str
+    score: float  # as published, a percentage
+    setting: str
+    source: str
+    as_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ModelView:
     id: int
     hf_id: str
@@ -170,7 +181,10 @@ class ModelView:
     periods: tuple[LicensePeriod, ...]
     parents: tuple[tuple[str, ParentRelation], ...]  # (parent hf_id, relation)
     deployments: tuple[DeploymentView, ...]
-    scores: tuple[tuple[str, float], ...] = ()  # (benchmark, score) as published
+    scores: tuple[tuple[str, float], ...] = ()  # verified (benchmark, score) as published
+    # The verified scores in full, for the ability model and the basis it names. Unverified
+    # scores are not in the snapshot: the router never uses them.
+    score_facts: tuple[ScoreView, ...] = ()
     embedding_dimensions: tuple[int, ...] = ()  # embedding models: sizes, their own first
 
     def periods_on(self, day: dt.date) -> list[LicensePeriod]:
@@ -245,7 +259,12 @@ def _model_view(row: Model, terms: Mapping[str, LicenseTerms]) -> ModelView:
         ),
         parents=tuple((e.parent.hf_id, ParentRelation(e.relation)) for e in row.parents),
         deployments=tuple(_deployment_view(d) for d in row.deployments),
-        scores=tuple((s.benchmark, s.score) for s in row.scores),
+        scores=tuple((s.benchmark, s.score) for s in row.scores if s.verified),
+        score_facts=tuple(
+            ScoreView(s.benchmark, s.score, s.setting, s.source, s.as_of)
+            for s in row.scores
+            if s.verified
+        ),
         embedding_dimensions=tuple(row.embedding_dimensions or ()),
     )
 

@@ -59,7 +59,8 @@ def test_only_the_embedded_model_falls_short_yet_answers(snapshot: CatalogSnapsh
     decision = need.decide(request(LOCAL), snapshot, estimator)
     chosen = decision.candidates[0]
     assert chosen.deployment.name == "embedded/smollm2-135m-instruct"
-    assert decision.min_quality is not None and chosen.quality < decision.min_quality
+    assert decision.min_quality is not None and chosen.quality_low is not None
+    assert chosen.quality_low < decision.min_quality  # its interval's low end falls short
     assert any(e.reason == "quality" for e in decision.excluded)
     header = need_headers(decision, chosen)["x-modelyard-need"]
     assert header.startswith("unmet: no deployment is predicted as good as " + LLAMA_70B)
@@ -133,9 +134,9 @@ def test_the_bundled_estimator_is_fitted_once_then_loaded(
     cache.mkdir()
     first = bundled.load_or_fit(cache)
     saved = list(cache.glob("quality-estimator-*.npz"))
-    assert len(saved) == 1 and first.method == "ability"
+    assert len(saved) == 1 and first.method == bundled.METHOD == "task"
     again = bundled.load_or_fit(cache)
     prompts = ["Write a python function to add.", "Compose a poem about dusk."]
     assert np.allclose(first.predict(prompts), again.predict(prompts))
     saved[0].write_bytes(b"broken")  # an unreadable cache is fitted again, not fatal
-    assert bundled.load_or_fit(cache).method == "ability"
+    assert bundled.load_or_fit(cache).method == "task"

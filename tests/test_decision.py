@@ -60,8 +60,12 @@ def test_quality_as_a_named_model(snapshot: CatalogSnapshot) -> None:
     reference = ESTIMATOR.estimate(
         "", "knowledge", snapshot.models["meta-llama/Llama-2-70b-chat-hf"], snapshot
     )
-    assert decision.min_quality == reference.probability
-    assert all(c.quality >= reference.probability for c in decision.candidates)
+    # The need is the reference's lower bound, and each candidate's lower bound meets it.
+    assert reference.low is not None and decision.min_quality == reference.low
+    assert all(c.quality_low is not None for c in decision.candidates)
+    assert all((c.quality_low or 0) >= reference.low for c in decision.candidates)
+    below = [e for e in decision.excluded if e.reason == "quality"]
+    assert below and all("(lower bound) is below" in e.detail for e in below)
 
 
 def test_privacy_local_only(snapshot: CatalogSnapshot) -> None:
@@ -154,10 +158,13 @@ def test_task_classification_and_token_estimate() -> None:
 def test_quality_comes_from_scores_ancestors_or_size(snapshot: CatalogSnapshot) -> None:
     llama70 = snapshot.models["meta-llama/Llama-2-70b-hf"]
     own = ESTIMATOR.estimate("", "code", llama70, snapshot)
-    assert own.probability == pytest.approx((29.9 + 45.0) / 200) and "2 benchmark" in own.basis
+    assert own.basis.startswith("code: ability ")
+    assert "HumanEval 29.9" in own.basis and "MBPP 45" in own.basis and "Llama 2 paper" in own.basis
+    assert own.low is not None and own.high is not None
+    assert own.low < own.probability < own.high
     vicuna = snapshot.models["lmsys/vicuna-13b-v1.5"]
     inherited = ESTIMATOR.estimate("", "knowledge", vicuna, snapshot)
     assert "of meta-llama/Llama-2-13b-hf" in inherited.basis
     smol = snapshot.models["HuggingFaceTB/SmolLM2-135M-Instruct"]
     prior = ESTIMATOR.estimate("", "chat", smol, snapshot)
-    assert "size prior" in prior.basis and prior.probability < 0.3
+    assert "family and size prior" in prior.basis and prior.probability < 0.3

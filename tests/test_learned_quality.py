@@ -482,6 +482,14 @@ def test_cold_start_gives_unscored_models_an_ability_from_their_benchmarks(
         m for m in snapshot.models.values() if not any(x.scores for x in snapshot.lineage(m))
     )
     assert estimator.estimate(CODE[0], "code", unscored, snapshot).estimator == "catalog"
+    # A model published only on current benchmarks (no MBPP, ARC or Winogrande) is placed on
+    # the map through the ability model's predictions: it is the cold start.
+    r1 = snapshot.models["deepseek-ai/DeepSeek-R1"]
+    own = {name for name, _ in r1.scores}
+    assert "MBPP" not in own and "Winogrande" not in own
+    scores = dict(estimator._benchmark_scores(snapshot, r1))
+    assert 0 < scores["MBPP"] < 100 and 0 < scores["Winogrande"] < 100
+    assert estimator.estimate(CODE[0], "code", r1, snapshot).basis.startswith("cold start")
 
 
 def test_bundled_data_loads_and_covers_the_shared_files() -> None:

@@ -163,6 +163,29 @@ def test_compare_shows_models_side_by_side_and_the_frontier(site: TestClient) ->
     assert site.get("/compare?benchmark=NotABenchmark", headers=HTML).status_code == 400
 
 
+def test_model_page_shows_each_score_with_setting_source_and_verification(
+    site: TestClient,
+) -> None:
+    page = site.get("/models/deepseek-ai/DeepSeek-R1", headers=HTML).text
+    assert '<th scope="row">AIME-2024</th>' in page and "DeepSeek-R1 README" in page
+    assert "pass@1" in page  # the setting
+    oss = site.get("/models/openai/gpt-oss-120b", headers=HTML).text
+    assert "reasoning high" in oss
+    assert "unverified: not read at an official source, not used for routing" in oss
+
+
+def test_compare_charts_todays_models_on_a_current_benchmark(site: TestClient) -> None:
+    page = site.get("/compare", headers=HTML)
+    data = re.search(r'<script type="application/json" id="pareto-data">(.*?)</script>', page.text)
+    assert data is not None
+    points = json.loads(data.group(1))
+    text = json.dumps(points)
+    assert "deepseek-ai/DeepSeek-R1" in text and "moonshotai/Kimi-K2-Instruct" in text
+    catalog = site.get("/", headers=HTML).text
+    for name in ("MMLU-Pro", "GPQA-Diamond", "LiveCodeBench", "IFEval", "BFCL"):
+        assert f'<option value="{name}"' in catalog
+
+
 # --- licence checker and the saved profile ------------------------------------------------------
 
 
@@ -251,6 +274,7 @@ def test_playground_decides_as_the_signed_in_key(site: TestClient, secrets: dict
     assert decided.status_code == 200
     assert 'id="chosen" data-ready="true"' in decided.text
     assert "embedded/smollm2-135m-instruct" in decided.text
+    assert 'title="90% interval: a need is met by its lower end"' in decided.text
     assert "prompts would leave our machines" in decided.text  # every exclusion says why
     # The effective limits, and where each came from (the form's privacy is the request's).
     assert 'id="policy-limits"' in decided.text and "request (route)" in decided.text

@@ -206,3 +206,47 @@ def fit_bundled_command(ctx: typer.Context) -> None:
         f"bundled estimator ({learned.method}, {len(learned.models)} models) ready in {folder}",
         highlight=False,
     )
+
+
+@quality_app.command("eval-ability")
+def eval_ability_command(
+    ctx: typer.Context,
+    folds: Annotated[int, typer.Option(min=2, help="Folds: each score is hidden once")] = 5,
+    seed: Annotated[int, typer.Option(help="Shuffles the scores into folds")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Hide known benchmark scores of the catalog (k folds) and predict them with the ability
+    model fitted on the rest: mean absolute error in points and rank correlation."""
+    from catalog.snapshot import build_snapshot
+    from router.evaluation.ability_eval import held_out
+    from router.quality.benchmark_ability import observations
+
+    with ctx.obj.transaction() as session:
+        snapshot = build_snapshot(session)
+    obs = observations(snapshot)
+    if len(obs) < folds * 2:
+        Console(stderr=True).print(
+            f"[red]error:[/red] the catalog has {len(obs)} verified scores of known benchmarks: "
+            "too few to hold any out (run `modelyard catalog seed`)",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    report = held_out(obs, snapshot.models, folds, seed)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    subjects = len({(o.model, o.mode) for o in obs})
+    console.print(
+        f"{len(obs)} verified scores of {subjects} models and modes, {folds}-fold: "
+        f"{report.scores} predicted, {report.skipped} not predictable (nothing else known)",
+        highlight=False,
+    )
+    console.print(
+        f"held-out MAE {report.mae:.2f} points, Spearman {report.spearman:.3f} "
+        f"(within a benchmark, mean {report.spearman_within:.3f})",
+        highlight=False,
+    )
+    table = Table("benchmark", "held out", "MAE (points)", "Spearman")
+    for name, (n, mae, rho) in report.per_benchmark.items():
+        table.add_row(name, str(n), f"{mae:.2f}", "-" if rho != rho else f"{rho:.3f}")
+    console.print(table)

@@ -262,6 +262,7 @@ class Gateway:
             max_tokens=body.max_completion_tokens or body.max_tokens,
             needs=frozenset(body.needs()),
             extra_tokens=body.extra_prompt_tokens(),
+            reasoning_effort=body.reasoning_effort,
             controls=controls,
             budget_usd=budget_usd,
             privacy=(

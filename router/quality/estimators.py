@@ -9,24 +9,34 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from catalog.benchmarks import BENCHMARK_TASKS, SCALE, TASKS
 from catalog.snapshot import CatalogSnapshot, ModelView
 
+if TYPE_CHECKING:
+    from router.quality.scored import AbilityEstimates
+
+# The benchmarks of each task when no ability fit exists (a catalog without known scores).
 TASK_BENCHMARKS: dict[str, tuple[str, ...]] = {
-    "code": ("HumanEval", "MBPP"),
-    "math": ("GSM8K",),
-    "knowledge": ("MMLU", "TruthfulQA"),
-    "reasoning": ("ARC-Challenge", "HellaSwag", "Winogrande", "PIQA"),
-    "chat": ("MT-Bench", "MMLU"),
+    task: tuple(b for b, t in BENCHMARK_TASKS.items() if t == task) for task in TASKS
 }
-SCALE = {"MT-Bench": 10.0}  # everything else is a percentage
-# How an estimate from nothing but the model's size ends its basis: the router knows nothing
-# of such a model (router/quality/feedback.py gives it a wide interval instead).
-SIZE_PRIOR_BASIS = "size prior (no scores)"
+# How an estimate from nothing but the model's size (and family) ends its basis: the router
+# knows nothing of such a model (router/quality/feedback.py lets traffic decide instead).
+SIZE_PRIOR_BASIS = "size prior (no scores)"  # no verified score in the whole catalog
+NO_VERIFIED_SCORES = "(no verified scores)"  # the ability model's family-and-size prior
 
 _TASK_PATTERNS = [
+    (
+        "tool_use",
+        re.compile(
+            r"\b(call (the|a) (function|tool|api)|use the (\w+ )?tool|function call(ing)?|"
+            r"tool call|invoke the)\b",
+            re.I,
+        ),
+    ),
     (
         "code",
         re.compile(
@@ -39,7 +49,17 @@ _TASK_PATTERNS = [
         "math",
         re.compile(
             r"\d\s*[-+*/^=]\s*\d|\b(calculate|compute|solve|equation|sum of|how many|"
-            r"how much|percent|integral|derivative)\b",
+            r"how much|percent|integral|derivative|prove|proof|theorem|lemma|maths?)\b",
+            re.I,
+        ),
+    ),
+    (
+        "instruction",
+        re.compile(
+            r"\b(in (exactly|at most|at least|under|no more than) \d+ (words|sentences|"
+            r"paragraphs|bullet)|all (lower|upper)case|capital letters|bullet points?|"
+            r"do not use (the word|any)|wrap your (entire )?(answer|response)|"
+            r"respond (only )?in json|end your (answer|response) with|title in double)\b",
             re.I,
         ),
     ),
@@ -55,8 +75,11 @@ _TASK_PATTERNS = [
 ]
 
 
-def classify(prompt: str) -> str:
-    """The task a prompt asks for: the first pattern that matches, else chat."""
+def classify(prompt: str, needs: Collection[str] = ()) -> str:
+    """The task a prompt asks for (one of catalog.benchmarks.TASKS): tool use when the
+    request carries tools, else the first pattern that matches, else chat."""
+    if "tools" in needs:
+        return "tool_use"
     for task, pattern in _TASK_PATTERNS:
         if pattern.search(prompt):
             return task
@@ -94,15 +117,39 @@ def _size_prior(parameters: int | None) -> float:
 
 
 class CatalogQualityEstimator:
-    """Benchmark scores for the task, from the model or its nearest scored ancestor."""
+    """From published benchmark scores: the ability model fitted over every verified score
+    of the snapshot (router/quality/scored.py), one fit per snapshot version. Without any
+    known score in the catalog, the mean of the task's scores of the model or its nearest
+    scored ancestor, else a size prior. `effort` is the request's `reasoning_effort`: the
+    estimate follows that mode where the model's scores distinguish modes."""
 
-    def __init__(self) -> None:
-        self._cache: dict[tuple[int, str, str], Estimate] = {}
+    def __init__(self, effort: str | None = None, *, shared: CatalogQualityEstimator | None = None):
+        self.effort = effort
+        # Views for other efforts share the fit and the cache of the estimator they came from.
+        self._cache: dict[tuple[int, str, str, str | None], Estimate] = (
+            shared._cache if shared else {}
+        )
+        self._fits: dict[int, AbilityEstimates | None] = shared._fits if shared else {}
+
+    def for_effort(self, effort: str | None) -> CatalogQualityEstimator:
+        """This estimator for a request that asks for a reasoning effort."""
+        return self if effort == self.effort else CatalogQualityEstimator(effort, shared=self)
+
+    def ability(self, snapshot: CatalogSnapshot) -> AbilityEstimates | None:
+        """The ability fit of this snapshot version (fitted on first use, then kept)."""
+        found = self._fits.get(snapshot.version, False)
+        if found is False:
+            from router.quality.scored import AbilityEstimates
+
+            found = AbilityEstimates.of(snapshot)
+            self._fits.clear()  # one snapshot at a time: an old version is never asked again
+            self._fits[snapshot.version] = found
+        return found  # type: ignore[return-value]
 
     def estimate(
         self, prompt: str, task: str, model: ModelView, snapshot: CatalogSnapshot
     ) -> Estimate:
-        key = (snapshot.version, model.hf_id, task)
+        key = (snapshot.version, model.hf_id, task, self.effort)
         found = self._cache.get(key)
         if found is None:
             if len(self._cache) > 100_000:
@@ -111,7 +158,10 @@ class CatalogQualityEstimator:
         return found
 
     def _from_catalog(self, task: str, model: ModelView, snapshot: CatalogSnapshot) -> Estimate:
-        wanted = TASK_BENCHMARKS[task]
+        fitted = self.ability(snapshot) if task in TASKS else None
+        if fitted is not None:
+            return fitted.estimate(model, task, self.effort)
+        wanted = TASK_BENCHMARKS.get(task, ())
         for member in snapshot.lineage(model):
             scores = [
                 score / SCALE.get(name, 100.0) for name, score in member.scores if name in wanted

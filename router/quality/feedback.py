@@ -27,7 +27,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.snapshot import CatalogSnapshot, ModelView
 from router.quality import repository as repo
-from router.quality.estimators import SIZE_PRIOR_BASIS, Estimate, QualityEstimator
+from router.quality.estimators import (
+    NO_VERIFIED_SCORES,
+    SIZE_PRIOR_BASIS,
+    Estimate,
+    QualityEstimator,
+)
 from router.quality.traffic import template_of
 
 log = logging.getLogger("modelyard.learning")
@@ -58,8 +63,9 @@ def beta_interval(a: float, b: float, confidence: float) -> tuple[float, float]:
 
 
 def knows_nothing(estimate: Estimate) -> bool:
-    """The estimate is a guess from the model's size: the router knows nothing of it."""
-    return estimate.basis.endswith(SIZE_PRIOR_BASIS) and estimate.low is None
+    """The estimate is a guess from the model's size (and family): no verified score of it or
+    its ancestors exists, so the router knows nothing of it."""
+    return estimate.basis.endswith((SIZE_PRIOR_BASIS, NO_VERIFIED_SCORES))
 
 
 class Learning:

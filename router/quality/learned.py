@@ -28,7 +28,13 @@ import numpy.typing as npt
 from catalog.snapshot import CatalogSnapshot, ModelView
 from router.core.errors import RouterError
 from router.core.tokens import DEFAULT_COMPLETION_TOKENS, estimate_tokens
-from router.quality.ability import AbilityModel, ColdStart, benchmark_score, fit_arrays
+from router.quality.ability import (
+    TASK_SCORES,
+    AbilityModel,
+    ColdStart,
+    benchmark_score,
+    fit_arrays,
+)
 from router.quality.estimators import Estimate, QualityEstimator
 from router.quality.outcomes import Outcomes
 
@@ -53,6 +59,10 @@ CATALOG_NAMES: dict[str, str] = {
     "WizardLM/WizardLM-13B-V1.2": "WizardLMTeam/WizardLM-13B-V1.2",
     "meta/code-llama-instruct-34b-chat": "codellama/CodeLlama-34b-Instruct-hf",
 }
+
+
+# The benchmarks the outcome data's tasks map to (router/quality/ability.py's TASK_SCORES).
+COLD_START_BENCHMARKS = tuple(dict.fromkeys(b for names in TASK_SCORES.values() for b in names))
 
 
 class EstimatorFileError(RouterError):
@@ -364,7 +374,7 @@ class LearnedQualityEstimator:
             model = self.learned.ability_model
             pairs: dict[str, list[tuple[float, float]]] = {task: [] for task in model.tasks}
             for hf_id, column in self.columns(snapshot).items():
-                scores = _scores(snapshot, snapshot.models[hf_id])
+                scores = self._benchmark_scores(snapshot, snapshot.models[hf_id])
                 for k, task in enumerate(model.tasks):
                     score = benchmark_score(scores, task)
                     if score is not None:
@@ -372,6 +382,26 @@ class LearnedQualityEstimator:
             found = ColdStart.fit(pairs)
         self._cold = (snapshot.version, found)
         return found
+
+    def _benchmark_scores(
+        self, snapshot: CatalogSnapshot, model: ModelView
+    ) -> tuple[tuple[str, float], ...]:
+        """The model's published scores (or its nearest scored ancestor's), plus, where the
+        fallback is the catalog's ability model, its predictions for the outcome tasks'
+        benchmarks the model was not published on: the ability model is the cold start."""
+        scores = _scores(snapshot, model)
+        fitted = getattr(self.fallback, "ability", None)
+        ability = fitted(snapshot) if callable(fitted) else None
+        if ability is None:
+            return scores
+        have = {name for name, _ in scores}
+        extra = []
+        for name in COLD_START_BENCHMARKS:
+            if name not in have:
+                predicted = ability.predicted(model, name)
+                if predicted is not None:
+                    extra.append((name, predicted))
+        return (*scores, *extra)
 
     def estimate(
         self, prompt: str, task: str, model: ModelView, snapshot: CatalogSnapshot
@@ -393,7 +423,7 @@ class LearnedQualityEstimator:
         cold = self.cold_start(snapshot)
         if cold is None or not cold.lines:
             return self.fallback.estimate(prompt, task, model, snapshot)
-        scores = _scores(snapshot, model)
+        scores = self._benchmark_scores(snapshot, model)
         names = self.learned.ability_model.tasks
         _, tasks, deviation = self._predict(prompt)
         total = weight = 0.0

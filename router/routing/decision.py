@@ -34,6 +34,9 @@ from router.routing.speed import SpeedBook
 
 EMBEDDINGS = "embeddings"  # the capability of embedding models, and the need of their requests
 ALLOWED = (Verdict.ALLOWED, Verdict.ALLOWED_WITH_OBLIGATIONS)
+# Output tokens a request's `reasoning_effort` adds before the answer, when the request sets
+# no max_tokens: the router's assumption (docs/quality.md), not any model's published figure.
+REASONING_TOKENS = {"none": 0, "minimal": 0, "low": 1_000, "medium": 4_000, "high": 16_000}
 NO_USE = UsageProfile()  # no profile given: built once, not per request
 
 
@@ -65,6 +68,7 @@ class RouteRequest:
     dimensions: int | None = None
     prompt_tokens: int | None = None
     longest_input: int | None = None
+    reasoning_effort: str | None = None  # the request's: the estimate follows that mode
 
 
 class Candidate(NamedTuple):
@@ -82,6 +86,8 @@ class Candidate(NamedTuple):
     tokens_per_second: float = 0.0  # measured from live traffic when `speed_measured`
     ttft_seconds: float = 0.0
     speed_measured: bool = False
+    quality_low: float | None = None  # the estimate's 90% interval, where it has one
+    quality_high: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +98,9 @@ class Candidate(NamedTuple):
             "predicted_quality": self.quality,
             "quality_basis": self.quality_basis,
             "quality_estimator": self.quality_estimator,
+            "quality_interval": None
+            if self.quality_low is None
+            else [self.quality_low, self.quality_high],
             "estimated_cost_usd": round(self.cost_usd, 10),
             "estimated_seconds": round(self.seconds, 3),
             "tokens_per_second": round(self.tokens_per_second, 2),
@@ -229,6 +238,8 @@ class _ModelFacts:
     code: npt.NDArray[np.int8]
     detail: list[str]
     quality: Floats
+    low: Floats  # the lower bound a need is compared with (the point without an interval)
+    high: list[float | None]
     basis: list[str]
     source: list[str]
     verdict: list[Verdict]
@@ -250,6 +261,8 @@ def _judge_models(
         np.full(count, OUTSIDE if named else CANDIDATE, dtype=np.int8),
         [""] * count,
         np.zeros(count),
+        np.zeros(count),
+        [None] * count,
         [""] * count,
         [""] * count,
         [Verdict.NEEDS_REVIEW] * count,
@@ -292,6 +305,7 @@ def _judge_models(
                     else estimator.estimate(request.prompt, task, model, snapshot)
                 )
                 facts.quality[i] = estimate.probability
+                facts.low[i], facts.high[i] = estimate.lower_bound, estimate.high
                 facts.basis[i], facts.source[i] = estimate.basis, estimate.estimator
                 facts.verdict[i] = compliance.verdict
                 facts.licenses[i] = compliance.license_ids
@@ -325,13 +339,18 @@ def decide(
     `measured`: speeds from live traffic, over the catalog's assumed ones."""
     controls = request.controls
     embeds = EMBEDDINGS in request.needs
-    task = EMBEDDINGS if embeds else classify(request.prompt)
+    task = EMBEDDINGS if embeds else classify(request.prompt, request.needs)
+    if request.reasoning_effort is not None and hasattr(estimator, "for_effort"):
+        estimator = estimator.for_effort(request.reasoning_effort)  # the mode asked for
     prompt_tokens = (
         estimate_tokens(request.prompt, request.messages) + request.extra_tokens
         if request.prompt_tokens is None
         else request.prompt_tokens
     )
     completion = 0 if embeds else request.max_tokens or DEFAULT_COMPLETION_TOKENS
+    if request.max_tokens is None and request.reasoning_effort in REASONING_TOKENS:
+        # Reasoning tokens are billed as output; a stated max_tokens already caps them.
+        completion += REASONING_TOKENS[request.reasoning_effort]
     strategy = controls.strategy or "cheapest"
     if strategy == "balanced" and not controls.quality_value_usd:
         raise RouteError(
@@ -356,7 +375,9 @@ def decide(
                 "model_not_found",
                 404,
             )
-        min_quality = estimator.estimate(request.prompt, task, reference, snapshot).probability
+        # The reference's lower bound: it meets its own need, and a model meets it only
+        # when its own lower bound does.
+        min_quality = estimator.estimate(request.prompt, task, reference, snapshot).lower_bound
 
     table = table_for(snapshot)
     facts = _judge_models(table, request, snapshot, estimator, task, named, allow, deny)
@@ -376,8 +397,9 @@ def decide(
     # The checks run from the last reason to the first, each overwriting the one before, so
     # the reason that sticks is the first that applies; a model's own reason beats them all.
     code = np.zeros(len(table), dtype=np.int8)
-    if min_quality is not None:
-        code[quality < min_quality] = QUALITY
+    low = facts.low[table.owner]
+    if min_quality is not None:  # a need is met by the interval's lower end, not the point
+        code[low < min_quality] = QUALITY
     if request.budget_usd is not None:  # free deployments (cost 0) always fit
         code[cost > request.budget_usd] = BUDGET
     if max_cost is not None:
@@ -427,6 +449,8 @@ def decide(
             float(speed[i]),
             0.0 if ttft is None else float(ttft[i]),
             measured is not None and measured.get(int(table.ids[i])) is not None,
+            float(low[i]) if facts.high[m] is not None else None,
+            facts.high[m],
         )
 
     def excluded(k: int) -> Excluded:
@@ -453,7 +477,7 @@ def decide(
                 float(table.window[i]),
                 float(cost[i]),
                 controls.max_cost_usd,
-                float(quality[i]),
+                float(low[i]),
                 min_quality,
                 table.deployments[i].provider,
             ),
@@ -506,4 +530,4 @@ def _detail(
         return f"estimated ${cost:.6f} is over max_cost_usd ${max_cost}"
     if why == BUDGET:
         return f"estimated ${cost:.6f} is more than the key's budget has left"
-    return f"predicted {quality:.2f} is below {min_quality:.2f}"
+    return f"predicted {quality:.2f} (lower bound) is below {min_quality:.2f}"

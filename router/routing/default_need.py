@@ -103,6 +103,11 @@ class DefaultNeed:
         return decision
 
 
+def lower_bound(candidate: Candidate) -> float:
+    """What a need is compared with: the estimate's lower end, or its point without one."""
+    return candidate.quality if candidate.quality_low is None else candidate.quality_low
+
+
 class Fallbacks(Sequence[Candidate]):
     """The candidates that meet the need, then those below it; the second list is read only
     as far as someone asks (the executor usually takes the first)."""
@@ -118,7 +123,7 @@ class Fallbacks(Sequence[Candidate]):
         while len(self._below) < count and self._read < len(self._ranked):
             candidate = self._ranked[self._read]
             self._read += 1
-            if candidate.quality < self._level:
+            if lower_bound(candidate) < self._level:
                 self._below.append(candidate)
 
     def __len__(self) -> int:
@@ -165,7 +170,7 @@ def need_headers(decision: Decision, candidate: Candidate) -> dict[str, str]:
     if decision.need is None:
         return {}
     level = decision.min_quality
-    if level is None or candidate.quality >= level:
+    if level is None or lower_bound(candidate) >= level:
         return {"x-modelyard-need": f"met: {decision.need}"}
     return {
         "x-modelyard-need": f"unmet: no deployment is predicted {decision.need}; "

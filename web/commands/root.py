@@ -16,7 +16,7 @@ import typer
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog import cli as catalog_cli
-from catalog import hub_cli
+from catalog import hub_cli, scores_cli
 from catalog.db import transaction
 from router.accounts import admin_cli
 from router.evaluation import quality_cli
@@ -150,6 +150,7 @@ def doctor(
 
 app.add_typer(db_app, name="db")
 catalog_cli.catalog_app.add_typer(hub_cli.import_app, name="import")
+catalog_cli.catalog_app.add_typer(scores_cli.scores_app, name="scores")
 app.add_typer(catalog_cli.catalog_app, name="catalog")
 app.add_typer(catalog_cli.models_app, name="models")
 app.add_typer(catalog_cli.deployments_app, name="deployments")

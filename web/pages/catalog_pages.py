@@ -133,9 +133,7 @@ def make_router(session_dependency: Callable[..., Any], snapshots: SnapshotCache
     def compare(request: Request, session: SessionDep, snapshot: SnapshotDep) -> Response:
         refs = [r for r in request.query_params.getlist("m") if r.strip()]
         benchmarks = charts.benchmarks_by_coverage(snapshot)
-        benchmark = request.query_params.get("benchmark") or (
-            benchmarks[0][0] if benchmarks else ""
-        )
+        benchmark = request.query_params.get("benchmark") or charts.default_benchmark(benchmarks)
         error = None
         models: list[ModelDetail] = []
         if len(refs) > MAX_COMPARED:

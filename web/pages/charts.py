@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from catalog.benchmarks import CURRENT
 from catalog.service import cheapest_usd_per_million
 from catalog.snapshot import CatalogSnapshot
 
@@ -30,6 +31,13 @@ def benchmarks_by_coverage(snapshot: CatalogSnapshot) -> list[tuple[str, int]]:
         for benchmark in {name for name, _score in model.scores}
     )
     return sorted(counts.items(), key=lambda item: (-item[1], item[0].lower()))
+
+
+def default_benchmark(benchmarks: Sequence[tuple[str, int]]) -> str:
+    """The chart's benchmark when none is asked for: the best-covered current one (MMLU-Pro,
+    GPQA-Diamond, …), so today's models are on it; else the best-covered of all."""
+    current = [name for name, _count in benchmarks if name in CURRENT]
+    return current[0] if current else (benchmarks[0][0] if benchmarks else "")
 
 
 def pareto_frontier(points: Sequence[CostQualityPoint]) -> list[CostQualityPoint]:
