@@ -272,7 +272,8 @@ def test_feedback_moves_the_estimate_within_seconds_in_its_own_scope_only(
 ) -> None:
     text = "Which river is longest? learning"
     before = _dry_run(served, "search", text)
-    assert before["quality_basis"].endswith("size prior (no scores)")  # the team sent nothing
+    # The team sent nothing: the prior of a model without verified scores.
+    assert before["quality_basis"].endswith("(no verified scores)")
     for _ in range(12):
         headers, _ = served.ask(text, key="search", models=(UNKNOWN[0],))
         assert (

@@ -153,7 +153,7 @@ class Learning:
         """The prior moved by the scores of this scope, model, task and template (kept until
         the tallies change: a decision asks this of every model)."""
         task_tally = self.tasks.get((scope, model, task))
-        if task_tally is None and (prior.low is not None or not knows_nothing(prior)):
+        if task_tally is None and not knows_nothing(prior):
             return prior  # nothing learned: the prior as it was, with its own basis
         if (scope, model, task, template) not in self.templates:
             template = ""  # nothing learned of this template: the task's posterior serves
