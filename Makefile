@@ -36,10 +36,11 @@ docs: install
 docs-serve: install
 	$(BIN)/mkdocs serve
 
-# Slow benchmarks and soak tests, on demand.
+# Slow benchmarks and soak tests, on demand. -n 0: in one process, alone on the machine (the
+# suite's parallel workers would skew the figures, and -s shows them only without workers).
 bench: install
 	$(MAKE) system-packages SYSTEM_PACKAGES="$(SYSTEM_PACKAGES) $(BENCH_PACKAGES)"
-	$(BIN)/pytest -m slow -s tests/perf
+	$(BIN)/pytest -n 0 -m slow -s tests/perf
 
 install: $(STAMP)
 

@@ -33,6 +33,35 @@ os.environ.setdefault("MODELYARD_QUALITY_ESTIMATOR", "catalog")
 os.environ.setdefault("MODELYARD_AUTO_NEED", "none")
 
 
+# The files that take longest, longest first. Under pytest-xdist (`-n` in pyproject.toml, with
+# --dist loadfile) each file runs whole on one worker and the files are handed out in
+# collection order: started first, none of these is left running alone at the end of the run.
+# Only the order of files changes, and only with workers; a stale list costs time, nothing more.
+LONGEST_FIRST = (
+    "test_embedded_tools.py",
+    "test_cascade.py",
+    "test_pages_browser.py",
+    "test_adapters_embedded.py",
+    "test_first_hour.py",
+    "test_cli.py",
+    "test_catalog_admin.py",
+    "test_seed.py",
+    "test_chat_surface.py",
+    "test_hub_import.py",
+    "test_shared_ledger.py",
+    "test_fuzz.py",
+    "test_soak.py",
+)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("dist", "no") == "no":
+        return
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

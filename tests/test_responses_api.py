@@ -266,9 +266,17 @@ def test_agents_sdk_runs_a_one_tool_agent(target: Target) -> None:
         tools=[get_weather],
         model=agents.OpenAIResponsesModel(model=AGENT, openai_client=client),
     )
-    result = agents.Runner.run_sync(
-        agent, "weather in Paris?", run_config=agents.RunConfig(tracing_disabled=True)
-    )
+    try:
+        result = agents.Runner.run_sync(
+            agent, "weather in Paris?", run_config=agents.RunConfig(tracing_disabled=True)
+        )
+    finally:
+        import asyncio
+
+        # run_sync leaves the thread's default loop open and the client's connections belong
+        # to it: closed there. Left to the garbage collector, the client's finaliser closes
+        # them on whatever loop runs then and fails a later async test ("Event loop is closed").
+        asyncio.get_event_loop_policy().get_event_loop().run_until_complete(client.close())
     assert seen == ["text"]  # the scripted model fills arguments from the tool's schema
     assert result.final_output.strip() == "result: sunny in text"
 
