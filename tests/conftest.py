@@ -31,12 +31,19 @@ from web.settings import Settings
 # these too.
 os.environ.setdefault("MODELYARD_QUALITY_ESTIMATOR", "catalog")
 os.environ.setdefault("MODELYARD_AUTO_NEED", "none")
+# llama.cpp's CPU threads (OpenMP) spin while they wait for each other. With the suite's workers
+# (and their servers) outnumbering the cores, the spinning thread takes the core its partner
+# needs: the embedded model's tests took 3-4x the CPU. Passive waiting changes no answer. Set
+# only under pytest-xdist workers (their environment is inherited by the servers they start),
+# so that `make bench` measures llama.cpp as it runs by default.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 # The files that take longest, longest first. Under pytest-xdist (`-n` in pyproject.toml, with
-# --dist loadfile) each file runs whole on one worker and the files are handed out in
-# collection order: started first, none of these is left running alone at the end of the run.
-# Only the order of files changes, and only with workers; a stale list costs time, nothing more.
+# --dist loadfile --no-loadscope-reorder) each file runs whole on one worker and the files are
+# handed out in collection order: started first, none of these is left running alone at the
+# end. Only the order of files changes, and only on workers; a stale list costs time, no more.
 LONGEST_FIRST = (
     "test_embedded_tools.py",
     "test_cascade.py",
@@ -51,12 +58,13 @@ LONGEST_FIRST = (
     "test_shared_ledger.py",
     "test_fuzz.py",
     "test_soak.py",
+    "test_topology.py",
 )
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("dist", "no") == "no":
+    if not hasattr(config, "workerinput"):  # not a worker: no workers, or the controller
         return
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole

@@ -241,10 +241,9 @@ def test_router_fit_takes_a_shell_glob(tmp_path: Path) -> None:
     assert json.loads(result.output)["prompts"] == 12
 
 
-def test_models_add_takes_several_values_after_each_flag(database_url: str) -> None:
-    migrate(database_url)
+def test_models_add_takes_several_values_after_each_flag(database_url: str, tmp_path: Path) -> None:
+    prepare_database(database_url, tmp_path)  # migrated, and a copy of the seeded catalog
     env = {"MODELYARD_DATABASE_URL": database_url}
-    runner.invoke(app, ["catalog", "seed"], env=env)
     added = runner.invoke(
         app,
         [
