@@ -131,7 +131,9 @@ def _grammar_text(
         try:
             resolved = converter.resolve_refs(schema, f"tool{i}")
             args = converter.visit(resolved, f"args{i}")  # type: ignore[no-untyped-call]
-        except (ValueError, KeyError, TypeError, AssertionError, NotImplementedError) as exc:
+        # llama-cpp-python's converter refuses schema features it cannot express with a
+        # failed assert (and a bad schema with the usual errors).
+        except (ValueError, KeyError, TypeError, AssertionError) as exc:
             raise UnsupportedParameter(
                 "tools",
                 f"tools[{i}].function.parameters: the embedded model cannot build a grammar "

@@ -1,10 +1,11 @@
 """What every page handler asks of a request: its form, whether htmx sent it, where it may
-send the visitor next, and whether it came from our own pages."""
+send the visitor next, whether it came from our own pages, and the key it is signed in with."""
 
 from fastapi import Request
 
-from router.core import Forbidden
-from web.pages.queries import PageInputError
+from router.accounts import KeyCache, KeyView
+from router.core import Forbidden, Unauthorized
+from web.pages.queries import KEY_COOKIE, PageInputError
 
 
 def is_htmx(request: Request) -> bool:
@@ -30,3 +31,15 @@ def same_origin(request: Request) -> None:
     origin = request.headers.get("origin")
     if origin and origin.rstrip("/") != str(request.base_url).rstrip("/"):
         raise Forbidden("this form can only be sent from modelyard's own pages")
+
+
+async def signed_in(request: Request, keys: KeyCache) -> KeyView | None:
+    """The key the visitor signed in with (the HttpOnly cookie), or None: none given, or
+    revoked since, so the page asks to sign in again."""
+    secret = request.cookies.get(KEY_COOKIE)
+    if not secret:
+        return None
+    try:
+        return await keys.authenticate(f"Bearer {secret}")
+    except Unauthorized:
+        return None

@@ -12,10 +12,9 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from router.accounts import KeyCache, KeyView
-from router.core import Unauthorized
 from router.pipeline import Gateway
 from router.quality import exploration_spend
-from web.pages.queries import KEY_COOKIE
+from web.pages.forms import signed_in as signed_in_key
 from web.pages.rendering import render
 
 SPEND_DAYS = 30  # exploration spend shown: the last 30 days
@@ -88,13 +87,7 @@ def make_router(
     pages = APIRouter(include_in_schema=False)
 
     async def signed_in(request: Request) -> KeyView | None:
-        secret = request.cookies.get(KEY_COOKIE)
-        if not secret:
-            return None
-        try:
-            return await keys.authenticate(f"Bearer {secret}")
-        except Unauthorized:
-            return None
+        return await signed_in_key(request, keys)
 
     @pages.get("/quality")
     def quality(

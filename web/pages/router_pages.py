@@ -27,6 +27,7 @@ from router.core import (
 from router.pipeline import Gateway
 from web.pages import charts
 from web.pages.forms import form_text, local_path, same_origin
+from web.pages.forms import signed_in as signed_in_key
 from web.pages.queries import (
     KEY_COOKIE,
     PageInputError,
@@ -89,13 +90,7 @@ def make_router(
     pages = APIRouter(include_in_schema=False)
 
     async def signed_in(request: Request) -> KeyView | None:
-        secret = request.cookies.get(KEY_COOKIE)
-        if not secret:
-            return None
-        try:
-            return await keys.authenticate(f"Bearer {secret}")
-        except Unauthorized:
-            return None  # revoked since: the page asks to sign in again
+        return await signed_in_key(request, keys)
 
     async def require_key(request: Request) -> KeyView:
         key = await signed_in(request)
