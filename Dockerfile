@@ -2,13 +2,13 @@
 # llama.cpp OpenAI-compatible server in docker-compose.yml (llama-cpp-python[server]).
 FROM python:3.11-slim
 
-# llama-cpp-python compiles its C++ core on install.
+# llama-cpp-python compiles its C++ core on install, and the privacy scan its C extension.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential cmake \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY pyproject.toml README.md alembic.ini ./
+COPY pyproject.toml setup.py README.md alembic.ini ./
 COPY catalog catalog
 COPY router router
 COPY adapters adapters

@@ -49,7 +49,8 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 # llama-cpp-python compiles for ~8 minutes the first time; pip's cache serves it after that.
-$(STAMP): pyproject.toml | $(BIN)/python
+# The editable install also compiles the privacy scan's C extension (setup.py) in place.
+$(STAMP): pyproject.toml setup.py router/privacy/_runs.c | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

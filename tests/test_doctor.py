@@ -54,6 +54,7 @@ def test_a_healthy_install_then_redis_and_the_model_server_go_away(tmp_path: Pat
         assert float(detail.split(", ")[-1].split()[0]) > 0
         assert found["redis"][0] == "ok"
         assert found["server local/smollm2"][0] == "ok"
+        assert found["privacy scan"][0] == "ok" and "_runs" in found["privacy scan"][1]
         keys = found["provider keys"]
         assert keys[0] == "warn" and "fireworks_ai" in keys[1].split(";")[0]
         assert "replicate" in keys[1] and "MODELYARD_PROVIDER_KEYS" in keys[2]

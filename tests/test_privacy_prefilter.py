@@ -16,8 +16,8 @@ from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE, REGION_COD
 from stdnum import luhn
 from stdnum.iso7064 import mod_97_10
 
-from router.privacy import personal
-from router.privacy.context import ID_WORDS, PHONE_WORDS, Words
+from router.privacy import personal, runs
+from router.privacy.context import ID_WORDS, PHONE_WORDS, Words, markers
 from tests.perf.test_privacy_perf import TYPICAL, _digit_dense_text, _issue28_logs_and_csv
 
 DATA = Path(__file__).parent / "data" / "privacy"
@@ -114,7 +114,7 @@ def _generated(rng: random.Random) -> str:
 def _assert_prefilter_keeps_findings(text: str) -> None:
     words = Words(text)
     ends, blocks = words.named_word_ends(), words.named_blocks()
-    for start, end in personal.number_runs(text):
+    for start, end in runs.number_runs(text):
         found = personal.number_at(text, start, end, words)
         if found is not None:
             assert personal._may_hold(text, start, end, ends, blocks), (text, start, end, found)
@@ -146,9 +146,9 @@ def test_prefilter_rules_out_most_runs_of_a_log() -> None:
     text = _digit_dense_text()
     words = Words(text)
     ends, blocks = words.named_word_ends(), words.named_blocks()
-    runs = list(personal.number_runs(text))
-    kept = [r for r in runs if personal._may_hold(text, *r, ends, blocks)]
-    assert len(kept) < len(runs) / 2
+    found = runs.number_runs(text)
+    kept = [r for r in found if personal._may_hold(text, *r, ends, blocks)]
+    assert len(kept) < len(found) / 2
 
 
 def test_shortest_international_number_matches_the_numbering_plans() -> None:
@@ -187,3 +187,10 @@ def test_iban_check_digits_match_stdnum() -> None:
             rearranged = chars[4:length] + chars[:4]
             assert checks[length - 1] == mod_97_10.checksum(rearranged.upper()), chars
     assert personal._mod97("DE89370400440532013000")[-1] == 1
+
+
+def test_each_context_word_spelling_has_one_bound() -> None:
+    """Words._index reads a spelling's bound (inside words, starting one, whole) off its
+    first role: the roles a spelling plays must agree on it."""
+    for spelling, roles in markers().items():
+        assert len({role[2] for role in roles}) == 1, spelling

@@ -13,7 +13,8 @@ from ahocorasick_rs import AhoCorasick, Implementation
 from router.privacy.addresses import CN_ADDRESS_MARKER, STREET_MARKERS, find_addresses
 from router.privacy.findings import CREDENTIAL, NATIONAL_ID, NOTHING, Finding, Findings
 from router.privacy.national_ids import CODICE_FISCALE_MARKERS, find_codici_fiscali
-from router.privacy.personal import IPV6_CORE, find_emails, find_ipv6, find_numbers, number_runs
+from router.privacy.personal import IPV6_CORE, find_emails, find_ipv6, find_numbers
+from router.privacy.runs import number_runs
 from router.privacy.secret_formats import MARKERS, find_credentials
 
 # Every literal the detectors look for, in one automaton: credential prefixes, street

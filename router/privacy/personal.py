@@ -22,6 +22,7 @@ from router.privacy.context import Words
 from router.privacy.findings import EMAIL, IBAN, IP_ADDRESS, NATIONAL_ID, PAYMENT_CARD, PHONE
 from router.privacy.national_ids import LENGTHS as NATIONAL_ID_LENGTHS
 from router.privacy.national_ids import SHAPED, national_id
+from router.privacy.runs import ASK, NEVER, triaged_runs
 
 Hit = tuple[str, str, int, int]  # kind, label, start, end
 
@@ -327,81 +328,33 @@ def find_ipv6(text: str) -> Iterator[Hit]:
             yield IP_ADDRESS, "ipv6", start, start + len(candidate)
 
 
-# Runs of digits are found on a translated copy of the text's bytes: digits become 0x00,
-# dots 0x03, dashes and slashes 0x02, spaces and brackets 0x04, capitals 0x05, everything
-# else 0x01. A regex starting with a literal byte lets the engine skip to the next digit
-# with a tight loop, several times faster than a `[0-9]` search on the text, and the runs no
-# detector can use never leave C: numbers under six digits (a year, an amount, a count),
-# dates, prices and six digits without capitals before them (which only a UK National
-# Insurance number may have). Only dotted quads (IPv4) and the other runs of six digits or
-# more come out.
-_BYTE_CLASSES = bytes(
-    0
-    if chr(i).isdigit() and i < 128
-    else 3
-    if chr(i) == "."
-    else 2
-    if chr(i) in "-/"
-    else 4
-    if chr(i) in " ()"
-    else 5
-    if "A" <= chr(i) <= "Z"
-    else 1
-    for i in range(256)
-)
-_CONTINUATION = bytes(1 if 0x80 <= i <= 0xBF else 0 for i in range(256))
-_RUN_ENDS = rb"(?![\x02-\x04]{0,2}\x00)"
-_ANY = rb"[\x00-\xff]"
-# The first digit is a literal, so the engine's prefix scan finds it; the lookbehind then
-# makes sure it starts its run; the alternatives read on from the second digit.
-_LONG_RUN = re.compile(
-    rb"\x00(?<![\x00\x03]\x00)(?=(?:[\x02-\x04]{0,2}\x00){3})(?:"  # four digits at least
-    rb"\x00{0,2}(?:\x03\x00{1,3}){3}(?![\x00\x03]\x00)"  # a dotted quad
-    rb"|(?!"
-    rb"\x00{3}([\x02\x03])\x00{1,2}\1\x00{1,2}(?:\x04\x00{1,2})?" + _RUN_ENDS + rb"|"  # 2026-11-29
-    rb"\x00?([\x02\x03])\x00{1,2}\2\x00{2,4}(?:\x04\x00{1,2})?" + _RUN_ENDS + rb"|"  # 29.11.2026
-    rb"\x00*\x03\x00{1,3}" + _RUN_ENDS + rb"|"  # 38211.40
-    rb"(?<!\x05" + _ANY + rb")(?<!\x05" + _ANY + _ANY + rb")"  # six digits, no capitals
-    rb"(?:[\x02-\x04]{0,2}\x00){5}" + _RUN_ENDS + rb")"
-    rb"(?:[\x02-\x04]{0,2}\x00){5,})"
-)
-
-
-def number_runs(text: str) -> Iterator[tuple[int, int]]:
-    """(start, end) of every dotted quad and every run of at least six digits, with
-    separators between them."""
-    encoded = text.encode("utf-8", "surrogatepass")
-    classes = encoded.translate(_BYTE_CLASSES)
-    if text.isascii():
-        yield from [match.span() for match in _LONG_RUN.finditer(classes)]
-        return
-    # Byte offsets to character offsets: a character is every byte but UTF-8's continuation
-    # bytes (0x80-0xBF), counted in C on a copy that marks them, as the matches move forward.
-    continuations = encoded.translate(_CONTINUATION)
-    byte_at, char_at = 0, 0
-    for match in _LONG_RUN.finditer(classes):
-        start, end = match.span()
-        char_at += start - byte_at - continuations.count(1, byte_at, start)
-        byte_at = start
-        yield char_at, char_at + (end - start)  # digits and separators are one byte each
-
-
 def _hyphenated_isbn(raw: str, count: int) -> bool:
     return count in (10, 13) and "-" in raw and isbn.is_valid(raw)
 
 
+# Bit n set: a national id of n digits has a written form of its own (runs.triaged_runs).
+_SHAPED_LENGTHS = sum(
+    1 << count for count, schemes in SHAPED.items() if any(s.shape is not None for s in schemes)
+)
+
+
 def find_numbers(text: str, prefilter: bool = True) -> Iterator[Hit]:
     """Phones, cards, IBANs, national ids and IPv4 addresses among the text's runs of digits.
-    Each run first meets `_may_hold`, a few cheap questions whose answer "no" means
-    `number_at` would find nothing there; only the others are read in full. `prefilter=False`
-    reads every run in full (the tests compare the two)."""
+    Each run first meets its triage (runs.py) and `_may_hold`, a few cheap questions whose
+    answer "no" means `number_at` would find nothing there; only the others are read in
+    full. `prefilter=False` reads every run in full (the tests compare the two)."""
     words = Words(text)
     named: tuple[list[int], list[int]] | None = None
-    for start, end in number_runs(text):
+    for start, end, triage in triaged_runs(text, _SHAPED_LENGTHS, SHORTEST_INTERNATIONAL):
         if prefilter:
+            if triage == NEVER:
+                continue
             if named is None:  # asked once a text has a run
                 named = words.named_word_ends(), words.named_blocks()
-            if not _may_hold(text, start, end, *named):
+            if triage == ASK:
+                if not _may_hold(text, start, end, *named):
+                    continue
+            elif not _named_near(start, end, *named):
                 continue
         if (hit := number_at(text, start, end, words)) is not None:
             yield hit
@@ -469,9 +422,13 @@ def _may_hold(
             return True  # a Spanish DNI
     elif count == 7 and last in ("X", "Y", "Z", "x", "y", "z"):
         return True  # a Spanish NIE
-    # A word naming a phone number or an identifier (Words.named_word_ends) near the run: phone
-    # words count up to 40 characters before the number, identifier words 60 before and 16
-    # after. Or a header naming one above it (Words.named_blocks).
+    return _named_near(start, end, named_ends, named_blocks)
+
+
+def _named_near(start: int, end: int, named_ends: list[int], named_blocks: list[int]) -> bool:
+    """A word naming a phone number or an identifier (Words.named_word_ends) near the run:
+    phone words count up to 40 characters before the number, identifier words 60 before
+    and 16 after. Or a header naming one above it (Words.named_blocks)."""
     near = bisect_left(named_ends, start - 60)
     if near < len(named_ends) and named_ends[near] <= end + 16:
         return True
