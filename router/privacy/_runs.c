@@ -176,6 +176,10 @@ static int is_quad(const Text *t, Py_ssize_t s, Py_ssize_t e) {
     return groups == 4 && width > 0;
 }
 
+static inline int is_nie_letter(Py_UCS4 c) {
+    return c == 'X' || c == 'Y' || c == 'Z' || c == 'x' || c == 'y' || c == 'z';
+}
+
 /* The triage of run [s, e) of the text (see the top): the shape questions _may_hold asks,
    each answered "maybe" wherever Python's answer could be yes. `shaped` has bit n set when
    a national id scheme of n digits has a written form of its own; `shortest_international`
@@ -227,9 +231,8 @@ static int triage(int kind, const void *data, const Text *t, Py_ssize_t s, Py_ss
     } else if (count == 8 && plain) {
         Py_UCS4 after = e < t->n ? PyUnicode_READ(kind, data, e) : 0;
         if (after == '-' || (after && Py_UNICODE_ISALPHA(after))) return ASK; /* a DNI */
-    } else if (count == 7 && (last == 'X' || last == 'Y' || last == 'Z' || last == 'x' ||
-                              last == 'y' || last == 'z')) {
-        return ASK; /* an NIE */
+    } else if (count == 7 && (is_nie_letter(last) || (last == '-' && is_nie_letter(first_before)))) {
+        return ASK; /* an NIE: X1234567L, X-1234567-L */
     }
     return NAMED;
 }

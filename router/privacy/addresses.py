@@ -100,6 +100,9 @@ _LEADING = (
     "corso",
     "vicolo",
     "strada",
+    "ul. ",  # Polish: ulica ("ul. Piotrkowska 104"); aleja is left out, "al." is et al.'s
+    "ulica",
+    "aleja ",
 )
 
 

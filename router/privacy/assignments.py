@@ -86,5 +86,7 @@ def find_assignments(text: str, positions: list[int]) -> Iterator[tuple[int, int
         if match is None:
             continue
         value = match.group("value").rstrip(".")
+        if text[match.end("value") : match.end("value") + 1] == "(":
+            continue  # code calling a function: `password = getpass.getpass("Password: ")`
         if _looks_secret(key, value):
             yield match.start("value"), match.start("value") + len(value)

@@ -297,17 +297,17 @@ class Words:
         ends = self._index()
         return range(bisect_left(ends, start), bisect_right(ends, end))
 
-    def called_phone(self, position: int, reach: int = 40) -> bool:
-        """A phone word ends within `reach` characters before `position` (or names the CSV
-        column), and no other label stands between it and the number ("order number" is
-        an order's)."""
+    def called_phone(self, position: int, end: int, reach: int = 40) -> bool:
+        """A phone word ends within `reach` characters before the number at [position, end)
+        (or names its CSV column), and no other label stands between it and the number
+        ("order number" is an order's)."""
         ends = self._index()
         phone_ends = self._phone_ends
         if not phone_ends:
             return False
         near = bisect_right(phone_ends, position)
         if not near or phone_ends[near - 1] < position - reach:
-            return self._phone_column(position)
+            return self._phone_column(position, end)
         nearest = iter(reversed(self._between(position - reach, position)))
         for i in nearest:
             category = self._roles[i][0]
@@ -318,13 +318,13 @@ class Words:
                 )
             if category in (OTHER, WEAK):
                 return False
-        return self._phone_column(position)
+        return self._phone_column(position, end)
 
-    def _phone_column(self, position: int) -> bool:
-        line = self._line(position)
+    def _phone_column(self, start: int, end: int) -> bool:
+        line = self._line(start)
         if line is None or not line[2]:
             return False  # not a delimited line, or no column named for phones
-        header = self.header_field(position, position)
+        header = self.header_field(start, end)
         return header is not None and header in line[2]
 
     def named_word_ends(self) -> list[int]:

@@ -133,8 +133,10 @@ LENGTHS = frozenset(n for s in SCHEMES for n in s.lengths) | {17}
 # Chinese id's X).
 _SHAPED_OR_LETTERED = frozenset(n for n, schemes in SHAPED.items() if schemes) | {7, 8, 17}
 
-# Finnish HETU and Irish PPS end in a letter; Chinese resident ids may end in X.
+# Finnish HETU and Irish PPS end in a letter; Chinese resident ids may end in X. A HETU's
+# check character is a digit one time in three (150885-4021).
 _HETU_HEAD = re.compile(r"\d{6}[-+A]\d{3}")
+_HETU_WHOLE = re.compile(r"\d{6}[-+A]\d{4}")
 
 Hit = tuple[str, int, int]  # label, start, end
 
@@ -154,13 +156,17 @@ def national_id(text: str, start: int, end: int, count: int, words: Words) -> Hi
     if (found := _with_letter(text, start, end, count, raw, after)) is not None:
         return found
     schemes = _BY_LENGTH.get(count, ())
-    if not schemes:
+    hetu_form = count in (9, 10) and _HETU_HEAD.match(raw) is not None
+    if not schemes and not hetu_form:
         return None
     named = words.schemes_named(start, end)
     if not named:
         return None
-    if _HETU_HEAD.fullmatch(raw) and after[:1].isalnum() and hetu.is_valid(raw + after[0]):
-        return "fi_hetu", start, end + 1
+    if hetu_form and _HETU_HEAD.fullmatch(raw) and after[:1].isalnum():
+        if hetu.is_valid(raw + after[0]):
+            return "fi_hetu", start, end + 1
+    elif hetu_form and _HETU_WHOLE.fullmatch(raw) and hetu.is_valid(raw):
+        return "fi_hetu", start, end
     if _digits_of(raw) in _FIXTURES:
         return None
     for scheme in schemes:
@@ -179,10 +185,13 @@ def _with_letter(text: str, start: int, end: int, count: int, raw: str, after: s
         suffix = after[1:2] if after[:1] == "-" else after[:1]
         if suffix.isalpha() and dni.is_valid(raw + suffix) and not after[1:2].isalpha():
             return "es_dni", start, end + len(after[: 2 if after[:1] == "-" else 1])
-    if count == 7 and raw.isdigit() and start > 0 and text[start - 1] in "XYZxyz":
-        letter = text[end : end + 1]
-        if letter.isalpha() and nie.is_valid(text[start - 1] + raw + letter):
-            return "es_nie", start - 1, end + 1
+    if count == 7 and raw.isdigit() and start > 0:
+        # X1234567L, or with dashes X-1234567-L
+        lead = start - 2 if text[start - 1] == "-" and start > 1 else start - 1
+        letter_at = end + 1 if after[:1] == "-" and lead == start - 2 else end
+        letter = text[letter_at : letter_at + 1]
+        if text[lead] in "XYZxyz" and letter.isalpha() and nie.is_valid(text[lead] + raw + letter):
+            return "es_nie", lead, letter_at + 1
     return None
 
 

@@ -79,6 +79,8 @@ _CARD_SHAPE = re.compile(r"\d{4}(?:[ \-]?\d{2,7}){2,4}|\d{13,19}")
 _DATE = re.compile(r"\d{4}([./\-])\d{1,2}\1\d{1,2}|\d{1,2}([./\-])\d{1,2}\2\d{2,4}")
 _DATE_SHAPE = re.compile(r"\d{1,4}([./\-])\d{1,2}\1\d{2,4}")
 _US_PHONE_SHAPE = re.compile(r"(?:\(\d{3}\) ?|\d{3}[\-. ])\d{3}[\-. ]\d{4}")
+# A Brazilian mobile number: its area code in brackets, then 9 and eight digits, 4-4.
+_BR_MOBILE_SHAPE = re.compile(r"\(\d{2}\) ?9\d{4}-\d{4}")
 
 # Words that say what a number is, within a few words before it (English, German, French,
 # Spanish, Chinese).
@@ -89,7 +91,8 @@ _IP_WORDS = re.compile(
 )
 _VERSION_WORDS = re.compile(r"(?i)(?:\bv|version|release|\bver\.?|build)\s*$")
 _VERSION_WORD_ENDS = frozenset("vVnNeErR.dD")
-_IMEI_WORDS = re.compile(r"(?i)\bimei\b")
+# Numbers that pass Luhn without being cards: a phone's IMEI, a French company's SIRET/SIREN.
+_NOT_CARD_WORDS = re.compile(r"(?i)\b(?:imei|siret|siren)\b")
 _ISBN_WORDS = re.compile(r"(?i)isbn[\s:-]*(?:1[03])?[\s:-]*$")
 
 # Card numbers: 13 to 19 digits whose first digits belong to a card network.
@@ -179,12 +182,14 @@ def _phone(text: str, start: int, end: int, words: Words, digits: str) -> tuple[
     if before[-1:] == "(":
         lead = start - 1
         raw = text[lead:end]
-    shaped = (digits[0] == "0" and len(digits) >= 9 and not raw.isdigit()) or (
-        _US_PHONE_SHAPE.fullmatch(raw) is not None
+    shaped = (
+        (digits[0] == "0" and len(digits) >= 9 and not raw.isdigit())
+        or _US_PHONE_SHAPE.fullmatch(raw) is not None
+        or _BR_MOBILE_SHAPE.fullmatch(raw) is not None
     )
     # A Chinese mobile number (1[3-9] and nine digits) is recognisable by itself.
     chinese_mobile = len(digits) == 11 and digits[0] == "1" and digits[1] in "3456789"
-    if not shaped and not chinese_mobile and not words.called_phone(lead):
+    if not shaped and not chinese_mobile and not words.called_phone(lead, end):
         return None
     if _DATE_SHAPE.fullmatch(raw):
         return None
@@ -242,13 +247,13 @@ def _iban(text: str, start: int) -> tuple[int, int] | None:
                 count += 1
                 end += 1
                 stops.append(end)
-            elif c == " " and end + 1 < len(text) and text[end + 1].isalnum():
+            elif c in " -" and end + 1 < len(text) and text[end + 1].isalnum():
                 end += 1
             else:
                 break
         if count < 15:
             continue
-        checks = _mod97(text[lead:end].replace(" ", ""))
+        checks = _mod97(text[lead:end].replace(" ", "").replace("-", ""))
         for stop, check in zip(
             reversed(stops), reversed(checks), strict=True
         ):  # the longest valid one
@@ -420,8 +425,11 @@ def _may_hold(
         after = text[end : end + 1]
         if after.isalpha() or after == "-":
             return True  # a Spanish DNI
-    elif count == 7 and last in ("X", "Y", "Z", "x", "y", "z"):
-        return True  # a Spanish NIE
+    elif count == 7 and (
+        last in ("X", "Y", "Z", "x", "y", "z")
+        or (last == "-" and before[:1] in ("X", "Y", "Z", "x", "y", "z"))
+    ):
+        return True  # a Spanish NIE (X1234567L, X-1234567-L)
     return _named_near(start, end, named_ends, named_blocks)
 
 
@@ -462,7 +470,7 @@ def number_at(text: str, start: int, end: int, words: Words) -> Hit | None:
     # only of a number about to be reported (the check costs ~0.1 ms).
     if count in NATIONAL_ID_LENGTHS and (national := national_id(text, start, end, count, words)):
         return None if _hyphenated_isbn(raw, count) else (NATIONAL_ID, *national)
-    if 13 <= count <= 19 and _card(raw) and not _IMEI_WORDS.search(_before(text, start, 12)):
+    if 13 <= count <= 19 and _card(raw) and not _NOT_CARD_WORDS.search(_before(text, start, 12)):
         return None if _hyphenated_isbn(raw, count) else (PAYMENT_CARD, "luhn", start, end)
     phone = _phone(text, start, end, words, digits) if 7 <= count <= 15 else None
     if phone is not None and not _hyphenated_isbn(raw, count):

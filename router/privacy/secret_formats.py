@@ -13,6 +13,7 @@ Aho-Corasick pass, so a text without any costs that one pass.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -170,6 +171,17 @@ FORMATS: tuple[KeyFormat, ...] = (
         (re.compile(r"(?i)\bbearer\s+(?P<secret>[A-Za-z0-9._~+/-]{20,}=*)"),),
         (2, 600),
     ),
+    # HTTP Basic credentials: base64 of "user:password" after an Authorization header.
+    KeyFormat(
+        "basic_auth_header",
+        ("Basic ", "basic ", "BASIC "),
+        (
+            re.compile(
+                r"(?i)\bauthorization\s*[:=]\s*[\"']?basic\s+(?P<secret>[A-Za-z0-9+/]{8,}={0,2})"
+            ),
+        ),
+        (48, 320),
+    ),
     KeyFormat("assigned_secret", tuple(sorted(assignments.MARKERS)), (), reach=(80, 480)),
     KeyFormat(
         "password",
@@ -202,6 +214,20 @@ _PLACEHOLDER = re.compile(
     r"secret|your[_-]?\w*|example\w*|placeholder|redacted|\[redacted\]|null|none|true|false|"
     r"required|optional|env|os\.environ.*|getenv.*)$"
 )
+
+
+# A value that is code calling a function (`password = getpass.getpass("Password: ")`).
+_CALL = re.compile(r"[A-Za-z_][\w.]*\(")
+
+
+def _user_and_password(encoded: str) -> bool:
+    """Whether base64 `encoded` holds "user:password", as Basic credentials do."""
+    try:
+        decoded = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+        text = decoded.decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return ":" in text and text.isprintable()
 
 
 MARKERS = frozenset(marker for key_format in FORMATS for marker in key_format.markers)
@@ -252,9 +278,10 @@ def _matches(
                     continue
             if "secret" in pattern.groupindex:
                 start, end = match.span("secret")
-                if _PLACEHOLDER.match(match.group("secret")) or match.group("secret").startswith(
-                    "$"
-                ):
+                secret = match.group("secret")
+                if _PLACEHOLDER.match(secret) or secret.startswith("$") or _CALL.match(secret):
+                    continue
+                if key_format.label == "basic_auth_header" and not _user_and_password(secret):
                     continue
             elif key_format.label in ("npm_token", "ibm_cloud_key", "ibm_cos_hmac") or (
                 key_format.label in ("softlayer_key", "cloudant_key") and match.groups()
