@@ -341,12 +341,15 @@ def _benchmarks_given_items(d: _Design, slope: Vector, offset: Vector) -> tuple[
 
 def _residual_factors(d: _Design, residual: Vector, n_s: int) -> tuple[Matrix, Matrix]:
     """Starting factors and loadings: the leading components of the residuals as a table of
-    subjects by items (0 where a subject has no score)."""
+    subjects by items (0 where a subject has no score); zeros beyond the table's rank."""
     table = np.zeros((n_s, len(d.items)))
     np.add.at(table, (d.s, d.i), residual)
     u, sv, vt = np.linalg.svd(table, full_matrices=False)
-    root = np.sqrt(sv[:FACTORS])
-    return u[:, :FACTORS] * root, vt[:FACTORS].T * root
+    factors, loading = np.zeros((n_s, FACTORS)), np.zeros((len(d.items), FACTORS))
+    rank = min(FACTORS, len(sv))
+    root = np.sqrt(sv[:rank])
+    factors[:, :rank], loading[:, :rank] = u[:, :rank] * root, vt[:rank].T * root
+    return factors, loading
 
 
 def fit(obs: Sequence[Observation], models: Mapping[str, ModelView]) -> AbilityFit:
