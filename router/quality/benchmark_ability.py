@@ -421,7 +421,8 @@ def _result(
     counts = np.bincount(d.s, minlength=len(d.subjects))
     fitted = {}
     for n, subject in enumerate(d.subjects):
-        # Per task: var(general + specific) from the subject's posterior covariance.
+        # Per task: var(general + specific) from the subject's posterior covariance (the
+        # factors' share is left out: their loadings are small next to the slopes).
         var = cov[n, 0, 0] + np.diagonal(cov[n])[1 : 1 + n_t] + 2 * cov[n, 0, 1 : 1 + n_t]
         fitted[subject] = SubjectFit(
             n,
