@@ -57,6 +57,17 @@ CURRENT = (
     "BFCL",
     "Arena-Hard",
 )
+# Multiple-choice benchmarks: the score (%) of a uniform guess among the options.
+CHANCE = {
+    "MMLU": 25.0,
+    "MMLU-Redux": 25.0,
+    "MMLU-Pro": 10.0,
+    "GPQA-Diamond": 25.0,
+    "ARC-Challenge": 25.0,
+    "HellaSwag": 25.0,
+    "Winogrande": 50.0,
+    "PIQA": 50.0,
+}
 # Benchmarks not published as a percentage: the divisor that makes them a share.
 SCALE = {"MT-Bench": 10.0}
 

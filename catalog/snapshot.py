@@ -288,11 +288,14 @@ class SnapshotCache:
     """Hands out the current snapshot; rebuilds it when the catalog version has moved.
 
     `get(session)` checks the version (one tiny query) for the catalog API; the router's hot
-    path reads `current` instead, which a background task refreshes."""
+    path reads `current` instead, which a background task refreshes. `prepare` runs on each
+    new snapshot before anyone can read it: work the router needs per catalog version (the
+    ability model's fit) is done there, never by the request that first meets the version."""
 
-    def __init__(self) -> None:
+    def __init__(self, prepare: Callable[[CatalogSnapshot], None] | None = None) -> None:
         self._snapshot: CatalogSnapshot | None = None
         self._lock = threading.Lock()
+        self._prepare = prepare
 
     @property
     def current(self) -> CatalogSnapshot | None:
@@ -305,5 +308,8 @@ class SnapshotCache:
             return current
         with self._lock:
             if self._snapshot is None or self._snapshot.version != version:
-                self._snapshot = build_snapshot(session)
+                built = build_snapshot(session)
+                if self._prepare is not None:
+                    self._prepare(built)
+                self._snapshot = built
             return self._snapshot

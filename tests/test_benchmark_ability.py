@@ -35,14 +35,18 @@ def test_settings_name_their_reasoning_mode() -> None:
 
 
 def test_held_out_scores_are_predicted(snapshot: CatalogSnapshot) -> None:
-    """Each verified score hidden once (5 folds) and predicted from the rest. The figures are
-    in docs/quality.md; this guards against a fit that stops generalising."""
+    """Each verified score hidden once (5 folds, the command's default shuffle) and predicted
+    from the rest: the issue's targets, MAE ≤ 5 points and Spearman ≥ 0.85. The figures are
+    in docs/quality.md (4.90 and 0.948); the model before the latent factors, vote effect and
+    chance floors measured 5.65, with Arena-Hard at 9.6 and AIME-2024 at 8.2."""
     obs = observations(snapshot)
     assert len(obs) > 500
     report = held_out(obs, snapshot.models, folds=5, seed=0)
     assert report.scores > 0.95 * len(obs)
-    assert report.mae < 8.0
-    assert report.spearman > 0.85
+    assert report.mae <= 5.0
+    assert report.spearman >= 0.85
+    assert report.per_benchmark["Arena-Hard"][1] < 7.5
+    assert report.per_benchmark["AIME-2024"][1] < 6.0
 
 
 def test_spearman_is_a_rank_correlation() -> None:

@@ -63,7 +63,6 @@ from router.quality import (
     LearnedQualityEstimator,
     Learning,
     OutcomeRecorder,
-    QualityEstimator,
     load_or_fit,
 )
 from router.routing import SharedSpeeds, SpeedBook, Spreader, provider_status
@@ -150,7 +149,7 @@ class ModelyardApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def quality_estimator(settings: Settings) -> QualityEstimator:
+def quality_estimator(settings: Settings) -> CatalogQualityEstimator | LearnedQualityEstimator:
     """The learned estimator (by default the bundled one; models it does not cover get
     theirs from benchmark scores), or benchmark scores alone. A bad file stops start-up."""
     catalog_based = CatalogQualityEstimator()
@@ -213,7 +212,9 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
     state such as the garbage collector; embedded in another (tests), it leaves it alone."""
     settings = settings or Settings()
     engine, factory = session_factory_for(settings)
-    snapshots = SnapshotCache()
+    estimator = quality_estimator(settings)
+    # Each new catalog snapshot gets its ability fit before the router can read it.
+    snapshots = SnapshotCache(prepare=estimator.prepare)
     state = shared_state(settings)
     health = state.health
     ledger = (
@@ -225,7 +226,7 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
     providers = settings.configured_providers()
     gateway = Gateway(
         snapshots,
-        quality_estimator(settings),
+        estimator,
         Executor(AdapterPool(settings.provider_key_values()), health, metrics),
         ledger,
         state.limits,

@@ -54,7 +54,7 @@ def held_out(
         for o, f in zip(obs, fold_of, strict=True):
             if f != k:
                 continue
-            guess = model.predict_score(o.model, o.mode, o.item)
+            guess = model.predict(o)
             if guess is None:
                 skipped += 1
                 continue

@@ -130,21 +130,45 @@ class CatalogQualityEstimator:
             shared._cache if shared else {}
         )
         self._fits: dict[int, AbilityEstimates | None] = shared._fits if shared else {}
+        self._fitted: list[int] = shared._fitted if shared else [0]  # fits run, with the views
 
     def for_effort(self, effort: str | None) -> CatalogQualityEstimator:
         """This estimator for a request that asks for a reasoning effort."""
         return self if effort == self.effort else CatalogQualityEstimator(effort, shared=self)
 
+    @property
+    def fits(self) -> int:
+        """How many ability fits this estimator (and its views) has run."""
+        return self._fitted[0]
+
+    def prepare(self, snapshot: CatalogSnapshot) -> None:
+        """Fit the ability model of a new snapshot before the router reads it: the app's
+        snapshot cache calls this at start-up and in its background refresh, so a request
+        never waits for a fit (about 0.1 s on the seeded catalog)."""
+        if snapshot.version not in self._fits:
+            self._keep(snapshot.version, self._fit(snapshot))
+
     def ability(self, snapshot: CatalogSnapshot) -> AbilityEstimates | None:
-        """The ability fit of this snapshot version (fitted on first use, then kept)."""
+        """The ability fit of this snapshot version: prepared, or fitted now for a snapshot
+        nobody prepared (the command line, a replay), then kept."""
         found = self._fits.get(snapshot.version, False)
         if found is False:
-            from router.quality.scored import AbilityEstimates
-
-            found = AbilityEstimates.of(snapshot)
-            self._fits.clear()  # one snapshot at a time: an old version is never asked again
-            self._fits[snapshot.version] = found
+            found = self._fit(snapshot)
+            self._keep(snapshot.version, found)
         return found  # type: ignore[return-value]
+
+    def _fit(self, snapshot: CatalogSnapshot) -> AbilityEstimates | None:
+        from router.quality.scored import AbilityEstimates
+
+        self._fitted[0] += 1
+        return AbilityEstimates.of(snapshot)
+
+    def _keep(self, version: int, found: AbilityEstimates | None) -> None:
+        # The newest two versions: a request that took the previous snapshot just before the
+        # refresh swapped it still finds that snapshot's fit.
+        for old in [v for v in self._fits if v != version][:-1]:
+            del self._fits[old]
+        self._fits[version] = found
 
     def estimate(
         self, prompt: str, task: str, model: ModelView, snapshot: CatalogSnapshot

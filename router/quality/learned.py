@@ -351,6 +351,15 @@ class LearnedQualityEstimator:
             model.deviation(logits)[0],
         )
 
+    def prepare(self, snapshot: CatalogSnapshot) -> None:
+        """A new snapshot's per-version work before the router reads it (see
+        CatalogQualityEstimator.prepare): the fallback's ability fit, the outcome columns and
+        the cold start."""
+        prepare = getattr(self.fallback, "prepare", None)
+        if callable(prepare):
+            prepare(snapshot)
+        self.cold_start(snapshot)
+
     def columns(self, snapshot: CatalogSnapshot) -> dict[str, int]:
         """Catalog hf_id → outcome column, resolved once per catalog version."""
         version, found = self._columns

@@ -19,6 +19,7 @@ from router.quality.benchmark_ability import (
     TAU_TASK,
     Z90,
     AbilityFit,
+    Vector,
     fit,
     mode_for_effort,
     observations,
@@ -66,19 +67,20 @@ class AbilityEstimates:
         label = task if effort is None else f"{task} (reasoning {effort})"
         own = self._subject(model, effort)
         if own is not None:
-            mode, ability, sd, facts, note = own
+            mode, ability, sd, facts, note, factors = own
         else:
             for member in self.snapshot.lineage(model)[1:]:
                 found = self._subject(member, effort)
                 if found is not None:
-                    mode, ability, sd, facts, note = found
+                    mode, ability, sd, facts, note, factors = found
                     sd = [math.hypot(x, LINEAGE_SD) for x in sd]
                     note = f"{note} of {member.hf_id}"
                     break
             else:
                 prior_mode = f"reasoning-{effort}" if effort in EFFORTS else ""
-                prior = self.fitted.prior_ability(model, prior_mode)
-                p, low, high = self._probability(prior, math.hypot(TAU_GENERAL, TAU_TASK), task)
+                prior = self.fitted.prior_ability(model, prior_mode, task)
+                spread = math.hypot(TAU_GENERAL, TAU_TASK)
+                p, low, high = self._probability(prior, spread, task, None)
                 return Estimate(
                     p,
                     f"{label}: family and size prior {p:.2f} {NO_VERIFIED_SCORES}",
@@ -87,7 +89,7 @@ class AbilityEstimates:
                     high,
                 )
         t = TASKS.index(task)
-        p, low, high = self._probability(ability[t], sd[t], task)
+        p, low, high = self._probability(ability[t], sd[t], task, factors)
         in_task = [f for f in facts if BENCHMARK_TASKS[f.benchmark] == task]
         mode_note = f", {mode}" if mode else ""
         if in_task:
@@ -112,7 +114,7 @@ class AbilityEstimates:
 
     def _subject(
         self, model: ModelView, effort: str | None
-    ) -> tuple[str, list[float], list[float], list[ScoreView], str] | None:
+    ) -> tuple[str, list[float], list[float], list[ScoreView], str, Vector] | None:
         modes = self.modes.get(model.hf_id)
         if not modes:
             return None
@@ -121,10 +123,12 @@ class AbilityEstimates:
             return None
         subject = self.fitted.subjects[(model.hf_id, mode)]
         facts = scores_by_subject(model).get(mode, [])
-        return mode, list(subject.mean), list(subject.sd), facts, ""
+        return mode, list(subject.mean), list(subject.sd), facts, "", subject.factors
 
-    def _probability(self, ability: float, sd: float, task: str) -> tuple[float, float, float]:
-        p = self.fitted.task_probability(ability, task)
-        low = self.fitted.task_probability(ability - Z90 * sd, task)
-        high = self.fitted.task_probability(ability + Z90 * sd, task)
+    def _probability(
+        self, ability: float, sd: float, task: str, factors: Vector | None
+    ) -> tuple[float, float, float]:
+        p = self.fitted.task_probability(ability, task, factors)
+        low = self.fitted.task_probability(ability - Z90 * sd, task, factors)
+        high = self.fitted.task_probability(ability + Z90 * sd, task, factors)
         return round(p, 4), round(low, 4), round(high, 4)
