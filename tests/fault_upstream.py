@@ -1,12 +1,13 @@
 """A fault-injecting OpenAI-compatible upstream for tests, served by uvicorn on loopback.
 
 The request's `model` picks the behaviour: `echo` answers properly (`slow-echo` too, a word
-every 50 ms when streamed; `echo-pieces` streams its answer three characters at a time, so a
-word can arrive split over chunks; `stops` cuts it at a `stop` string and names the string
-in `stop_reason`, as vLLM does); `agent` answers like a hosted model that calls tools, writes
-structured output, gives several choices and logprobs (tests/agent_upstream.py), and every
-request it gets is kept for GET /recorded; the others fail in one specific way (rate limit,
-500, context too long, malformed JSON, a stream cut or stalled…).
+every 50 ms when streamed; `late-echo` too, after waiting 0.25 s; `echo-pieces` streams its
+answer three characters at a time, so a word can arrive split over chunks; `stops` cuts it
+at a `stop` string and names the string in `stop_reason`, as vLLM does); `agent` answers
+like a hosted model that calls tools, writes structured output, gives several choices and
+logprobs (tests/agent_upstream.py), and every request it gets is kept for GET /recorded; the
+others fail in one specific way (rate limit, 500, context too long, malformed JSON, a stream
+cut or stalled…).
 
 POST /v1/responses speaks the Responses API itself (tests/responses_upstream.py).
 
@@ -130,6 +131,8 @@ async def chat(request: Request) -> Response:
         return JSONResponse({"hello": "world"})
     if model == "slow-first-byte":
         await asyncio.sleep(30)
+    if model == "late-echo":  # echoes, after a quarter of a second's wait for its first byte
+        await asyncio.sleep(0.25)
     if model in ("cut", "stall", "slow-stream"):
         return StreamingResponse(faulty_stream(request, model), media_type="text/event-stream")
     text = f"echo: {last}"

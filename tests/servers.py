@@ -22,6 +22,7 @@ class ServerProcess:
         ready_path: str,
         log: Path,
         env: dict[str, str] | None = None,
+        cwd: Path = REPO,
     ) -> None:
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
@@ -29,7 +30,7 @@ class ServerProcess:
         self._log = log.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, *args],
-            cwd=REPO,
+            cwd=cwd,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},

@@ -79,6 +79,7 @@ from router.state import (
 )
 from web import errors, pages
 from web.fastpath import ChatCompletionsFastPath
+from web.overhead import Overhead
 from web.problems import explain
 from web.settings import Settings
 from web.tracing import traced
@@ -133,8 +134,16 @@ class ModelyardApp(FastAPI):
 
     fast_path: ChatCompletionsFastPath | None = None
     telemetry: Telemetry | None = None
+    overhead: Overhead | None = None  # x-modelyard-overhead-ms on the model APIs' answers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        overhead = self.overhead
+        if overhead is not None and overhead.measures(scope):
+            await overhead(self._served, scope, receive, send)  # tracing's cost counted too
+            return
+        await self._served(scope, receive, send)
+
+    async def _served(self, scope: Scope, receive: Receive, send: Send) -> None:
         telemetry = self.telemetry
         if telemetry is not None and scope["type"] == "http" and scope["method"] == "POST":
             await traced(telemetry, self._dispatch, scope, receive, send)
@@ -371,6 +380,7 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
     fast_routes = {**api_handlers.fast_routes(), **embeddings_handler.fast_routes()}
     app.fast_path = ChatCompletionsFastPath(gateway, keys_cache, fast_routes)
     app.telemetry = telemetry
+    app.overhead = Overhead(metrics.overhead)
     pages.mount(app, request_session, snapshots, gateway, keys_cache)
 
     metrics.watch(lambda: len(health.cooling()), lambda: state.unavailable_events(ledger))

@@ -52,6 +52,16 @@ class Settings(BaseSettings):
         description="strategy cascade: the most answers one request pays for before the last "
         "is returned whatever its check says",
     )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="Worker processes `serve` runs on one port; unset: one per core when "
+        "MODELYARD_REDIS_URL is set (they share state through it), else one",
+    )
+    server: Literal["uvicorn", "granian"] = Field(
+        default="uvicorn", description="The HTTP server `serve` runs the app under"
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"

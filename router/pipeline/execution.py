@@ -17,6 +17,7 @@ from adapters.registry import make_adapter
 from adapters.schemas import ChatRequest
 from catalog.snapshot import DeploymentView
 from router.pipeline.metrics import RouterMetrics
+from router.pipeline.upstream_clock import current_clock
 from router.routing.decision import Candidate, Decision
 from router.routing.spread import Spreader
 from router.state.health import Health
@@ -177,15 +178,19 @@ class Executor:
         attempts: list[Attempt] = []
         last: AdapterError | None = None
         load = self.load
+        clock = current_clock()
         for candidate in decision.candidates:
             deployment_id = candidate.deployment.id
             started = time.perf_counter()
             if load is not None:
                 load.begin(deployment_id)
+            waiting = 0.0
             try:
                 adapter = self.adapter_for(candidate.deployment)
                 sent = prepare(candidate, request)
-                answer = await _adapter(adapter, candidate, request, sent, via).chat(sent)
+                chosen = _adapter(adapter, candidate, request, sent, via)
+                waiting = time.perf_counter()
+                answer = await chosen.chat(sent)
             except AdapterError as exc:
                 self._failed(candidate, exc, attempts, decision.route_id)
                 last = exc
@@ -193,6 +198,8 @@ class Executor:
                     break
                 continue
             finally:
+                if clock is not None and waiting:
+                    clock.waited += time.perf_counter() - waiting
                 if load is not None:
                     load.end(deployment_id)
             if load is not None:
@@ -212,7 +219,9 @@ class Executor:
         and metrics as chat (`complete` keeps its own loop: it is the hot path)."""
         attempts: list[Attempt] = []
         last: AdapterError | None = None
+        clock = current_clock()
         for candidate in decision.candidates:
+            waiting = time.perf_counter()
             try:
                 answer = await call(candidate)
             except AdapterError as exc:
@@ -221,6 +230,9 @@ class Executor:
                 if not exc.retryable:
                     break
                 continue
+            finally:
+                if clock is not None:
+                    clock.waited += time.perf_counter() - waiting
             self.health.succeeded(candidate.deployment.id)
             attempts.append(Attempt(candidate.deployment.name))
             return candidate, answer, attempts
@@ -234,14 +246,17 @@ class Executor:
         attempts: list[Attempt] = []
         last: AdapterError | None = None
         load = self.load
+        clock = current_clock()
         for candidate in decision.candidates:
             stream: AsyncIterator[EventBlock] | None = None
             started = time.perf_counter()
             if load is not None:
                 load.begin(candidate.deployment.id)
+            waiting = 0.0
             try:
                 adapter = self.adapter_for(candidate.deployment)
                 stream = aiter(opener(candidate, adapter, request))
+                waiting = time.perf_counter()  # the stream's request is sent on the first read
                 first = await anext(stream)
             except StopAsyncIteration:
                 exc: AdapterError = AdapterError("the upstream sent an empty stream")
@@ -254,6 +269,9 @@ class Executor:
                 if load is not None:
                     stream = _measured(load, candidate.deployment.id, first, stream, started)
                 return candidate, first, stream, attempts
+            finally:
+                if clock is not None and waiting:
+                    clock.waited += time.perf_counter() - waiting
             if load is not None:
                 load.end(candidate.deployment.id)
             if stream is not None and hasattr(stream, "aclose"):

@@ -15,6 +15,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+# The gateway's own time per request is a fraction of a millisecond when all is well.
+OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
 
 
 class _Live(Collector):
@@ -88,6 +90,14 @@ class RouterMetrics:
             registry=r,
         )
         self.cache = Counter("modelyard_cache", "Response cache lookups", ["result"], registry=r)
+        self.overhead = Histogram(
+            "modelyard_overhead_seconds",
+            "The gateway's own time per model API request: to the answer's headers (a stream's "
+            "first chunk), less the time spent waiting on upstreams (x-modelyard-overhead-ms)",
+            ["path"],
+            buckets=OVERHEAD_BUCKETS,
+            registry=r,
+        )
 
     def watch(self, cooling: Callable[[], int], unavailable: Callable[[], dict[str, int]]) -> None:
         self.registry.register(_Live(cooling, unavailable))

@@ -1,14 +1,20 @@
 """What the whole chat request costs the gateway, printed for the closing note (`make bench`);
-nothing here asserts a time.
+nothing here asserts a time. The targets are ratios against references measured in the same
+run (docs/operations/performance.md).
 
-- Plain requests and requests with 10 tools and a json_schema response format, each against a
-  direct call to the same fixed-answer nginx upstream (wrk: req/s at 32 connections, median
-  at 1 connection). With MODELYARD_BENCH_BASELINE=<git revision>, that revision's gateway is
-  measured in the same run on the same plain request, for a before/after figure.
+- Plain requests against a bare aiohttp pass-through to the same fixed-answer nginx upstream
+  (tests/perf/passthrough.py) and against nginx itself, the three taken in turn each round:
+  req/s at 32 connections and the ratio to the pass-through; median latency at 1 connection
+  and the difference. Then requests with 10 tools and a json_schema response format, and the
+  gateway's own account of its overhead (the x-modelyard-overhead-ms header and the
+  modelyard_overhead_seconds histogram). MODELYARD_BENCH_GRANIAN=1 adds the same gateway under
+  Granian; MODELYARD_BENCH_BASELINE=<git revision> measures that revision's gateway in the
+  same run on the same plain request, for a before/after figure.
 - Streaming: time to the first content chunk, routed against direct, and chunks per second
   relayed, for a fixed stream of 1,000 chunks from two upstreams: one that writes each event
   as it comes, as inference servers do (tests/perf/event_upstream.py), and nginx sending it as
   one file, a single burst. Read by a lean socket client (see LeanStreamClient).
+- Workers: `serve --workers 2` against `--workers 1`, both with Redis, at 64 connections.
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import free_port, prepare_database
+from tests.conftest import RedisServer, free_port, prepare_database
+from tests.perf import gateway_bench
+from tests.perf.gateway_bench import Target
 from tests.perf.test_router_perf import COMPLETION, _wrk
 from tests.servers import REPO, ServerProcess
 
@@ -236,10 +244,136 @@ def events(tmp_path: Path) -> Iterator[ServerProcess]:
 
 def test_whole_requests_and_streams(tmp_path: Path, nginx: str, events: ServerProcess) -> None:
     url = f"sqlite:///{tmp_path / 'modelyard.db'}"
+    key = _bench_database(url, tmp_path, nginx, events)
+    gateway = gateway_bench.gateway(tmp_path, url, workers=1)
+    bare = gateway_bench.passthrough(tmp_path, f"{nginx}/json")
+    # MODELYARD_BENCH_GRANIAN=1: the same gateway under Granian instead of uvicorn, in turn.
+    granian = (
+        gateway_bench.gateway(tmp_path, url, server="granian", workers=1, name="granian")
+        if os.environ.get("MODELYARD_BENCH_GRANIAN")
+        else None
+    )
+    plain_lua = _script(tmp_path / "plain.lua", PLAIN)
+    tools_lua = _script(tmp_path / "tools.lua", _tools_body())
+    routed = f"{gateway.base_url}/v1/chat/completions"
+    targets = {
+        "nginx direct": Target(f"{nginx}/json/v1/chat/completions", plain_lua),
+        "bare aiohttp pass-through": Target(bare.base_url + "/v1/chat/completions", plain_lua),
+        "gateway": Target(routed, plain_lua),
+    }
+    if granian is not None:
+        targets["gateway on granian"] = Target(granian.base_url + "/v1/chat/completions", plain_lua)
+    baseline = os.environ.get("MODELYARD_BENCH_BASELINE")
+    old: subprocess.Popen[bytes] | None = None
+    try:
+        _wrk(routed, key, 32, 3, tools_lua)  # warm-up (and the schema checks' cache)
+        gateway_bench.in_turn(targets, key, 32, 2, 1)
+        # Each figure against the pass-through measured in the same round, the rounds in turn:
+        # the machine's drift over a run is larger than the differences compared.
+        at32 = gateway_bench.in_turn(targets, key, 32, 8, 3)
+        said = gateway_bench.load()
+        at1 = gateway_bench.in_turn(targets, key, 1, 2, 6)
+        reference = "bare aiohttp pass-through"
+        print(f"\nplain chat, one worker ({said} at 32 connections, {gateway_bench.load()} after):")
+        for name in targets:
+            print(
+                f"  {name:28} {gateway_bench.median_rate(at32[name]):6.0f} req/s at 32 conn "
+                f"({gateway_bench.paired_ratio(at32[name], at32[reference]):.2f}x the pass-through)"
+                f", {gateway_bench.median_ms(at1[name]):.3f} ms median at 1 conn "
+                f"({gateway_bench.paired_delta_ms(at1[name], at1[reference]):+.3f} ms)"
+            )
+        tools_rate, _ = _wrk(routed, key, 32, 8, tools_lua)
+        turns = [(_wrk(routed, key, 1, 2, plain_lua), _wrk(routed, key, 1, 2, tools_lua))]
+        turns += [(_wrk(routed, key, 1, 2, plain_lua), _wrk(routed, key, 1, 2, tools_lua))]
+        tools_added = statistics.median(t[1][1] - t[0][1] for t in turns)
+        print(
+            f"  10 tools + json_schema: {tools_rate:.0f} req/s at 32 conn, "
+            f"{tools_added:+.3f} ms over plain at 1 conn"
+        )
+        header = gateway_bench.overhead_header_ms(gateway.base_url, key, PLAIN)
+        count, mean = gateway_bench.overhead_histogram(gateway.base_url)
+        print(
+            f"  the gateway's own account: x-modelyard-overhead-ms median {header:.3f} ms over "
+            f"200 requests one at a time; modelyard_overhead_seconds mean {mean:.3f} ms over "
+            f"all {count} requests of this run (at 32 connections it includes waiting in line)"
+        )
+        if baseline:
+            tree = _baseline_tree(baseline, tmp_path / "baseline")
+            old_db, old_key = _baseline_database(tree, tmp_path, f"{nginx}/json/v1")
+            old, old_base = _serve(tree, old_db, tmp_path / "baseline.log")
+            old_url = f"{old_base}/v1/chat/completions"
+            _wrk(old_url, old_key, 32, 3, plain_lua)
+            old_rate, _ = _wrk(old_url, old_key, 32, 10, plain_lua)
+            again_rate, _ = _wrk(routed, key, 32, 10, plain_lua)
+            _, old_ms = _wrk(old_url, old_key, 1, 10, plain_lua)
+            print(
+                f"  baseline {baseline}: plain {old_rate:.0f} req/s, {old_ms:.3f} ms; this "
+                f"branch again {again_rate:.0f} req/s ({again_rate / old_rate - 1:+.1%})"
+            )
+        _streams(
+            [
+                ("one write per event", events.base_url, "/v1/chat/completions", EVENTS_MODEL),
+                ("one 200 KB burst (nginx)", nginx, "/sse/v1/chat/completions", BURST_MODEL),
+            ],
+            gateway.base_url,
+            key,
+        )
+    finally:
+        gateway.stop()
+        bare.stop()
+        if granian is not None:
+            granian.stop()
+        if old is not None:
+            old.terminate()
+            old.wait(timeout=10)
+
+
+def test_workers(tmp_path: Path, nginx: str, events: ServerProcess) -> None:
+    """`serve --workers 2` against `--workers 1`, both sharing state through Redis, at 64
+    connections, in turn. On a machine whose cores also run wrk and nginx the ratio is below
+    what two free cores give."""
+    redis = RedisServer(tmp_path)
+    redis.start()
+    url = f"sqlite:///{tmp_path / 'modelyard.db'}"
+    key = _bench_database(url, tmp_path, nginx, events)
+    plain_lua = _script(tmp_path / "plain.lua", PLAIN)
+    servers = {
+        n: gateway_bench.gateway(tmp_path, url, workers=n, redis_url=redis.url, name=f"w{n}")
+        for n in (1, 2)
+    }
+    try:
+        targets = {
+            f"--workers {n}": Target(f"{s.base_url}/v1/chat/completions", plain_lua)
+            for n, s in servers.items()
+        }
+        gateway_bench.in_turn(targets, key, 64, 3, 1)  # warm-up
+        runs = gateway_bench.in_turn(targets, key, 64, 8, 3)
+        one, two = runs["--workers 1"], runs["--workers 2"]
+        print(
+            f"\nworkers, plain chat at 64 connections with Redis ({gateway_bench.load()}, "
+            f"{gateway_bench.cores()} cores): --workers 1 {gateway_bench.median_rate(one):.0f} "
+            f"req/s, --workers 2 {gateway_bench.median_rate(two):.0f} req/s "
+            f"({gateway_bench.paired_ratio(two, one):.2f}x)"
+        )
+    finally:
+        for server in servers.values():
+            server.stop()
+        redis.stop()
+
+
+PLAIN = {
+    "model": "phi-2",
+    "messages": [{"role": "user", "content": "ping"}],
+    "route": {"privacy": "local_only"},
+}
+
+
+def _bench_database(url: str, folder: Path, nginx: str, events: ServerProcess) -> str:
+    """The benchmark's deployments (nginx's answer and stream, the per-event stream) and key."""
     every = ["tools", "parallel_tools", "tool_choice", "json_mode", "json_schema"]
-    key = prepare_database(
+    return prepare_database(
         url,
-        tmp_path,
+        folder,
         [
             {
                 "name": "bench/json",
@@ -265,70 +399,6 @@ def test_whole_requests_and_streams(tmp_path: Path, nginx: str, events: ServerPr
         # default for new keys, and would answer every request with a 400.
         {"bench": {"privacy": "any"}},
     )["bench"]
-    gateway = ServerProcess(
-        ["-m", "web", "serve", "--port", str(port := free_port())],
-        port,
-        "/readyz",
-        tmp_path / "gateway.log",
-        env={"MODELYARD_DATABASE_URL": url, "MODELYARD_LOG_LEVEL": "warning"},
-    )
-    plain = {
-        "model": "phi-2",
-        "messages": [{"role": "user", "content": "ping"}],
-        "route": {"privacy": "local_only"},
-    }
-    plain_lua = _script(tmp_path / "plain.lua", plain)
-    tools_lua = _script(tmp_path / "tools.lua", _tools_body())
-    direct = f"{nginx}/json/v1/chat/completions"
-    routed = f"{gateway.base_url}/v1/chat/completions"
-    baseline = os.environ.get("MODELYARD_BENCH_BASELINE")
-    old: subprocess.Popen[bytes] | None = None
-    try:
-        _wrk(routed, key, 32, 3, tools_lua)  # warm-up (and the schema checks' cache)
-        direct_rate, _ = _wrk(direct, key, 32, 10, plain_lua)
-        plain_rate, _ = _wrk(routed, key, 32, 10, plain_lua)
-        tools_rate, _ = _wrk(routed, key, 32, 10, tools_lua)
-        # At one connection the machine's drift over a 10 s run is larger than the figures
-        # compared, so the three are taken in turn, six times over, and the medians of the
-        # per-turn figures and differences are shown.
-        compared = [(direct, plain_lua), (routed, plain_lua), (routed, tools_lua)]
-        turns = [[_wrk(url, key, 1, 2, lua)[1] for url, lua in compared] for _ in range(6)]
-        direct_ms, plain_ms, tools_ms = (statistics.median(t[i] for t in turns) for i in range(3))
-        added = statistics.median(t[1] - t[0] for t in turns)
-        tools_added = statistics.median(t[2] - t[1] for t in turns)
-        print(
-            f"\nwhole request, nginx direct {direct_rate:.0f} req/s / {direct_ms:.3f} ms median:"
-            f"\n  plain     {plain_rate:.0f} req/s at 32 conn, {plain_ms:.3f} ms at 1 conn "
-            f"(+{added:.3f} ms)"
-            f"\n  10 tools + json_schema  {tools_rate:.0f} req/s, {tools_ms:.3f} ms "
-            f"(+{tools_added:.3f} ms over plain)"
-        )
-        if baseline:
-            tree = _baseline_tree(baseline, tmp_path / "baseline")
-            old_db, old_key = _baseline_database(tree, tmp_path, f"{nginx}/json/v1")
-            old, old_base = _serve(tree, old_db, tmp_path / "baseline.log")
-            old_url = f"{old_base}/v1/chat/completions"
-            _wrk(old_url, old_key, 32, 3, plain_lua)
-            old_rate, _ = _wrk(old_url, old_key, 32, 10, plain_lua)
-            again_rate, _ = _wrk(routed, key, 32, 10, plain_lua)
-            _, old_ms = _wrk(old_url, old_key, 1, 10, plain_lua)
-            print(
-                f"  baseline {baseline}: plain {old_rate:.0f} req/s, {old_ms:.3f} ms; this "
-                f"branch again {again_rate:.0f} req/s ({again_rate / old_rate - 1:+.1%})"
-            )
-        _streams(
-            [
-                ("one write per event", events.base_url, "/v1/chat/completions", EVENTS_MODEL),
-                ("one 200 KB burst (nginx)", nginx, "/sse/v1/chat/completions", BURST_MODEL),
-            ],
-            gateway.base_url,
-            key,
-        )
-    finally:
-        gateway.stop()
-        if old is not None:
-            old.terminate()
-            old.wait(timeout=10)
 
 
 class LeanStreamClient:

@@ -31,14 +31,22 @@ class JsonFormatter(logging.Formatter):
 
 
 def log_config(level: str, fmt: str) -> dict[str, Any]:
-    """A logging.dictConfig for uvicorn's loggers and ours, in the chosen format."""
+    """A logging.dictConfig for the server's loggers (uvicorn's or Granian's) and ours, in the
+    chosen format."""
     formatter = (
         {"()": JsonFormatter}
         if fmt == "json"
         else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
     )
     handler = {"class": "logging.StreamHandler", "formatter": "main", "stream": "ext://sys.stderr"}
-    loggers = ("uvicorn", "uvicorn.error", "uvicorn.access", "modelyard")
+    loggers = (
+        "uvicorn",
+        "uvicorn.error",
+        "uvicorn.access",
+        "_granian",
+        "granian.access",
+        "modelyard",
+    )
     return {
         "version": 1,
         "disable_existing_loggers": False,

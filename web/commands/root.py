@@ -88,28 +88,39 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Default: MODELYARD_HOST or 127.0.0.1")] = None,
     port: Annotated[int | None, typer.Option(help="Default: MODELYARD_PORT or 8000")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Processes serving the one port. Default: MODELYARD_WORKERS, else one per core "
+            "when MODELYARD_REDIS_URL is set (workers share limits, budgets, health and the "
+            "ledger through it), else 1",
+        ),
+    ] = None,
 ) -> None:
     """Serve the API and pages."""
-    import uvicorn
-
     # WordLlama's tokenizer spreads each batch over a thread pool whose threads spin while they
     # wait; in a server already busy with HTTP that spinning cost ~2 ms of CPU per batch of 64
     # (tests/perf/test_embeddings_perf.py). Set it to "true" to have the pool back.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-    from web.app import create_app
+    from web.commands import serving
     from web.commands.logs import log_config
     from web.commands.startup import check_before_serving
 
     settings: Settings = ctx.obj.settings
+    try:
+        count = serving.worker_count(workers, settings)
+    except serving.WorkersNeedRedis as exc:
+        raise typer.BadParameter(str(exc), param_hint="--workers") from exc
     for warning in check_before_serving(settings):
         typer.echo(f"warning: {warning}", err=True)
-    uvicorn.run(
-        create_app(settings, own_process=True),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level=settings.log_level,
-        log_config=log_config(settings.log_level, settings.log_format),
+    serving.run(
+        settings,
+        host or settings.host,
+        port or settings.port,
+        count,
+        log_config(settings.log_level, settings.log_format),
     )
 
 
