@@ -14,7 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.snapshot import CatalogSnapshot
+from router.accounts.keys import KeyView
+from router.accounts.policy import KeyPolicy
 from router.core.requests import RouteControls
+from router.pipeline.cascade import escalation_order
+from router.pipeline.learning import ExplorationSettings, TrafficLearning
 from router.quality import repository as repo
 from router.quality.estimators import SIZE_PRIOR_BASIS, CatalogQualityEstimator, Estimate
 from router.quality.feedback import Learning
@@ -28,7 +32,9 @@ from router.quality.traffic import (
     template_of,
 )
 from router.routing.decision import Candidate, RouteRequest, decide
-from router.routing.exploration import explore
+from router.routing.exploration import chance, explore
+from router.routing.exploration import draw as explore_draw
+from router.state.limits import InProcessLimits
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "routing"
 KNOWN = Estimate(0.6, "code: mean of 2 benchmark score(s)")
@@ -119,11 +125,16 @@ def _replay_catalog(prices: tuple[float, ...]) -> CatalogSnapshot:
 
 
 def _route(
-    snapshot: CatalogSnapshot, learning: Learning, need: float, seed: int, share: float = 0.0
+    snapshot: CatalogSnapshot,
+    learning: Learning,
+    need: float,
+    seed: int,
+    share: float = 0.0,
+    strategy: str | None = None,
 ) -> tuple[str, str | None]:
     estimator = learning.scoped(CatalogQualityEstimator(), "")
     request = RouteRequest(
-        "auto", "a prompt", 1, None, frozenset(), RouteControls(min_quality=need)
+        "auto", "a prompt", 1, None, frozenset(), RouteControls(min_quality=need, strategy=strategy)
     )
     decision = decide(request, snapshot, estimator)
     relaxed = RouteRequest("auto", "a prompt", 1, None, frozenset(), RouteControls())
@@ -172,6 +183,102 @@ def test_a_share_explores_a_cheaper_uncertain_candidate_and_none_without_a_share
     explored = [model for model, kind in with_share if kind == "explore"]
     assert explored and set(explored) == {"new/m0"}
     assert 0.1 < len(explored) / len(with_share) < 0.5
+
+
+def test_an_unlucky_start_does_not_rule_out_a_candidate_that_would_save_much() -> None:
+    """1 good answer in 6 puts the cheap model's interval below the need, which used to rule
+    it out for good; its chance of meeting the need (a few percent) still gets it a draw now
+    and then, beside a proven one twelve times dearer."""
+    snapshot = _replay_catalog((1e-6, 12e-6))
+    learning = Learning()
+    template = template_of("a prompt")
+    for _ in range(60):
+        learning.add("", "new/m1", "chat", template, 1.0)
+    for score in (1.0, 0.0, 0.0, 0.0, 0.0, 0.0):
+        learning.add("", "new/m0", "chat", template, score)
+    estimate = learning.posterior(UNKNOWN, "", "new/m0", "chat", template)
+    assert estimate.high is not None and estimate.high < 0.7 and estimate.beta is not None
+    assert 0.01 <= (chance(estimate, 0.7, learning.confidence) or 0.0) < 0.1
+    routes = [_route(snapshot, learning, 0.7, seed, share=0.1) for seed in range(1500)]
+    explored = [model for model, kind in routes if kind == "explore"]
+    assert set(explored) == {"new/m0"}
+    assert 0 < len(explored) < 150  # tried, rarely (about 1 in 40)
+
+
+def test_exploring_grows_with_what_a_cheaper_candidate_would_save() -> None:
+    template = template_of("a prompt")
+
+    def explored_share(dearer: float) -> float:
+        learning = Learning()
+        for _ in range(60):
+            learning.add("", "new/m1", "chat", template, 1.0)
+        for score in (1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0):
+            learning.add("", "new/m0", "chat", template, score)  # 9/12: likely good enough
+        snapshot = _replay_catalog((1e-6, dearer * 1e-6))
+        routes = [_route(snapshot, learning, 0.7, seed, share=0.1) for seed in range(600)]
+        return sum(kind == "explore" for _, kind in routes) / len(routes)
+
+    near, far = explored_share(1.5), explored_share(12.0)
+    # share x saving, at most 1, times the square of its chance, times its draw meeting the need
+    assert 0.02 < near < 0.15
+    assert far > 3 * near
+
+
+def test_a_learned_estimate_carries_its_beta_and_its_chance_of_meeting_a_need() -> None:
+    learning = Learning()
+    for score in (1.0, 1.0, 1.0, 0.0):
+        learning.add("", "m", "code", "t", score)
+    found = learning.posterior(KNOWN, "", "m", "code", "t")
+    assert found.beta == pytest.approx((6.0 + 3.0, 4.0 + 1.0))  # prior 0.6 x 10, then 3 of 4
+    odds = [chance(found, need, 0.8) or 0.0 for need in (0.3, 0.6, 0.9)]
+    assert odds[0] > 0.95 and 0.5 < odds[1] < 0.8 and odds[2] < 0.01
+    draws = [explore_draw(found, 0.8, random.Random(i)) for i in range(2000)]
+    assert sum(draws) / len(draws) == pytest.approx(9 / 14, abs=0.01)
+
+
+def test_the_exploration_budget_is_charged_the_answers_cost_not_the_estimate() -> None:
+    """The estimate is held when the router decides to explore; the answer's ledger cost
+    replaces it once known, and a request that is never answered releases it."""
+
+    async def run() -> None:
+        limits = InProcessLimits()
+        traffic = TrafficLearning(
+            Learning(), OutcomeRecorder(sessionmaker()), ExplorationSettings(budget_usd_per_day=1.0)
+        )
+        key = KeyView(5, "app", False, KeyPolicy())
+        budget = traffic.budget_limits(key, 1.0)
+        assert await limits.reserve(-key.id, budget, 0.4)  # the estimate, held
+        await traffic.settle(limits, key, 0.4, Decimal("0.05"))  # the bill
+        assert await limits.budget_left(-key.id, budget) == pytest.approx(Decimal("0.95"))
+        assert await limits.reserve(-key.id, budget, 0.4)
+        await traffic.settle(limits, key, 0.4, Decimal(0))  # never answered
+        assert await limits.budget_left(-key.id, budget) == pytest.approx(Decimal("0.95"))
+        assert await limits.budget_left(key.id, budget) == pytest.approx(Decimal("1"))  # apart
+
+    asyncio.run(run())
+
+
+def test_a_cascade_starts_from_the_cheapest_candidate_that_may_meet_the_need() -> None:
+    """Never-scored m0 and m1 may meet 0.7 (their intervals reach it); m2 is known to. Plain
+    `cheapest` answers from m2; a cascade starts from m0, and escalates to m2 before m1."""
+    snapshot = _replay_catalog((1e-6, 2e-6, 3e-6))
+    learning = Learning()
+    template = template_of("a prompt")
+    for _ in range(40):
+        learning.add("", "new/m2", "chat", template, 1.0)
+    estimator = learning.scoped(CatalogQualityEstimator(), "")
+
+    def candidates(strategy: str | None) -> list[str]:
+        controls = RouteControls(min_quality=0.7, strategy=strategy)
+        request = RouteRequest("auto", "a prompt", 1, None, frozenset(), controls)
+        decision = decide(request, snapshot, estimator)
+        if strategy == "cascade":
+            return [c.model.hf_id for c in escalation_order(decision)]
+        return [c.model.hf_id for c in decision.candidates]
+
+    assert candidates(None) == ["new/m2"]
+    assert candidates("cascade") == ["new/m0", "new/m2", "new/m1"]
+    assert _route(snapshot, Learning(), 0.95, 0, strategy="cascade") == ("", None)
 
 
 def test_a_need_beyond_every_interval_is_still_refused() -> None:

@@ -225,6 +225,25 @@ def check(request: ChatRequest, answer: dict[str, Any], min_confidence: float) -
 # --- the loop ------------------------------------------------------------------------------------
 
 
+def escalation_order(decision: Decision) -> list[Candidate]:
+    """With a quality need, the decision keeps every candidate that may meet it (its interval
+    reaches the need, router/routing/decision.py), cheapest first. The cascade starts from
+    the cheapest of them; a failed check escalates first to those known to meet the need
+    (the interval's lower end does), cheapest first, then to the other uncertain ones, so
+    that within `max_answers` the escalation reaches a candidate known to be good enough."""
+    candidates = list(decision.candidates)
+    need = decision.min_quality
+    if need is None or len(candidates) < 3:
+        return candidates
+    first, rest = candidates[0], candidates[1:]
+
+    def proven(candidate: Candidate) -> bool:
+        low = candidate.quality if candidate.quality_low is None else candidate.quality_low
+        return low >= need
+
+    return [first, *[c for c in rest if proven(c)], *[c for c in rest if not proven(c)]]
+
+
 class Cascade:
     def __init__(
         self,
@@ -239,14 +258,14 @@ class Cascade:
     async def run(
         self, decision: Decision, request: ChatRequest, prepare: Prepare
     ) -> CascadeOutcome:
-        """Candidates in the decision's order (cheapest first). A call that fails falls back
+        """Candidates cheapest first (`escalation_order`). A call that fails falls back
         as any request does; an answer that fails its check escalates. The answer returned
         is the first that passes or, when none does, the last one paid for (its step says it
         failed)."""
         attempts: list[Attempt] = []
         steps: list[Step] = []
         last_error: AdapterError | None = None
-        for candidate in decision.candidates:
+        for candidate in escalation_order(decision):
             one = dataclasses.replace(decision, candidates=[candidate])
             try:
                 _, answer, tried = await self.executor.complete(one, request, prepare)

@@ -118,14 +118,17 @@ class Gateway:
             max_tokens = body.max_completion_tokens or body.max_tokens
             self.telemetry.requested(body.model, max_tokens, body.stream)
         decision = await self.plan(body, controls, key)
+        explored = 0.0  # held in the key's exploration budget until the answer's cost is known
         if self.learning is not None and isinstance(body, ChatCompletionIn):
             decision = await self.learning.explore(self, body, controls, key, decision)
+            explored = decision.candidates[0].cost_usd if decision.exploration else 0.0
         if not decision.candidates:
             raise self.no_candidate(decision, body)
         limits = self.limits_for(key)
         tokens = decision.prompt_tokens + decision.completion_tokens
         rate = await self.limits.admit(key.id, limits, tokens) if limits.rated else None
         if rate is not None and not rate.allowed:
+            await self._release_exploration(key, explored)
             self.metrics.refusals.labels("rate_limit").inc()
             wait = max(1, math.ceil(rate.retry_after))
             raise RouteError(
@@ -139,11 +142,18 @@ class Gateway:
             reserved = decision.candidates[0].cost_usd
             if not await self.limits.reserve(key.id, limits, reserved):
                 # Concurrent requests spent the budget since the plan: only what is free now.
+                await self._release_exploration(key, explored)
+                explored = 0.0
                 decision = self.decide(body, controls, 0.0)
                 if not decision.candidates:
                     raise self.no_candidate(decision, body)
                 reserved = 0.0
-        return Admission(decision, tokens, reserved, rate.headers if rate else {})
+        return Admission(decision, tokens, reserved, rate.headers if rate else {}, explored)
+
+    async def _release_exploration(self, key: KeyView, explored: float) -> None:
+        """An explored answer that will not be asked for: nothing spent from its budget."""
+        if explored and self.learning is not None:
+            await self.learning.settle(self.limits, key, explored, Decimal(0))
 
     async def settle(
         self, key: KeyView, admission: Admission, cost: Decimal, usage: Mapping[str, Any] | None
@@ -152,6 +162,8 @@ class Gateway:
         limits = self.limits_for(key)
         if limits.budgeted:
             await self.limits.settle(key.id, limits, admission.reserved, cost)
+        if admission.explored and self.learning is not None:
+            await self.learning.settle(self.limits, key, admission.explored, cost)
         if limits.tokens_per_minute is not None and usage:
             used = int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
             await self.limits.add_tokens(key.id, used - admission.tokens)

@@ -17,7 +17,7 @@ from router.quality.feedback import Learning
 from router.quality.traffic import OutcomeEntry, OutcomeRecorder
 from router.routing.decision import Candidate, Decision
 from router.routing.exploration import explore
-from router.state.limits import KeyLimits
+from router.state.limits import KeyLimits, Limits
 
 if TYPE_CHECKING:
     from router.pipeline.gateway import Gateway
@@ -65,7 +65,8 @@ class TrafficLearning:
         decision: Decision,
     ) -> Decision:
         """The decision, or one trying an uncertain candidate first, paid from the key's
-        exploration budget (a counter of its own beside the key's budgets)."""
+        exploration budget (a counter of its own beside the key's budgets): its estimated
+        cost is held there now, and `settle` replaces it with the answer's ledger cost."""
         if key.policy.explore is False or decision.min_quality is None:
             return decision
         if decision.need is not None:
@@ -103,6 +104,13 @@ class TrafficLearning:
         if not await gateway.limits.reserve(-key.id, limits, cost):
             return decision
         return explored
+
+    async def settle(self, limits: Limits, key: KeyView, reserved: float, cost: Decimal) -> None:
+        """The key's exploration budget charged what the explored answer cost (the ledger's
+        figure, escalations of a cascade included), not the estimate held for it at the
+        decision: an estimate from the prompt and max_tokens can be far from the bill."""
+        budget = self.budget_limits(key, self.exploration.budget_usd_per_day)
+        await limits.settle(-key.id, budget, reserved, cost)
 
     def record(
         self,

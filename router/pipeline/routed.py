@@ -109,6 +109,9 @@ class Admission:
     tokens: int
     reserved: float
     headers: dict[str, str]
+    # What the key's exploration budget holds for an explored answer (its estimated cost),
+    # settled at the answer's ledger cost (router/pipeline/learning.py).
+    explored: float = 0.0
 
 
 @dataclass

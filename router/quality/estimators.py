@@ -95,6 +95,9 @@ class Estimate:
     # it does not. A need is meant to be met by the lower end, not the point.
     low: float | None = None
     high: float | None = None
+    # Where the estimate is a Beta posterior (learned from feedback: router/quality/
+    # feedback.py), its (a, b): exploration draws from it and reads the chance it meets a need.
+    beta: tuple[float, float] | None = None
 
     @property
     def lower_bound(self) -> float:

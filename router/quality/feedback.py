@@ -197,13 +197,21 @@ class Learning:
                 prior.estimator,
                 round(min(low, prior.probability), 4),
                 round(max(high, prior.probability), 4),
+                (round(a, 4), round(b, 4)),
             )
         else:
             basis = (
                 f"learned: {a / (a + b):.2f} from {task_tally.scores} scores{where}, "
                 f"prior {p0:.2f}" + (" (unknown model)" if unknown else "")
             )
-        return Estimate(round(a / (a + b), 4), basis, "feedback", round(low, 4), round(high, 4))
+        return Estimate(
+            round(a / (a + b), 4),
+            basis,
+            "feedback",
+            round(low, 4),
+            round(high, 4),
+            (round(a, 4), round(b, 4)),
+        )
 
 
 class ScopedLearning:

@@ -399,7 +399,13 @@ def decide(
     code = np.zeros(len(table), dtype=np.int8)
     low = facts.low[table.owner]
     if min_quality is not None:  # a need is met by the interval's lower end, not the point
-        code[low < min_quality] = QUALITY
+        reach = low
+        if strategy == "cascade":
+            # A cascade checks each answer and escalates a failed one, so it may start from
+            # a candidate that may meet the need: the interval's upper end reaches it.
+            upper = [q if h is None else h for q, h in zip(facts.quality, facts.high, strict=True)]
+            reach = np.asarray(upper, dtype=np.float64)[table.owner]
+        code[reach < min_quality] = QUALITY
     if request.budget_usd is not None:  # free deployments (cost 0) always fit
         code[cost > request.budget_usd] = BUDGET
     if max_cost is not None:

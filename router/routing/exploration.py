@@ -8,20 +8,27 @@ inside its interval. Two cases, both only among candidates the decision already 
 
 - `unproven`: no candidate is proven, but some are uncertain: the request goes to one of
   those instead of being refused, and the answer says the need was unproven.
-- `explore`: a candidate is proven, and with probability `share` an uncertain candidate the
-  strategy prefers to it (cheaper, under `cheapest`) takes the request instead.
+- `explore`: a candidate is proven, and an uncertain candidate the strategy prefers to it
+  (cheaper, under `cheapest`) takes the request instead, on a share of requests that grows
+  with what it would save (`share` times the proven one's cost over its own) and shrinks
+  with the square of its chance of meeting the need.
 
 Which uncertain candidate: Thompson sampling. Each draws a plausible quality from its
-interval; the first in the strategy's order whose draw meets the need is tried (if none
-does, the proven one answers). A candidate that is probably good enough is tried often, one
-that is probably not, rarely, so exploring fades as the intervals narrow.
+posterior (a Beta where the estimate was learned from feedback); the first in the
+strategy's order whose draw meets the need (the cheapest that may meet it) is tried; if
+none does, the proven one answers. A candidate that is probably good enough is tried often,
+one that is probably not, rarely, so exploring fades as the posteriors narrow. A candidate
+is dropped only when its chance of meeting the need falls under `RULED_OUT`, not when the
+need leaves its interval: a good candidate unlucky in its first answers keeps a chance.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from collections.abc import Callable
+from functools import lru_cache
 from statistics import NormalDist
 
 from router.quality.estimators import Estimate
@@ -29,21 +36,46 @@ from router.routing.decision import Candidate, Decision
 
 EXPLORE, UNPROVEN = "explore", "unproven"
 UNCERTAIN_WIDTH = 0.05  # an interval narrower than this is knowledge, not uncertainty
-UNCERTAIN_REACH = 0.0  # a need this far above the interval is still worth a rare draw
+RULED_OUT = 0.01  # a chance of meeting the need below this is not worth a draw
+LIKELY_POWER = 2  # how much a low chance of meeting the need holds exploring back
+CHANCE_POWER = 0.0
+NEED = [0.7]  # how much what a candidate would save raises its share
 # An interval this wide (about ten scores or fewer at 80%) means the candidate was barely
 # tried: it is explored without waiting for the share, until it has been seen enough.
 BARELY_TRIED_WIDTH = 0.35
 
 
-def _draw(estimate: Estimate, confidence: float, rng: random.Random) -> float:
-    """A plausible quality: normal around the interval's middle, as wide as the interval.
-    The middle, not the point: an unknown model's point is a size guess kept low on purpose
-    (router/quality/feedback.py), its interval is what is known of it."""
+def draw(estimate: Estimate, confidence: float, rng: random.Random) -> float:
+    """A plausible quality: a draw from the Beta posterior where the estimate is one, else
+    normal around the interval's middle, as wide as the interval. The middle, not the point:
+    an unknown model's point is a size guess kept low on purpose (router/quality/feedback.py),
+    its interval is what is known of it."""
+    if estimate.beta is not None:
+        return rng.betavariate(*estimate.beta)
     if estimate.low is None or estimate.high is None:
         return estimate.probability
     z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
     spread = (estimate.high - estimate.low) / (2.0 * z)
     return (estimate.low + estimate.high) / 2.0 + spread * rng.gauss(0.0, 1.0)
+
+
+@lru_cache(maxsize=65_536)
+def _beta_chance(a: float, b: float, need: float) -> float:
+    from scipy.special import betainc  # imported on first use, never at start-up
+
+    return float(1.0 - betainc(a, b, need))
+
+
+def chance(estimate: Estimate, need: float, confidence: float) -> float | None:
+    """The chance the candidate's quality meets the need, as far as the router knows: under
+    its Beta posterior, or a normal as wide as its interval; None without an interval."""
+    if estimate.beta is not None:
+        return _beta_chance(*estimate.beta, need)
+    if estimate.low is None or estimate.high is None:
+        return None
+    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
+    spread = max((estimate.high - estimate.low) / (2.0 * z), 1e-9)
+    return 1.0 - NormalDist((estimate.low + estimate.high) / 2.0, spread).cdf(need)
 
 
 def _proven(candidate: Candidate, estimate: Estimate, need: float) -> bool:
@@ -52,15 +84,18 @@ def _proven(candidate: Candidate, estimate: Estimate, need: float) -> bool:
     return candidate.quality >= need and estimate.lower_bound >= need
 
 
-def _uncertain(estimate: Estimate, need: float) -> bool:
-    """Not proven, and not known well enough to rule out: an interval still wide enough
-    that a draw from it may meet the need. Ruling a candidate out for good on its upper
-    bound would be a test repeated at every request, and some good candidates would fail it
-    by chance early on; the draws give such a candidate a chance that fades as it is seen."""
+def _uncertain(estimate: Estimate, need: float, confidence: float) -> bool:
+    """Not proven, and not known well enough to rule out: an interval still wide enough,
+    and a chance of meeting the need not yet negligible. Not the interval's upper end: a
+    good candidate unlucky in its first few answers falls below it, and would never be
+    tried again; its chance shrinks with its scores instead, and so do its draws."""
+    found = chance(estimate, need, confidence)
     return (
-        estimate.high is not None
+        found is not None
+        and estimate.high is not None
         and estimate.low is not None
-        and estimate.low < need <= estimate.high + UNCERTAIN_REACH
+        and estimate.low < need
+        and found >= RULED_OUT
         and estimate.high - estimate.low >= UNCERTAIN_WIDTH
     )
 
@@ -71,6 +106,29 @@ def _barely_tried(estimate: Estimate) -> bool:
         and estimate.low is not None
         and estimate.high - estimate.low >= BARELY_TRIED_WIDTH
     )
+
+
+def _in_play(
+    candidate: Candidate,
+    estimate: Estimate,
+    safe: Candidate,
+    need: float,
+    share: float,
+    confidence: float,
+    rng: random.Random,
+) -> bool:
+    """Whether this request may try the uncertain candidate over the proven one. The chance
+    is `share` times what the proven one costs over what this one costs (at most 1): one
+    that would save nine tenths of every later answer is worth trying ten times as often as
+    one that would save little, for the same risk (one answer). It is scaled by the square
+    of the candidate's chance of meeting the need, so a candidate close to the need at best
+    (which only many answers could prove or rule out) is tried rarely, and a likely one
+    often, until it is proven."""
+    if share <= 0:
+        return False
+    saving = safe.cost_usd / candidate.cost_usd if candidate.cost_usd > 0 else math.inf
+    likely = chance(estimate, need, confidence) or 0.0
+    return rng.random() < min(1.0, share * max(1.0, saving)) * likely**LIKELY_POWER
 
 
 def explore(
@@ -101,24 +159,34 @@ def explore(
         if _proven(candidate, found, need):
             safe = candidate
             break
-        if _uncertain(found, need):
+        if _uncertain(found, need, confidence):
             pool.append((candidate, found))
-    if safe is not None and (not may_explore or share <= 0 or rng.random() >= share):
-        # A proven candidate answers; the uncertain ones get only the share, except those
-        # barely tried yet, which the router must see a few times to know anything of.
-        pool = [(c, e) for c, e in pool if may_explore and _barely_tried(e)]
-    draws = [(c, _draw(e, confidence, rng)) for c, e in pool]
-    if safe is None:  # answering while learning: the cheapest (first) that may meet the need
-        pick = next((c for c, d in draws if d >= need), None)
-    else:  # exploring: the likeliest to meet it, so a cheaper proven candidate is found soon
-        best = max(draws, key=lambda pair: pair[1], default=None)
-        pick = best[0] if best is not None and best[1] >= need else None
+    if safe is None:
+        # Answering a need no candidate is known to meet: only with one whose interval
+        # reaches it; a need beyond every interval is refused, as the decision refused it.
+        pool = [(c, e) for c, e in pool if e.high is not None and need <= e.high]
+    else:
+        # A proven candidate answers; an uncertain one before it is tried on a share of
+        # requests that grows with what it would save, and those barely tried yet always
+        # (the router must see a candidate a few times to know anything of it).
+        proven = safe
+        pool = [
+            (c, e)
+            for c, e in pool
+            if may_explore
+            and (_barely_tried(e) or _in_play(c, e, proven, need, share, confidence, rng))
+        ]
+    draws = [(c, draw(e, confidence, rng)) for c, e in pool]
+    # The first in the strategy's order (the cheapest, under `cheapest`) that may meet the
+    # need, as its draw says: a candidate likely to meet it is tried often, one unlikely to,
+    # rarely, so trying fades as the posteriors narrow.
+    pick = next((c for c, d in draws if d >= need), None)
     kind: str = EXPLORE if safe is not None else UNPROVEN
     if pick is None:
         if safe is not None:  # nothing drew above the need: the proven one
             pick, kind = safe, ""
         elif pool:  # none is known to meet it: the likeliest to, so the request is answered
-            pick = max(pool, key=lambda pair: pair[1].high or 0.0)[0]
+            pick = max(pool, key=lambda pair: chance(pair[1], need, confidence) or 0.0)[0]
         else:
             return decision
     if first is not None and pick.deployment.id == first.deployment.id and not kind:

@@ -53,9 +53,11 @@ def test_replayed_traffic_with_feedback_reaches_the_oracle() -> None:
             f"{gap:+.3f}    {run['cost_ratio_last']:.2f}         {run['explored']:>4}      "
             f"{run['unproven']:>4}      {run['refused']:>4}"
         )
+    met = sum(g <= 0.03 and r <= 1.2 for g, r in zip(gaps, ratios, strict=True))
     print(
         f"median relative gap {statistics.median(gaps):+.3f}, "
-        f"median cost ratio {statistics.median(ratios):.2f}"
+        f"median cost ratio {statistics.median(ratios):.2f}; "
+        f"{met} of {len(gaps)} seeds within 3% at <= 1.2x"
     )
     print("learning curve (seed 0): requests, accuracy, oracle accuracy, cost/oracle")
     for point in runs[0]["curve"]:
