@@ -59,6 +59,10 @@ LONGEST_FIRST = (
     "test_fuzz.py",
     "test_soak.py",
     "test_topology.py",
+    "test_shared_state.py",
+    "test_serve_workers.py",
+    "test_scores_files.py",
+    "test_secrets_stay_secret.py",
 )
 
 

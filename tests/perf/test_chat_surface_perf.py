@@ -11,9 +11,11 @@ run (docs/operations/performance.md).
   Granian; MODELYARD_BENCH_BASELINE=<git revision> measures that revision's gateway in the
   same run on the same plain request, for a before/after figure.
 - Streaming: time to the first content chunk, routed against direct, and chunks per second
-  relayed, for a fixed stream of 1,000 chunks from two upstreams: one that writes each event
-  as it comes, as inference servers do (tests/perf/event_upstream.py), and nginx sending it as
-  one file, a single burst. Read by a lean socket client (see LeanStreamClient).
+  relayed, for a fixed stream of 1,000 chunks from three upstreams: one that writes each event
+  as it comes, as inference servers do (tests/perf/event_upstream.py), the same with its first
+  ten events 1 ms apart (the gateway's own delay, without the client waiting for a core), and
+  nginx sending it as one file, a single burst. Read by a lean socket client (see
+  LeanStreamClient).
 - Workers: `serve --workers 2` against `--workers 1`, both with Redis, at 64 connections.
 """
 
@@ -48,6 +50,7 @@ CHUNKS = 1000
 CONTENT = b'"content": "w'  # in every content chunk of the benchmark's stream, and only there
 BURST_MODEL = "mistral-7b-instruct"  # the deployment on nginx's whole-file stream
 EVENTS_MODEL = "llama-2-7b-chat"  # the deployment on tests/perf/event_upstream.py
+PACED_MODEL = "llama-2-13b-chat"  # the same upstream, its first events 1 ms apart
 
 NGINX_CONF = """
 daemon off;
@@ -313,6 +316,12 @@ def test_whole_requests_and_streams(tmp_path: Path, nginx: str, events: ServerPr
         _streams(
             [
                 ("one write per event", events.base_url, "/v1/chat/completions", EVENTS_MODEL),
+                (
+                    "first 10 events 1 ms apart",
+                    events.base_url,
+                    "/paced/v1/chat/completions",
+                    PACED_MODEL,
+                ),
                 ("one 200 KB burst (nginx)", nginx, "/sse/v1/chat/completions", BURST_MODEL),
             ],
             gateway.base_url,
@@ -392,6 +401,12 @@ def _bench_database(url: str, folder: Path, nginx: str, events: ServerProcess) -
                 "name": "bench/events",
                 "model": EVENTS_MODEL,
                 "base_url": f"{events.base_url}/v1",
+                "served_name": "bench",
+            },
+            {
+                "name": "bench/paced",
+                "model": PACED_MODEL,
+                "base_url": f"{events.base_url}/paced/v1",
                 "served_name": "bench",
             },
         ],
