@@ -437,3 +437,24 @@ def echo_deployment(upstream: ServerProcess, **overrides: Any) -> dict[str, Any]
         "served_name": "echo",
         **overrides,
     }
+
+
+def broken_then_priced(upstream: ServerProcess) -> list[dict[str, Any]]:
+    """Two phi-2 deployments on the fault upstream: the cheapest always fails (a 500), the
+    other answers at $1 per million tokens; replicas and workers share what the first
+    teaches them (its cool-down) and what the second costs (budgets, the ledger)."""
+    return [
+        echo_deployment(
+            upstream,
+            name="test/phi-2-broken",
+            served_name="server-error",
+            input_cost_per_token=1e-7,
+            output_cost_per_token=1e-7,
+        ),
+        echo_deployment(
+            upstream,
+            name="test/phi-2-priced",
+            input_cost_per_token=1e-6,
+            output_cost_per_token=1e-6,
+        ),
+    ]

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from router.accounts.orm import UsageRecord
-from tests.conftest import RedisServer, echo_deployment, free_port, prepare_database
+from tests.conftest import RedisServer, broken_then_priced, free_port, prepare_database
 from tests.servers import REPO, ServerProcess
 from web.app import session_factory_for
 from web.settings import Settings
@@ -88,22 +88,7 @@ def workers(
 
     redis.Redis.from_url(redis_server.url).flushdb()
     url = f"sqlite:///{tmp_path / 'modelyard.db'}"
-    deployments = [
-        # The cheapest, and always failing; then one that answers.
-        echo_deployment(
-            fault_upstream,
-            name="test/phi-2-broken",
-            served_name="server-error",
-            input_cost_per_token=1e-7,
-            output_cost_per_token=1e-7,
-        ),
-        echo_deployment(
-            fault_upstream,
-            name="test/phi-2-priced",
-            input_cost_per_token=1e-6,
-            output_cost_per_token=1e-6,
-        ),
-    ]
+    deployments = broken_then_priced(fault_upstream)
     keys = prepare_database(
         url, tmp_path, deployments, {"rated": {"requests_per_minute": LIMIT}, "free": {}}
     )

@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from router.state.health import SharedHealth
 from tests.conftest import (
     RedisServer,
-    echo_deployment,
+    broken_then_priced,
     prepare_database,
     start_gateway,
 )
@@ -93,22 +93,7 @@ def replicas(
 
     redis.Redis.from_url(redis_server.url).flushdb()
     url = f"sqlite:///{tmp_path / 'modelyard.db'}"
-    deployments = [
-        # The cheapest, and always failing; then one that answers.
-        echo_deployment(
-            fault_upstream,
-            name="test/phi-2-broken",
-            served_name="server-error",
-            input_cost_per_token=1e-7,
-            output_cost_per_token=1e-7,
-        ),
-        echo_deployment(
-            fault_upstream,
-            name="test/phi-2-priced",
-            input_cost_per_token=1e-6,
-            output_cost_per_token=1e-6,
-        ),
-    ]
+    deployments = broken_then_priced(fault_upstream)
     secrets = prepare_database(
         url, tmp_path, deployments, {"app": {"budget_usd_per_day": float(BUDGET)}}, ("ops",)
     )
