@@ -169,6 +169,25 @@ def test_unknown_models_answer_a_need_none_is_known_to_meet_and_known_bad_ones_d
     assert results == {("new/m1", None)}  # proven: no exploring, the bad one never again
 
 
+def test_a_need_probably_beyond_every_candidate_goes_to_the_one_likely_closest() -> None:
+    """Two cheap models at 12/20 and a dearer one at 130/200 (0.65, its interval below 0.7):
+    none is likely to meet 0.7. The cheapest used to answer whenever its draw reached the need
+    and the dearer one, known to come closest, never; now the highest draw answers, so the
+    dearer one answers most, and the cheap ones only as often as they might be better."""
+    snapshot = _replay_catalog((1e-6, 2e-6, 9e-6))
+    learning = Learning()
+    template = template_of("a prompt")
+    for model, good, scores in (("new/m0", 12, 20), ("new/m1", 12, 20), ("new/m2", 130, 200)):
+        for k in range(scores):
+            learning.add("", model, "chat", template, 1.0 if k < good else 0.0)
+    routes = [_route(snapshot, learning, 0.7, seed) for seed in range(400)]
+    assert {kind for _, kind in routes} == {"unproven"}
+    counts = {model: sum(m == model for m, _ in routes) for model in ("new/m0", "new/m1", "new/m2")}
+    assert counts["new/m2"] > 0.3 * len(routes)
+    assert counts["new/m2"] > max(counts["new/m0"], counts["new/m1"])
+    assert counts["new/m0"] < 2 * counts["new/m1"]  # the cheapest is not favoured for its price
+
+
 def test_a_share_explores_a_cheaper_uncertain_candidate_and_none_without_a_share() -> None:
     snapshot = _replay_catalog((1e-6, 2e-6))
     learning = Learning()

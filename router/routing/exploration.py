@@ -7,7 +7,9 @@ inside its interval. Two cases, both only among candidates the decision already 
 (licence, privacy, the key's policy and every other rule applied: only the need is relaxed):
 
 - `unproven`: no candidate is proven, but some are uncertain: the request goes to one of
-  those instead of being refused, and the answer says the need was unproven.
+  those instead of being refused, and the answer says the need was unproven. When every
+  candidate is more likely than not to fall short (the need is probably beyond them all),
+  the one likely to come closest answers (Thompson sampling on quality), not the cheapest.
 - `explore`: a candidate is proven, and an uncertain candidate the strategy prefers to it
   (cheaper, under `cheapest`) takes the request instead, on a share of requests that grows
   with what it would save (`share` times the proven one's cost over its own) and shrinks
@@ -38,8 +40,9 @@ EXPLORE, UNPROVEN = "explore", "unproven"
 UNCERTAIN_WIDTH = 0.05  # an interval narrower than this is knowledge, not uncertainty
 RULED_OUT = 0.01  # a chance of meeting the need below this is not worth a draw
 LIKELY_POWER = 2  # how much a low chance of meeting the need holds exploring back
-CHANCE_POWER = 0.0
-NEED = [0.7]  # how much what a candidate would save raises its share
+# Without a proven candidate, a need that no candidate is at least this likely to meet is
+# probably beyond them all: the request goes to the one likely best, not the cheapest.
+REACHABLE = 0.5
 # An interval this wide (about ten scores or fewer at 80%) means the candidate was barely
 # tried: it is explored without waiting for the share, until it has been seen enough.
 BARELY_TRIED_WIDTH = 0.35
@@ -176,6 +179,14 @@ def explore(
             if may_explore
             and (_barely_tried(e) or _in_play(c, e, proven, need, share, confidence, rng))
         ]
+    if (
+        safe is None
+        and pool
+        and all((chance(e, need, confidence) or 0.0) < REACHABLE for _, e in pool)
+    ):
+        # Every candidate is more likely than not to fall short: the need is probably beyond
+        # them all, so the request goes to the one likely to come closest.
+        return _closest(decision, relaxed(), estimate, confidence, rng)
     draws = [(c, draw(e, confidence, rng)) for c, e in pool]
     # The first in the strategy's order (the cheapest, under `cheapest`) that may meet the
     # need, as its draw says: a candidate likely to meet it is tried often, one unlikely to,
@@ -197,6 +208,27 @@ def explore(
         candidates=[pick, *rest],
         excluded=[e for e in decision.excluded if e.deployment != pick.deployment.name],
         exploration=kind or None,
+    )
+
+
+def _closest(
+    decision: Decision,
+    relaxed: Decision,
+    estimate: Callable[[Candidate], Estimate],
+    confidence: float,
+    rng: random.Random,
+) -> Decision:
+    """A need probably beyond every candidate: the one that comes closest, by Thompson
+    sampling over all of them (each draws a plausible quality; the highest draw answers), so
+    a good candidate unlucky in its first answers still gets its turns, and the cheapest
+    is not sent a request it is only a little more likely to fail."""
+    pick = max(relaxed.candidates, key=lambda c: draw(estimate(c), confidence, rng))
+    rest = [c for c in decision.candidates if c.deployment.id != pick.deployment.id]
+    return dataclasses.replace(
+        decision,
+        candidates=[pick, *rest],
+        excluded=[e for e in decision.excluded if e.deployment != pick.deployment.name],
+        exploration=UNPROVEN,
     )
 
 
