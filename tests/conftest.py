@@ -422,9 +422,13 @@ def prepare_database(
 
 
 def start_gateway(folder: Path, env: dict[str, str], name: str = "gateway") -> ServerProcess:
-    """`modelyard serve` as a real process on a free port, ready when /readyz answers."""
+    """`modelyard serve` as a real process on a free port, ready when /readyz answers. One
+    worker unless `env` asks for more: with Redis, serve's default is one per core, and a
+    test's replica is one process it can kill (tests/test_serve_workers.py has workers)."""
     port = free_port()
     args = ["-m", "web", "serve", "--port", str(port)]
+    if "MODELYARD_WORKERS" not in env:
+        args += ["--workers", "1"]
     return ServerProcess(args, port, "/readyz", folder / f"{name}.log", env=env)
 
 

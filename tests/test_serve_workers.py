@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -166,6 +167,14 @@ def test_two_workers_on_one_port_keep_limits_health_and_ledger_exact(workers: Wo
             break
         time.sleep(0.2)
     assert count == ok
+
+    # The supervisor killed outright (SIGKILL, the OOM killer): its workers do not go on
+    # serving on the port without it (serving.die_with_supervisor).
+    pid = workers.server.process.pid
+    kids = worker_processes(pid)
+    os.kill(pid, signal.SIGKILL)
+    workers.server.process.wait(timeout=10)
+    assert all(gone_within(kid, 15) for kid in kids), kids
 
 
 def test_more_than_one_worker_needs_redis(tmp_path: Path) -> None:

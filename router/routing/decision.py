@@ -257,11 +257,14 @@ def _judge_models(
     deny: set[str],
 ) -> _ModelFacts:
     count = len(table.models)
+    # Filled as lists and made arrays at the end: a numpy item assignment costs ~10x a
+    # list's, and the loop makes two per model.
+    quality, low = [0.0] * count, [0.0] * count
     facts = _ModelFacts(
         np.full(count, OUTSIDE if named else CANDIDATE, dtype=np.int8),
         [""] * count,
-        np.zeros(count),
-        np.zeros(count),
+        np.zeros(0),
+        np.zeros(0),
         [None] * count,
         [""] * count,
         [""] * count,
@@ -304,12 +307,15 @@ def _judge_models(
                     if embeds
                     else estimator.estimate(request.prompt, task, model, snapshot)
                 )
-                facts.quality[i] = estimate.probability
-                facts.low[i], facts.high[i] = estimate.lower_bound, estimate.high
+                quality[i] = estimate.probability
+                # Estimate.lower_bound, without the property's call on the hot path
+                low[i] = estimate.probability if estimate.low is None else estimate.low
+                facts.high[i] = estimate.high
                 facts.basis[i], facts.source[i] = estimate.basis, estimate.estimator
                 facts.verdict[i] = compliance.verdict
                 facts.licenses[i] = compliance.license_ids
         facts.code[i], facts.detail[i] = code, detail
+    facts.quality, facts.low = np.array(quality), np.array(low)
     return facts
 
 
@@ -397,9 +403,8 @@ def decide(
     # The checks run from the last reason to the first, each overwriting the one before, so
     # the reason that sticks is the first that applies; a model's own reason beats them all.
     code = np.zeros(len(table), dtype=np.int8)
-    low = facts.low[table.owner]
     if min_quality is not None:  # a need is met by the interval's lower end, not the point
-        reach = low
+        reach = facts.low[table.owner]
         if strategy == "cascade":
             # A cascade checks each answer and escalates a failed one, so it may start from
             # a candidate that may meet the need: the interval's upper end reaches it.
@@ -455,7 +460,7 @@ def decide(
             float(speed[i]),
             0.0 if ttft is None else float(ttft[i]),
             measured is not None and measured.get(int(table.ids[i])) is not None,
-            float(low[i]) if facts.high[m] is not None else None,
+            float(facts.low[m]) if facts.high[m] is not None else None,
             facts.high[m],
         )
 
@@ -483,7 +488,7 @@ def decide(
                 float(table.window[i]),
                 float(cost[i]),
                 controls.max_cost_usd,
-                float(low[i]),
+                float(facts.low[m]),
                 min_quality,
                 table.deployments[i].provider,
             ),

@@ -9,7 +9,10 @@ MODELYARD_REDIS_URL; the default is one worker per core with Redis, one without 
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
 from typing import Any, Literal
 
 from starlette.types import ASGIApp
@@ -30,7 +33,25 @@ class WorkersNeedRedis(Exception):
 def worker_app() -> ASGIApp:
     from web.app import create_app
 
+    die_with_supervisor()
     return create_app(Settings(), own_process=True)
+
+
+def die_with_supervisor() -> None:
+    """A worker whose supervisor was killed outright (SIGKILL, the OOM killer) would go on
+    serving on the shared port with nobody left to stop it; on Linux the kernel sends it
+    SIGTERM instead (prctl PR_SET_PDEATHSIG), and uvicorn's worker shuts down on that."""
+    if not sys.platform.startswith("linux"):
+        return
+    supervisor = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        return  # not allowed here (a sandbox): the worker lives as before
+    if os.getppid() != supervisor:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def cores() -> int:
