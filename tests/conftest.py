@@ -57,7 +57,6 @@ LONGEST_FIRST = (
     "test_hub_import.py",
     "test_shared_ledger.py",
     "test_fuzz.py",
-    "test_soak.py",
     "test_topology.py",
     "test_shared_state.py",
     "test_serve_workers.py",

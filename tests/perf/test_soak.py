@@ -1,6 +1,8 @@
 """Sustained load through two replicas, streaming and not: memory and open files stay flat
 after warm-up, latency stays bounded, and every answer has its ledger row. Bounded here
-(MODELYARD_SOAK_REQUESTS, default 2,000); set it higher for a longer soak."""
+(MODELYARD_SOAK_REQUESTS, default 2,000); set it higher for a longer soak. A soak, so it runs
+on demand with the benchmarks (`make bench`), not in the default suite: it held one worker
+for ~30 s, and its latency bound reads the machine as much as the code."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 from sqlalchemy import func, select
 
 from router.accounts.orm import UsageRecord
@@ -23,6 +26,8 @@ from tests.conftest import (
 from tests.servers import ServerProcess
 from web.app import session_factory_for
 from web.settings import Settings
+
+pytestmark = pytest.mark.slow
 
 REQUESTS = int(os.environ.get("MODELYARD_SOAK_REQUESTS", "2000"))
 CONCURRENCY = 16
