@@ -251,12 +251,30 @@ class OpenAICompatibleAdapter:
                                     if block.data or block.usage:
                                         yield block
                                 if events.done:
+                                    await _read_to_end(response)
                                     break
                         for block in events.finish():
                             if block.data or block.usage:
                                 yield block
             except TimeoutError as exc:
                 raise UpstreamTimeout(f"upstream took over {self.timeouts.total:g} s") from exc
+
+
+# How long a stream's end may take to arrive after its [DONE] (the last chunk of a chunked
+# answer follows at once from any server that ends its stream).
+STREAM_END_SECONDS = 0.05
+
+
+async def _read_to_end(response: aiohttp.ClientResponse) -> None:
+    """Read what follows [DONE] (the chunked body's end): a response left unread is closed
+    rather than returned to the pool, and the next stream to that server then pays for a new
+    connection (a TLS handshake to a hosted provider). A server that keeps the stream open
+    after [DONE] is not waited for: its connection is closed as before."""
+    try:
+        async with asyncio.timeout(STREAM_END_SECONDS):
+            await response.read()
+    except (TimeoutError, aiohttp.ClientError):
+        pass
 
 
 class _Tally:
