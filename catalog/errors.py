@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 
 class CatalogError(Exception):
     """Base of every error the catalog raises on purpose."""
@@ -36,3 +38,10 @@ class SeedError(CatalogError):
 
 class PriceUnknown(InvalidInput):
     code = "price_unknown"
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """A seed or score entry's validation errors on one line: `field.path: message; …`."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(entry)'}: {err['msg']}" for err in exc.errors()
+    )

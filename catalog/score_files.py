@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from catalog.errors import SeedError
+from catalog.errors import SeedError, validation_problems
 from catalog.schemas import ScoreEntryIn
 
 FIELDS = tuple(ScoreEntryIn.model_fields)
@@ -77,10 +77,7 @@ def read_score_file(path: Path) -> list[ScoreEntryIn]:
         try:
             entries.append(ScoreEntryIn.model_validate(raw))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '(entry)'}: {err['msg']}"
-                for err in exc.errors()
-            )
+            problems = validation_problems(exc)
             raise SeedError(
                 f"{path}: {_label(raw, number)}: {problems}",
                 {"file": str(path), "entry": number},

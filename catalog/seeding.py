@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from catalog import repository as repo
 from catalog import service
-from catalog.errors import CatalogError, SeedError
+from catalog.errors import CatalogError, SeedError, validation_problems
 from catalog.orm import License
 from catalog.prices import hosted_price
 from catalog.schemas import DeploymentIn, LicenseIn, ModelIn, ScoreEntryIn, ScoreIn
@@ -88,10 +88,7 @@ def _read_list(path: Path, schema: type[Entry]) -> list[Entry]:
         try:
             entries.append(schema.model_validate(item))
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '(entry)'}: {err['msg']}"
-                for err in exc.errors()
-            )
+            problems = validation_problems(exc)
             raise SeedError(
                 f"{path}: {_entry_label(item, index)}: {problems}",
                 {"file": str(path), "entry": index + 1},

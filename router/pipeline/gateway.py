@@ -286,24 +286,11 @@ class Gateway:
         spreader = self.spreader
         speeds = spreader.speeds if spreader is not None else None
         cooling = self.executor.health.cooling()
-        if self.need is not None:  # the server's default need for auto (routing/default_need.py)
-            decision = self.need.decide(
-                request,
-                self.snapshot(),
-                estimator or self.estimator,
-                cooling,
-                self.providers,
-                speeds,
-            )
-        else:
-            decision = decide(
-                request,
-                self.snapshot(),
-                estimator or self.estimator,
-                cooling,
-                self.providers,
-                speeds,
-            )
+        # The server's default need for auto, where one is set (routing/default_need.py).
+        choose = self.need.decide if self.need is not None else decide
+        decision = choose(
+            request, self.snapshot(), estimator or self.estimator, cooling, self.providers, speeds
+        )
         return spreader.order(decision) if spreader is not None else decision
 
     def no_candidate(self, decision: Decision, body: Body | None = None) -> RouteError:
