@@ -1,23 +1,16 @@
 """OpenAI-compatible model servers the user runs: vLLM, llama.cpp's server, Ollama's /v1, TGI's
-Messages API. httpx over the aiohttp transport, one pooled client per event loop."""
+Messages API, over the lean HTTP/1.1 client (adapters/http1.py), its connections kept per
+event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
-import aiohttp
-import httpx
-import yarl
-from httpx_aiohttp import AiohttpTransport
-from httpx_aiohttp.transport import map_aiohttp_exceptions
-
-from adapters import json_bytes
+from adapters import http1, json_bytes
 from adapters.base import Target, Timeouts
 from adapters.chat_events import (
     ChatEventRelay,
@@ -39,80 +32,31 @@ from adapters.errors import (
 )
 from adapters.schemas import ChatRequest
 
-IDLE_SECONDS = 4.0
 _CONTEXT_WORDS = ("context length", "context window", "maximum context", "too long", "n_ctx")
 
 
-@dataclass(frozen=True)
-class _Pool:
-    """One aiohttp connection pool per event loop (aiohttp sessions belong to a loop), used
-    two ways: streams go through httpx over it; one-shot calls use the session directly,
-    which measured a fifth less CPU per call than httpx's request and response objects."""
-
-    session: aiohttp.ClientSession
-    client: httpx.AsyncClient
+def warm_upstream_pool() -> None:
+    """This event loop's upstream connections (their TLS context) ready before a first request."""
+    http1.pool().tls_context()
 
 
-_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pool] = weakref.WeakKeyDictionary()
-
-
-def _pool() -> _Pool:
-    loop = asyncio.get_running_loop()
-    pool = _pools.get(loop)
-    if pool is None or pool.session.closed:
-        # Idle connections are let go after 4 s: servers built on uvicorn (vLLM, llama-cpp-
-        # python's) close theirs after 5 s, and reusing one they are closing loses the request
-        # (see the retry in `chat`). aiohttp's own default is 15 s.
-        connector = aiohttp.TCPConnector(limit=512, keepalive_timeout=IDLE_SECONDS)
-        session = aiohttp.ClientSession(connector=connector)
-        client = httpx.AsyncClient(transport=AiohttpTransport(client=session), timeout=None)
-        pool = _pools[loop] = _Pool(session, client)
-    return pool
-
-
-def shared_client() -> httpx.AsyncClient:
-    """The process's pooled httpx client for this event loop."""
-    return _pool().client
-
-
-async def close_shared_client() -> None:
-    pool = _pools.pop(asyncio.get_running_loop(), None)
-    if pool is not None:
-        await pool.client.aclose()
-        await pool.session.close()
+async def close_upstream_pool() -> None:
+    http1.close_pool()
 
 
 async def post_json(
-    url: yarl.URL | str,
-    body: bytes,
-    headers: Mapping[str, str],
-    timeouts: Timeouts,
-    session_timeout: aiohttp.ClientTimeout,
+    endpoint: http1.Endpoint, body: bytes, headers: dict[str, str], timeouts: Timeouts
 ) -> tuple[int, Mapping[str, str], bytes]:
-    """One JSON POST to a server on the shared pool, within its timeouts: the status, headers
-    and body, or one of our errors."""
-
-    async def send() -> tuple[int, Mapping[str, str], bytes]:
-        async with _pool().session.post(
-            url, data=body, headers=headers, timeout=session_timeout
-        ) as response:
-            return response.status, response.headers, await response.read()
-
-    with translated(timeouts):
-        try:
-            async with asyncio.timeout(timeouts.total):
-                with map_aiohttp_exceptions():  # aiohttp's errors as httpx's, as in streams
-                    try:
-                        return await send()
-                    except aiohttp.ClientOSError as exc:
-                        # A pooled connection found closing while the request was written
-                        # (seen after a stream on the same pool): the upstream got no whole
-                        # request, so sending it once more on a fresh one is safe.
-                        if "Can not write request body" not in str(exc):
-                            raise
-                        return await send()
-        except TimeoutError as exc:
-            raise UpstreamTimeout(f"upstream took over {timeouts.total:g} s") from exc
+    """One JSON POST to a server, within its timeouts: the status, headers and body, or one of
+    our errors. On the lean client (adapters/http1.py): the request path's one-shot calls."""
+    try:
+        async with asyncio.timeout(timeouts.total):
+            t = timeouts
+            answer = await http1.post(endpoint, headers, body, t.connect, t.first_byte)
+            async with answer:
+                return answer.status, answer.headers, await answer.read()
+    except TimeoutError as exc:
+        raise UpstreamTimeout(f"upstream took over {timeouts.total:g} s") from exc
 
 
 def json_answer(status: int, headers: Mapping[str, str], content: bytes) -> Any:
@@ -146,23 +90,6 @@ def status_error(status: int, body: bytes, headers: Mapping[str, str]) -> Adapte
     return UpstreamBadRequest(message, upstream_status=status)
 
 
-@contextmanager
-def translated(timeouts: Any) -> Iterator[None]:
-    """httpx's transport errors as ours."""
-    try:
-        yield
-    except httpx.ReadTimeout as exc:
-        raise UpstreamTimeout(f"no answer from upstream within {timeouts.first_byte:g} s") from exc
-    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        raise UpstreamUnavailable(f"cannot connect to upstream: {exc}") from exc
-    except httpx.TimeoutException as exc:
-        raise UpstreamTimeout(f"upstream timed out: {exc}") from exc
-    except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError) as exc:
-        raise UpstreamUnavailable(f"upstream connection lost: {exc}") from exc
-    except httpx.HTTPError as exc:
-        raise UpstreamUnavailable(f"upstream request failed: {exc}") from exc
-
-
 def _checked_completion(data: Any) -> dict[str, Any]:
     """A chat.completion with at least one choice holding a message, or MalformedResponse."""
     try:
@@ -179,102 +106,81 @@ class OpenAICompatibleAdapter:
     def __init__(self, target: Target) -> None:
         if not target.base_url:
             raise UpstreamBadRequest("a local deployment needs a base URL")
-        # Parsed once: both clients re-parse a URL given as text on every request.
+        # Parsed once: a URL given as text would be parsed again on every request.
         self.base_url = target.base_url.rstrip("/")
         self.url = self.base_url + "/chat/completions"
-        self.parsed_url = yarl.URL(self.url)
+        self.endpoint = http1.Endpoint.of(self.url)
         self.model = target.served_name
-        self.timeouts = t = target.timeouts
+        self.timeouts = target.timeouts
         self.headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
-        self.timeout = httpx.Timeout(
-            connect=t.connect, read=t.first_byte, write=t.connect, pool=t.connect
-        )
-        self.session_timeout = aiohttp.ClientTimeout(
-            sock_connect=t.connect, sock_read=t.first_byte, connect=t.connect
-        )
         self.json_headers = {**self.headers, "Content-Type": "application/json"}
 
     async def chat(self, request: ChatRequest) -> dict[str, Any]:
         body = json_bytes.dumps(request.openai_body(self.model, stream=False))
-        return _checked_completion(json_answer(*await self.post(self.parsed_url, body)))
+        return _checked_completion(json_answer(*await self.post(self.endpoint, body)))
 
-    async def post(self, url: yarl.URL | str, body: bytes) -> tuple[int, Mapping[str, str], bytes]:
+    async def post(
+        self, endpoint: http1.Endpoint, body: bytes
+    ) -> tuple[int, Mapping[str, str], bytes]:
         """One JSON POST to this deployment's server (see `post_json`)."""
-        return await post_json(url, body, self.json_headers, self.timeouts, self.session_timeout)
+        return await post_json(endpoint, body, self.json_headers, self.timeouts)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
         """Server-sent events passed on as they arrive. Leaving early closes the upstream
         connection, which stops generation there."""
-        body = request.openai_body(self.model, stream=True)
-        client = shared_client()
-        with translated(self.timeouts):
-            try:
-                async with asyncio.timeout(self.timeouts.total):
-                    async with client.stream(
-                        "POST", self.url, json=body, headers=self.headers, timeout=self.timeout
-                    ) as response:
-                        if response.status_code != 200:
-                            raw = await response.aread()
-                            raise status_error(response.status_code, raw, response.headers)
-                        tally = _Tally(request)
-                        async for chunk in _events(response):
-                            tally.saw(chunk)
-                            yield chunk
-                        if not tally.usage_seen:
-                            yield tally.usage_chunk(self.model)
-            except TimeoutError as exc:
-                raise UpstreamTimeout(f"upstream took over {self.timeouts.total:g} s") from exc
+        body = json_bytes.dumps(request.openai_body(self.model, stream=True))
+        async with self.streamed(self.endpoint, body) as answer:
+            tally = _Tally(request)
+            async for chunk in _events(answer):
+                tally.saw(chunk)
+                yield chunk
+            if not tally.usage_seen:
+                yield tally.usage_chunk(self.model)
+
+    @asynccontextmanager
+    async def streamed(self, endpoint: http1.Endpoint, body: bytes) -> AsyncIterator[http1.Answer]:
+        """A streamed answer of this deployment's server with status 200 (else our error for its
+        status), within the total timeout."""
+        t = self.timeouts
+        try:
+            async with asyncio.timeout(t.total):
+                headers = self.json_headers
+                answer = await http1.post(endpoint, headers, body, t.connect, t.first_byte)
+                async with answer:
+                    if answer.status != 200:
+                        raise status_error(answer.status, await answer.read(), answer.headers)
+                    yield answer
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"upstream took over {t.total:g} s") from exc
 
     async def relay(
         self, request: ChatRequest, public_model: str, include_usage: bool
     ) -> AsyncIterator[EventBlock]:
         """The upstream's chat events as it sent them, `model` renamed to `public_model`, a
-        block per read (adapters/chat_events.py). Reads straight from aiohttp: httpx's line
-        iterator cost more per event than the relay itself."""
+        block per read (adapters/chat_events.py). Read on the lean client: httpx's line
+        iterator cost more per event than the relay itself, and aiohttp's request delayed the
+        first bytes."""
         body = json_bytes.dumps(request.openai_body(self.model, stream=True))
         events = ChatEventRelay(self.model, public_model, include_usage, len(request.prompt_text()))
-        with translated(self.timeouts):
-            try:
-                async with asyncio.timeout(self.timeouts.total):
-                    with map_aiohttp_exceptions():
-                        async with _pool().session.post(
-                            self.parsed_url,
-                            data=body,
-                            headers=self.json_headers,
-                            timeout=self.session_timeout,
-                        ) as response:
-                            if response.status != 200:
-                                raw = await response.read()
-                                raise status_error(response.status, raw, response.headers)
-                            async for data in response.content.iter_any():
-                                for block in events.feed(data):
-                                    if block.data or block.usage:
-                                        yield block
-                                if events.done:
-                                    await _read_to_end(response)
-                                    break
-                        for block in events.finish():
-                            if block.data or block.usage:
-                                yield block
-            except TimeoutError as exc:
-                raise UpstreamTimeout(f"upstream took over {self.timeouts.total:g} s") from exc
+        async with self.streamed(self.endpoint, body) as answer:
+            async for data in answer.chunks():
+                for block in events.feed(data):
+                    if block.data or block.usage:
+                        yield block
+                if events.done:
+                    # What follows [DONE] is the body's end: read, the connection is kept for
+                    # the next request instead of closed (to a hosted provider a new one costs
+                    # a TLS handshake). A server that keeps the stream open is not waited for.
+                    await answer.read_end(STREAM_END_SECONDS)
+                    break
+            for block in events.finish():
+                if block.data or block.usage:
+                    yield block
 
 
 # How long a stream's end may take to arrive after its [DONE] (the last chunk of a chunked
 # answer follows at once from any server that ends its stream).
 STREAM_END_SECONDS = 0.05
-
-
-async def _read_to_end(response: aiohttp.ClientResponse) -> None:
-    """Read what follows [DONE] (the chunked body's end): a response left unread is closed
-    rather than returned to the pool, and the next stream to that server then pays for a new
-    connection (a TLS handshake to a hosted provider). A server that keeps the stream open
-    after [DONE] is not waited for: its connection is closed as before."""
-    try:
-        async with asyncio.timeout(STREAM_END_SECONDS):
-            await response.read()
-    except (TimeoutError, aiohttp.ClientError):
-        pass
 
 
 class _Tally:
@@ -296,15 +202,13 @@ class _Tally:
         return estimated_usage(self.last_id, model, self.prompt_chars, self.completion_events)
 
 
-async def _events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-    done = False
-    async for line in response.aiter_lines():
+async def _events(answer: http1.Answer) -> AsyncIterator[dict[str, Any]]:
+    async for line in answer.lines():
         if not line.startswith("data:"):
             continue  # blank separators, comments and event names
         payload = line[5:].strip()
         if payload == "[DONE]":
-            done = True
-            break
+            await answer.read_end(STREAM_END_SECONDS)
+            return
         yield parse_event(payload.encode())
-    if not done:
-        raise UpstreamUnavailable("upstream ended the stream before [DONE]")
+    raise UpstreamUnavailable("upstream ended the stream before [DONE]")

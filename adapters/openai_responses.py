@@ -9,22 +9,14 @@ the ledger and limits read."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import httpx
-
-from adapters.errors import MalformedResponse, UpstreamServerError, UpstreamTimeout
+from adapters import http1
+from adapters.errors import MalformedResponse, UpstreamServerError
 from adapters.errors import UpstreamUnavailable as Unavailable
-from adapters.openai_compat import (
-    OpenAICompatibleAdapter,
-    _pool,
-    json_answer,
-    status_error,
-    translated,
-)
+from adapters.openai_compat import OpenAICompatibleAdapter, json_answer
 from adapters.schemas import ChatRequest, usage
 
 EVENT = "responses_event"  # the key a streamed Responses event is wrapped under
@@ -61,44 +53,29 @@ class ResponsesForwarder:
 
     def __init__(self, inner: OpenAICompatibleAdapter, body: Mapping[str, Any]) -> None:
         self.inner = inner
-        self.url = inner.base_url + "/responses"
+        self.endpoint = http1.Endpoint.of(inner.base_url + "/responses")
         self.body = {**body, "model": inner.model}
 
     async def chat(self, request: ChatRequest) -> dict[str, Any]:
         """The upstream's `response` object (the chat request is not used: it is the same
         request, translated, for deployments that need it)."""
         data = json.dumps({**self.body, "stream": False}).encode()
-        return _checked_response(json_answer(*await self.inner.post(self.url, data)))
+        return _checked_response(json_answer(*await self.inner.post(self.endpoint, data)))
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
         """The upstream's events as they arrive, wrapped; leaving early closes the connection."""
-        inner = self.inner
-        client = _pool().client
-        with translated(inner.timeouts):
-            try:
-                async with asyncio.timeout(inner.timeouts.total):
-                    async with client.stream(
-                        "POST",
-                        self.url,
-                        json={**self.body, "stream": True},
-                        headers=inner.headers,
-                        timeout=inner.timeout,
-                    ) as response:
-                        if response.status_code != 200:
-                            raw = await response.aread()
-                            raise status_error(response.status_code, raw, response.headers)
-                        async for wrapped in _wrapped_events(response):
-                            yield wrapped
-            except TimeoutError as exc:
-                raise UpstreamTimeout(f"upstream took over {inner.timeouts.total:g} s") from exc
+        data = json.dumps({**self.body, "stream": True}).encode()
+        async with self.inner.streamed(self.endpoint, data) as answer:
+            async for wrapped in _wrapped_events(answer):
+                yield wrapped
 
 
-async def _wrapped_events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+async def _wrapped_events(answer: http1.Answer) -> AsyncIterator[dict[str, Any]]:
     """Server-sent Responses events (`event:` lines name them; each `data:` holds one with its
     `type`). A stream is whole when an answer event ended it: it has no [DONE]. It is still
     read to its end, so its connection goes back to the pool clean."""
     ended = False
-    async for line in response.aiter_lines():
+    async for line in answer.lines():
         if ended or not line.startswith("data:"):
             continue  # event names (the data repeats them as `type`), blank lines, comments
         try:

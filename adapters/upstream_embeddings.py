@@ -1,6 +1,6 @@
 """Embeddings from servers: OpenAI-compatible local servers (TEI, vLLM, Ollama's /v1, llama.cpp's
-server in embedding mode) over the shared aiohttp pool, and hosted providers through
-`litellm.aembedding`. A list of inputs is one upstream call.
+server in embedding mode) over the lean HTTP/1.1 client (adapters/http1.py), and hosted
+providers through `litellm.aembedding`. A list of inputs is one upstream call.
 
 Vectors are always asked for as floats (not every server speaks base64) and re-encoded by the
 router; a smaller size (`dimensions`) is cut from the full vector here, so a server that
@@ -13,10 +13,9 @@ import base64
 import json
 from typing import Any
 
-import aiohttp
 import numpy as np
-import yarl
 
+from adapters import http1
 from adapters.base import Target
 from adapters.embeddings import Embedded, EmbeddingCall, Vectors, fit_dimensions, unit_length
 from adapters.errors import MalformedResponse, UpstreamBadRequest, UpstreamTimeout
@@ -77,19 +76,16 @@ class OpenAICompatibleEmbedder:
     def __init__(self, target: Target) -> None:
         if not target.base_url:
             raise UpstreamBadRequest("a local deployment needs a base URL")
-        self.url = yarl.URL(target.base_url.rstrip("/") + "/embeddings")
+        self.endpoint = http1.Endpoint.of(target.base_url.rstrip("/") + "/embeddings")
         self.model = target.served_name
-        self.timeouts = t = target.timeouts
+        self.timeouts = target.timeouts
         self.headers = {"Content-Type": "application/json"}
         if target.api_key:
             self.headers["Authorization"] = f"Bearer {target.api_key}"
-        self.session_timeout = aiohttp.ClientTimeout(
-            sock_connect=t.connect, sock_read=t.first_byte, connect=t.connect
-        )
 
     async def embed(self, call: EmbeddingCall) -> Embedded:
         body = json.dumps(request_body(self.model, call)).encode()
-        answer = await post_json(self.url, body, self.headers, self.timeouts, self.session_timeout)
+        answer = await post_json(self.endpoint, body, self.headers, self.timeouts)
         data = json_answer(*answer)
         if not isinstance(data, dict):
             raise MalformedResponse("upstream answer is not a JSON object")

@@ -27,7 +27,7 @@ from adapters.errors import (
     UpstreamServerError,
     UpstreamUnavailable,
 )
-from adapters.openai_compat import close_shared_client
+from adapters.openai_compat import close_upstream_pool
 from adapters.upstream_embeddings import HostedEmbedder, OpenAICompatibleEmbedder
 from adapters.wordllama import TokenArraysRefused, WordLlamaEmbedder
 from tests.conftest import free_port, start_llama_server
@@ -42,7 +42,7 @@ WORDLLAMA = Target(kind="embedded", served_name="wordllama:l2_supercat")
 @pytest.fixture(autouse=True)
 async def _close_client() -> AsyncIterator[None]:
     yield
-    await close_shared_client()
+    await close_upstream_pool()
 
 
 def texts(*items: str, dimensions: int | None = None) -> EmbeddingCall:

@@ -21,7 +21,7 @@ from adapters.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from adapters.openai_compat import OpenAICompatibleAdapter, close_shared_client
+from adapters.openai_compat import OpenAICompatibleAdapter, close_upstream_pool
 from adapters.schemas import ChatRequest
 from tests.conftest import free_port, start_llama_server
 from tests.servers import ServerProcess
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture(autouse=True)
 async def _close_client() -> AsyncIterator[None]:
     yield
-    await close_shared_client()
+    await close_upstream_pool()
 
 
 def local(

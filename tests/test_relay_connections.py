@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from adapters.base import Target
-from adapters.openai_compat import OpenAICompatibleAdapter, close_shared_client
+from adapters.openai_compat import OpenAICompatibleAdapter, close_upstream_pool
 from adapters.schemas import ChatRequest
 
 pytestmark = pytest.mark.anyio
@@ -64,7 +64,7 @@ async def upstream() -> AsyncIterator[tuple[CountingUpstream, str]]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     yield counting, f"http://127.0.0.1:{port}/v1"
-    await close_shared_client()
+    await close_upstream_pool()
     await runner.cleanup()
 
 

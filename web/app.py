@@ -18,7 +18,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import Receive, Scope, Send
 
-from adapters.openai_compat import close_shared_client, shared_client
+from adapters.openai_compat import close_upstream_pool, warm_upstream_pool
 from adapters.schemas import warm_schema_checks
 from catalog import endpoints as catalog_endpoints
 from catalog.db import make_engine, make_session_factory
@@ -299,7 +299,7 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
         if own_process:
             _tune_garbage_collector()
             threading.Thread(target=warm_schema_checks, name="warm-schemas", daemon=True).start()
-            shared_client()  # the upstream pool (its TLS context) now, not on a first request
+            warm_upstream_pool()  # its TLS context now, not on a first request
         try:
             yield
         finally:
@@ -312,7 +312,7 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
                 speed_mirror.cancel()
             await ledger.aclose()  # nothing buffered is lost on a clean shutdown
             await refusals.drain()
-            await close_shared_client()
+            await close_upstream_pool()
             if telemetry is not None:
                 await asyncio.to_thread(telemetry.shutdown)  # send the spans still buffered
             if state.redis is not None:

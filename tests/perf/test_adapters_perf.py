@@ -17,7 +17,7 @@ import pytest
 
 from adapters.base import Target
 from adapters.embedded import EmbeddedAdapter, locate_gguf
-from adapters.openai_compat import OpenAICompatibleAdapter, close_shared_client
+from adapters.openai_compat import OpenAICompatibleAdapter, close_upstream_pool
 from adapters.schemas import ChatRequest
 from tests.conftest import SMOLLM2
 from tests.servers import ServerProcess
@@ -80,7 +80,7 @@ async def test_local_adapter_overhead_vs_direct_call(fault_upstream: ServerProce
             start = time.perf_counter()
             await adapter.chat(request)
             through.append(time.perf_counter() - start)
-    await close_shared_client()
+    await close_upstream_pool()
     d, t = statistics.median(direct) * 1e6, statistics.median(through) * 1e6
     print(f"\nlocal upstream, 500 calls: direct {d:.0f} µs, adapter {t:.0f} µs", end="")
     print(f", overhead {t - d:.0f} µs")
