@@ -486,3 +486,43 @@ def test_an_admin_grant_relaxes_a_key_limit_and_is_audited(setup: Setup) -> None
     assert raw.headers["x-modelyard-model"] == "microsoft/phi-2"
     plan = setup.dry_run("granted", {"model": "auto"}).json()
     assert plan["policy"]["grants"] == {"allow_redact": False, "relax": ["models"]}
+
+
+# --- the controls' memo (router/pipeline/gateway.py: Gateway.controls) --------------------------
+
+
+def test_each_route_object_and_header_gets_its_own_controls_and_refusals_repeat(
+    setup: Setup,
+) -> None:
+    """The merged controls are kept per key for the `route` object and X-Route-* headers a
+    request carries: alternating between them must route each by its own, and a widening
+    asked again is refused (and audited) again, never served from the memo."""
+    client = setup.client("open")
+
+    def deployment(route: dict[str, Any] | None = None, **headers: str) -> str:
+        answer = client.chat.completions.with_raw_response.create(
+            model="phi-2",
+            messages=ask(),
+            extra_body={"route": route} if route is not None else None,
+            extra_headers=headers or None,
+        )
+        return answer.headers["x-modelyard-deployment"]
+
+    for _ in range(2):
+        assert deployment() == HOSTED  # the cheapest
+        assert deployment({"privacy": "local_only"}) == LOCAL
+        assert deployment(**{"X-Route-Privacy": "local_only"}) == LOCAL
+        assert deployment({"privacy": "any"}) == HOSTED
+    with pytest.raises(openai.BadRequestError):  # no deployment is local and that cheap
+        deployment({"privacy": "local_only", "max_cost_usd": 1e-12})
+    strict = setup.client("local")
+    for attempt in range(3):
+        refused(
+            lambda attempt=attempt: strict.chat.completions.create(
+                model="phi-2",
+                messages=ask(),
+                extra_body={"route": {"privacy": "any"}},
+                extra_headers={"X-Request-Id": f"memo-widen-{attempt}"},
+            )
+        )
+        assert len(setup.audit(action="policy.refuse", request_id=f"memo-widen-{attempt}")) == 1

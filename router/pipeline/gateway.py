@@ -48,6 +48,9 @@ from router.routing.spread import Spreader
 from router.state.limits import InProcessLimits, KeyLimits, Limits
 from router.state.response_cache import InProcessCache, ResponseCache, cache_key
 
+# A `route` object as JSON with only the fields the client set: the key of the controls' memo.
+_ROUTE_JSON = RouteControls.__pydantic_serializer__.to_json
+
 Blocks = AsyncIterator[EventBlock]
 
 
@@ -200,8 +203,22 @@ class Gateway:
         # Most requests carry no controls and name no model a policy lists: the key's policy
         # is their controls as it stands (no merge, no pydantic validation).
         p = key.policy
-        if body.route is not None or any(h.startswith("x-route-") for h in headers):
-            return self.effective(body, headers, key).controls
+        asked = [(h, v) for h, v in headers.items() if h.startswith("x-route-")]
+        if body.route is not None or asked:
+            # Clients repeat the same few `route` objects and headers: the merge (and its
+            # checks) is kept per key, catalog version, model, what was asked and the day
+            # (a licence profile's date is checked against today). A refusal is never kept:
+            # each one is counted and audited.
+            route = None if body.route is None else _ROUTE_JSON(body.route, exclude_unset=True)
+            day = int(time.time() // 86400)
+            memo_asked = (self.snapshot().version, model_of(body), route, tuple(asked), day)
+            found_asked: RouteControls | None = key.memo.get(memo_asked)
+            if found_asked is None:
+                found_asked = self.effective(body, headers, key).controls
+                if len(key.memo) > 256:
+                    key.memo.clear()
+                key.memo[memo_asked] = found_asked
+            return found_asked
         model = model_of(body).lower()
         if key.team_policy is None and ((p.models is None and not p.exclude) or model == "auto"):
             return p

@@ -8,6 +8,7 @@ Each Gateway has its own registry, so several apps in one process (tests) do not
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -42,8 +43,21 @@ class _Live(Collector):
         yield away
 
 
+@dataclass(frozen=True)
+class _Answered:
+    """One model and deployment's series, looked up once: `labels()` checks and converts its
+    arguments under a lock on every call, five times per answer."""
+
+    requests: Counter
+    latency: Histogram
+    input_tokens: Counter
+    output_tokens: Counter
+    cost: Counter
+
+
 class RouterMetrics:
     def __init__(self) -> None:
+        self._answered: dict[tuple[str, str, str], _Answered] = {}
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -112,11 +126,20 @@ class RouterMetrics:
         output_tokens: int,
         cost: Decimal,
     ) -> None:
-        self.requests.labels(model, deployment, status).inc()
-        self.latency.labels(model).observe(seconds)
+        found = self._answered.get((model, deployment, status))
+        if found is None:
+            found = self._answered[(model, deployment, status)] = _Answered(
+                self.requests.labels(model, deployment, status),
+                self.latency.labels(model),
+                self.tokens.labels(model, deployment, "input"),
+                self.tokens.labels(model, deployment, "output"),
+                self.cost.labels(model, deployment),
+            )
+        found.requests.inc()
+        found.latency.observe(seconds)
         if input_tokens:
-            self.tokens.labels(model, deployment, "input").inc(input_tokens)
+            found.input_tokens.inc(input_tokens)
         if output_tokens:
-            self.tokens.labels(model, deployment, "output").inc(output_tokens)
+            found.output_tokens.inc(output_tokens)
         if cost:
-            self.cost.labels(model, deployment).inc(float(cost))
+            found.cost.inc(float(cost))

@@ -28,7 +28,13 @@ from router.core.requests import RouteControls
 from router.core.tokens import DEFAULT_COMPLETION_TOKENS, estimate_tokens
 from router.privacy.check import PrivacyCheck
 from router.quality.estimators import QualityEstimator, classify, embedding_quality
-from router.routing.deployment_table import DeploymentTable, Floats, Ints, table_for
+from router.routing.deployment_table import (
+    DeploymentTable,
+    Floats,
+    Ints,
+    model_table,
+    table_for,
+)
 from router.routing.provider_keys import uncredentialed
 from router.routing.speed import SpeedBook
 
@@ -385,7 +391,7 @@ def decide(
         # when its own lower bound does.
         min_quality = estimator.estimate(request.prompt, task, reference, snapshot).lower_bound
 
-    table = table_for(snapshot)
+    table = table_for(snapshot) if named is None else model_table(snapshot, named)
     facts = _judge_models(table, request, snapshot, estimator, task, named, allow, deny)
     # An embeddings request's inputs are each read on their own: the longest must fit.
     needed = (request.longest_input if embeds else None) or prompt_tokens + completion
