@@ -50,11 +50,15 @@ class Endpoint:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UpstreamUnavailable(f"not an http(s) URL: {url!r}")
+        if parts.username or parts.password:
+            raise UpstreamBadRequest(
+                f"credentials in a deployment's URL are not sent ({parts.hostname}): "
+                "give them as the deployment's API key"
+            )
         tls = parts.scheme == "https"
         port = parts.port or (443 if tls else 80)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        netloc = parts.netloc.rpartition("@")[2]  # never a user:password in the Host header
-        return cls(parts.hostname, port, tls, target.encode(), netloc.encode("idna"))
+        return cls(parts.hostname, port, tls, target.encode(), parts.netloc.encode("idna"))
 
     def request(self, headers: dict[str, str], body: bytes) -> bytes:
         """The whole request, ready for one write."""
@@ -212,7 +216,10 @@ class Pool:
         now = self.loop.time()
         while stack:
             connection = stack.pop()
-            if not connection.lost and now - connection.idle_since < IDLE_SECONDS:
+            # A server may answer nothing it was asked, e.g. a 408 before it closes an idle
+            # connection: such a connection is never given a request.
+            fresh = now - connection.idle_since < IDLE_SECONDS
+            if fresh and not connection.lost and not connection.got_bytes:
                 return connection
             connection.close()
         return None
@@ -325,9 +332,13 @@ class Answer:
 
     async def read(self) -> bytes:
         connection = self._connection
+        parts = []
         while not connection.complete:
+            if connection.chunks:  # taken as it comes: a paused large body resumes
+                parts.append(connection.take())
             await connection.wait(self._read_seconds)
-        return connection.take()
+        parts.append(connection.take())
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def lines(self) -> AsyncIterator[str]:
         """The body as lines of text (server-sent events), without their line ends."""

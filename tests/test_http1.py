@@ -238,3 +238,29 @@ async def test_https_is_verified_against_the_trusted_certificates(tmp_path: Path
         http1.close_pool()
         assert server.server is not None
         server.server.close()
+
+
+async def test_a_whole_body_larger_than_the_read_pause_is_read(serve) -> None:
+    payload = b"[" + b"0.125," * 700_000 + b"0]"  # ~4 MB, as a big embeddings answer
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
+    server = await serve(_always(head + payload))
+    status, body = await _post(server.endpoint)
+    assert status == 200 and body == payload
+
+
+async def test_an_answer_sent_to_an_idle_connection_is_never_taken_for_the_next_request(
+    serve,
+) -> None:
+    # Some servers write a 408 on a connection they are about to close for idleness; a
+    # request sent on it must not get that 408 as its answer.
+    server = await serve(_always(WHOLE))
+    assert await _post(server.endpoint) == (200, JSON)
+    idle = http1.pool().idle[("127.0.0.1", server.port, False)][0]
+    idle.data_received(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n")
+    assert await _post(server.endpoint) == (200, JSON)
+    assert server.connections == 2
+
+
+def test_credentials_in_a_url_are_refused_by_name() -> None:
+    with pytest.raises(UpstreamBadRequest, match="API key"):
+        http1.Endpoint.of("http://user:secret@127.0.0.1:8000/v1/chat/completions")
