@@ -33,6 +33,9 @@ from adapters.errors import UpstreamBadRequest, UpstreamTimeout, UpstreamUnavail
 IDLE_SECONDS = 4.0
 # A stream's unread body above this pauses reading from the server (TCP pushes back on it).
 HIGH_WATER = 256 * 1024
+# Requests in flight to upstreams at once, per process: more wait their turn (within the
+# connect timeout) rather than open connections until the process runs out of files.
+MAX_IN_FLIGHT = 512
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,7 @@ class Pool:
         self.loop = loop
         self.idle: dict[tuple[str, int, bool], list[_Connection]] = {}
         self._tls: ssl.SSLContext | None = None
+        self.in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
 
     def tls_context(self) -> ssl.SSLContext:
         if self._tls is None:  # loading the system's certificates takes a few ms: once
@@ -314,6 +318,7 @@ class Answer:
     def __init__(self, pool: Pool, endpoint: Endpoint, connection: _Connection, read: float):
         self._pool, self._endpoint, self._connection = pool, endpoint, connection
         self._read_seconds = read
+        self._finished = False
         self.status = connection.status
         self.headers = connection.headers  # names in lower case
 
@@ -324,6 +329,10 @@ class Answer:
         self.finish()
 
     def finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._pool.in_flight.release()
         connection = self._connection
         if connection.complete:
             self._pool.release(self._endpoint, connection)
@@ -379,6 +388,22 @@ async def post(
     endpoint: Endpoint, headers: dict[str, str], body: bytes, connect: float, first_byte: float
 ) -> Answer:
     """Send a POST and read its answer's headers; `first_byte` bounds every wait for data."""
+    request = endpoint.request(headers, body)
     where = pool()
-    connection = await where.send(endpoint, endpoint.request(headers, body), connect, first_byte)
+    if where.in_flight.locked():
+        try:
+            async with asyncio.timeout(connect):
+                await where.in_flight.acquire()
+        except TimeoutError as exc:
+            raise UpstreamUnavailable(
+                f"{MAX_IN_FLIGHT} requests to upstreams already in flight; none ended within "
+                f"{connect:g} s"
+            ) from exc
+    else:
+        await where.in_flight.acquire()
+    try:
+        connection = await where.send(endpoint, request, connect, first_byte)
+    except BaseException:
+        where.in_flight.release()
+        raise
     return Answer(where, endpoint, connection, first_byte)

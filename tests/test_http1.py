@@ -264,3 +264,29 @@ async def test_an_answer_sent_to_an_idle_connection_is_never_taken_for_the_next_
 def test_credentials_in_a_url_are_refused_by_name() -> None:
     with pytest.raises(UpstreamBadRequest, match="API key"):
         http1.Endpoint.of("http://user:secret@127.0.0.1:8000/v1/chat/completions")
+
+
+async def test_requests_beyond_the_in_flight_limit_wait_their_turn(serve) -> None:
+    # A server slow to answer; three requests at once through a pool that allows two.
+    gate = asyncio.Event()
+    server = await serve(_always(WHOLE))
+    original = server.handle
+
+    async def held(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await gate.wait()
+        await original(reader, writer)
+
+    assert server.server is not None
+    server.server.close()
+    server.server = await asyncio.start_server(held, "127.0.0.1", server.port)
+    http1.pool().in_flight = asyncio.Semaphore(2)
+    calls = [asyncio.create_task(_post(server.endpoint)) for _ in range(3)]
+    await asyncio.sleep(0.1)
+    assert server.connections == 0 and http1.pool().in_flight.locked()
+    gate.set()
+    assert [await call for call in calls] == [(200, JSON)] * 3
+    assert server.connections == 2  # the third request waited and took a kept connection
+    # Waiting longer than the connect timeout for a turn is an error naming the limit.
+    http1.pool().in_flight = asyncio.Semaphore(0)
+    with pytest.raises(UpstreamUnavailable, match="in flight"):
+        await http1.post(server.endpoint, {}, b"{}", 0.1, 5)
