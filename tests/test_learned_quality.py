@@ -4,6 +4,7 @@ replay evaluation — on small outcome files written here, whose right answers a
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -490,6 +491,40 @@ def test_cold_start_gives_unscored_models_an_ability_from_their_benchmarks(
     scores = dict(estimator._benchmark_scores(snapshot, r1))
     assert 0 < scores["MBPP"] < 100 and 0 < scores["Winogrande"] < 100
     assert estimator.estimate(CODE[0], "code", r1, snapshot).basis.startswith("cold start")
+
+
+def test_cold_start_abilities_are_kept_per_catalog_version_and_match_a_fresh_estimate(
+    tmp_path: Path, snapshot: CatalogSnapshot
+) -> None:
+    """The cold start's per-model abilities are worked out once per catalog version (they
+    cost a decision over the catalog ~4 ms each time): the kept values give what a fresh
+    estimator gives, and a new version whose scores differ is not served the old ones."""
+    names = {
+        "coder": "meta-llama/Llama-2-70b-chat-hf",
+        "poet": "meta-llama/Llama-2-7b-chat-hf",
+        "oracle": "mistralai/Mistral-7B-Instruct-v0.2",
+    }
+    rows = [outcome_row(p, "code") for p in CODE] + [outcome_row(p, "poems") for p in POEMS]
+    learned = fit(load_outcomes([write_outcomes(tmp_path / "o.csv", rows)]), names=names)
+
+    def estimator() -> LearnedQualityEstimator:
+        return LearnedQualityEstimator(learned, CatalogQualityEstimator(), "learned:x")
+
+    kept = estimator()
+    kept.prepare(snapshot)
+    phi = snapshot.models["microsoft/phi-2"]
+    for prompt in (CODE[0], POEMS[0], CODE[1]):
+        assert kept.estimate(prompt, "code", phi, snapshot) == estimator().estimate(
+            prompt, "code", phi, snapshot
+        )
+    before = kept.estimate(CODE[0], "code", phi, snapshot).probability
+    # The next catalog version: phi-2's published scores halved.
+    halved = dataclasses.replace(phi, scores=tuple((b, v / 2) for b, v in phi.scores))
+    models = {**snapshot.models, phi.hf_id: halved}
+    newer = dataclasses.replace(snapshot, version=snapshot.version + 1, models=models)
+    after = kept.estimate(CODE[0], "code", halved, newer)
+    assert after == estimator().estimate(CODE[0], "code", halved, newer)
+    assert after.probability < before
 
 
 def test_bundled_data_loads_and_covers_the_shared_files() -> None:

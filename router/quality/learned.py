@@ -334,6 +334,9 @@ class LearnedQualityEstimator:
         self.label = label
         self._columns: tuple[int, dict[str, int]] = (-1, {})
         self._cold: tuple[int, ColdStart | None] = (-1, None)
+        # Per catalog version, each model's cold-start ability per outcome task (None where
+        # no score speaks for it): they depend on the catalog alone, not on the prompt.
+        self._abilities: tuple[int, dict[str, tuple[float | None, ...]]] = (-1, {})
         # One prediction per prompt, shared by every model the decision asks about.
         self._predict = lru_cache(maxsize=256)(self._predict_one)
 
@@ -358,7 +361,11 @@ class LearnedQualityEstimator:
         prepare = getattr(self.fallback, "prepare", None)
         if callable(prepare):
             prepare(snapshot)
-        self.cold_start(snapshot)
+        cold = self.cold_start(snapshot)
+        if cold is not None and cold.lines:
+            for model in snapshot.models.values():
+                if model.deployments:  # only routable models are ever estimated
+                    self._cold_abilities(snapshot, model, cold)
 
     def columns(self, snapshot: CatalogSnapshot) -> dict[str, int]:
         """Catalog hf_id → outcome column, resolved once per catalog version."""
@@ -391,6 +398,24 @@ class LearnedQualityEstimator:
             found = ColdStart.fit(pairs)
         self._cold = (snapshot.version, found)
         return found
+
+    def _cold_abilities(
+        self, snapshot: CatalogSnapshot, model: ModelView, cold: ColdStart
+    ) -> tuple[float | None, ...]:
+        """The model's ability per outcome task from its benchmark scores, once per catalog
+        version: worked out per request, it cost a decision over the catalog ~4 ms (the
+        ability model's predictions for every model)."""
+        version, found = self._abilities
+        if version != snapshot.version:
+            found = {}
+            self._abilities = (snapshot.version, found)
+        abilities = found.get(model.hf_id)
+        if abilities is None:
+            scores = self._benchmark_scores(snapshot, model)
+            names = self.learned.ability_model.tasks
+            abilities = tuple(cold.ability(name, benchmark_score(scores, name)) for name in names)
+            found[model.hf_id] = abilities
+        return abilities
 
     def _benchmark_scores(
         self, snapshot: CatalogSnapshot, model: ModelView
@@ -432,12 +457,10 @@ class LearnedQualityEstimator:
         cold = self.cold_start(snapshot)
         if cold is None or not cold.lines:
             return self.fallback.estimate(prompt, task, model, snapshot)
-        scores = self._benchmark_scores(snapshot, model)
-        names = self.learned.ability_model.tasks
+        abilities = self._cold_abilities(snapshot, model, cold)
         _, tasks, deviation = self._predict(prompt)
         total = weight = 0.0
-        for k, name in enumerate(names):
-            ability = cold.ability(name, benchmark_score(scores, name))
+        for k, ability in enumerate(abilities):
             if ability is not None:
                 total += tasks[k] / (1.0 + math.exp(-(ability + float(deviation[k]))))
                 weight += tasks[k]
