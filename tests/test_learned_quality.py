@@ -21,7 +21,12 @@ from router.accounts import keys
 from router.core.errors import RouteError
 from router.core.requests import RouteControls
 from router.evaluation.replay import Curve, Point, aiq, evaluate, replay_snapshot, summarise
-from router.quality.ability import _wordllama, common_preambles, features, strip_preamble
+from router.quality.ability import (
+    _load_wordllama,
+    common_preambles,
+    features,
+    strip_preamble,
+)
 from router.quality.estimators import CatalogQualityEstimator
 from router.quality.learned import EstimatorFileError, LearnedQuality, LearnedQualityEstimator, fit
 from router.quality.outcomes import OutcomeFileError, load_outcomes, prompt_text
@@ -432,10 +437,25 @@ def test_wordllama_loads_from_the_wheel_without_the_network(
         raise AssertionError(f"network access: {args} {kwargs}")
 
     monkeypatch.setattr(requests.Session, "request", refuse)
-    _wordllama.cache_clear()
+    _load_wordllama.cache_clear()
     x = features(["hello world", "def f(x): return x"])
     assert x.shape == (2, 256 + 4)
     assert np.allclose(np.linalg.norm(x[:, :256], axis=1), 1.0, atol=1e-6)
+
+
+def test_warming_a_learned_estimator_loads_its_embedder_once_before_any_prompt(
+    outcome_file: Path,
+) -> None:
+    """The server warms the ability methods' embedder at start-up, so the first request
+    does not load it; a prompt estimated after the warm-up loads nothing more."""
+    estimator = LearnedQualityEstimator(
+        fit(load_outcomes([outcome_file]), "ability"), CatalogQualityEstimator(), "learned:x"
+    )
+    _load_wordllama.cache_clear()
+    estimator.warm()
+    assert _load_wordllama.cache_info().misses == 1
+    estimator._predict("Write a python function to reverse a list.")
+    assert _load_wordllama.cache_info().misses == 1
 
 
 def test_a_prompts_features_do_not_depend_on_the_batch_it_comes_in() -> None:

@@ -299,6 +299,9 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
         if own_process:
             _tune_garbage_collector()
             threading.Thread(target=warm_schema_checks, name="warm-schemas", daemon=True).start()
+            warm_estimator = getattr(estimator, "warm", None)
+            if callable(warm_estimator):  # the prompt embedder, before the first `auto`
+                threading.Thread(target=warm_estimator, name="warm-estimator", daemon=True).start()
             warm_upstream_pool()  # its TLS context now, not on a first request
         try:
             yield

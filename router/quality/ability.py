@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -65,8 +66,22 @@ def strip_preamble(prompt: str, preambles: Mapping[str, str]) -> tuple[str, str 
     return prompt, None
 
 
-@lru_cache(maxsize=1)
+_loading = threading.Lock()
+
+
 def _wordllama() -> Any:
+    """The prompt embedder, loaded once (~0.3 s): a server warms it at start-up
+    (`warm_embedder`), and a request arriving meanwhile waits for that load, not a second."""
+    with _loading:
+        return _load_wordllama()
+
+
+def warm_embedder() -> None:
+    _wordllama()
+
+
+@lru_cache(maxsize=1)
+def _load_wordllama() -> Any:
     import wordllama
     from wordllama import WordLlama
 

@@ -34,6 +34,7 @@ from router.quality.ability import (
     ColdStart,
     benchmark_score,
     fit_arrays,
+    warm_embedder,
 )
 from router.quality.estimators import Estimate, QualityEstimator
 from router.quality.outcomes import Outcomes
@@ -366,6 +367,12 @@ class LearnedQualityEstimator:
             for model in snapshot.models.values():
                 if model.deployments:  # only routable models are ever estimated
                     self._cold_abilities(snapshot, model, cold)
+
+    def warm(self) -> None:
+        """What the first request would otherwise load: the ability methods' prompt
+        embedder (a few hundred milliseconds on the first `auto` request after start-up)."""
+        if self.learned.method in ABILITY_METHODS:
+            warm_embedder()
 
     def columns(self, snapshot: CatalogSnapshot) -> dict[str, int]:
         """Catalog hf_id → outcome column, resolved once per catalog version."""
