@@ -545,6 +545,8 @@ def test_cold_start_abilities_are_kept_per_catalog_version_and_match_a_fresh_est
     after = kept.estimate(CODE[0], "code", halved, newer)
     assert after == estimator().estimate(CODE[0], "code", halved, newer)
     assert after.probability < before
+    # Requests still on the last version while the new one is prepared keep their values.
+    assert kept.estimate(CODE[0], "code", phi, snapshot).probability == before
 
 
 def test_bundled_data_loads_and_covers_the_shared_files() -> None:

@@ -335,9 +335,10 @@ class LearnedQualityEstimator:
         self.label = label
         self._columns: tuple[int, dict[str, int]] = (-1, {})
         self._cold: tuple[int, ColdStart | None] = (-1, None)
-        # Per catalog version, each model's cold-start ability per outcome task (None where
-        # no score speaks for it): they depend on the catalog alone, not on the prompt.
-        self._abilities: tuple[int, dict[str, tuple[float | None, ...]]] = (-1, {})
+        # Per catalog version (the two newest: a new one is prepared on the refresh thread
+        # while requests still read the last), each model's cold-start ability per outcome
+        # task (None where no score speaks for it): they depend on the catalog alone.
+        self._abilities: dict[int, dict[str, tuple[float | None, ...]]] = {}
         # One prediction per prompt, shared by every model the decision asks about.
         self._predict = lru_cache(maxsize=256)(self._predict_one)
 
@@ -412,10 +413,11 @@ class LearnedQualityEstimator:
         """The model's ability per outcome task from its benchmark scores, once per catalog
         version: worked out per request, it cost a decision over the catalog ~4 ms (the
         ability model's predictions for every model)."""
-        version, found = self._abilities
-        if version != snapshot.version:
-            found = {}
-            self._abilities = (snapshot.version, found)
+        found = self._abilities.get(snapshot.version)
+        if found is None:
+            found = self._abilities.setdefault(snapshot.version, {})
+            for older in sorted(self._abilities)[:-2]:
+                self._abilities.pop(older, None)
         abilities = found.get(model.hf_id)
         if abilities is None:
             scores = self._benchmark_scores(snapshot, model)
