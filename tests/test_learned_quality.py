@@ -479,18 +479,22 @@ def test_a_fit_made_with_other_prompt_features_is_refused(
         LearnedQuality.load(path)
 
 
-def test_cold_start_gives_unscored_models_an_ability_from_their_benchmarks(
-    tmp_path: Path, snapshot: CatalogSnapshot
-) -> None:
-    # Three covered models whose success rates follow their catalog scores; phi-2, with no
-    # outcome data, gets an estimate from its own scores on the same map.
+def _cold_start_fit(folder: Path) -> LearnedQuality:
+    """Three covered models whose success rates follow their catalog scores."""
     names = {
         "coder": "meta-llama/Llama-2-70b-chat-hf",
         "poet": "meta-llama/Llama-2-7b-chat-hf",
         "oracle": "mistralai/Mistral-7B-Instruct-v0.2",
     }
     rows = [outcome_row(p, "code") for p in CODE] + [outcome_row(p, "poems") for p in POEMS]
-    learned = fit(load_outcomes([write_outcomes(tmp_path / "o.csv", rows)]), names=names)
+    return fit(load_outcomes([write_outcomes(folder / "o.csv", rows)]), names=names)
+
+
+def test_cold_start_gives_unscored_models_an_ability_from_their_benchmarks(
+    tmp_path: Path, snapshot: CatalogSnapshot
+) -> None:
+    # phi-2, with no outcome data, gets an estimate from its own scores on the same map.
+    learned = _cold_start_fit(tmp_path)
     estimator = LearnedQualityEstimator(learned, CatalogQualityEstimator(), "learned:x")
     cold = estimator.cold_start(snapshot)
     assert cold is not None and set(cold.lines) == {"code", "poems"} and cold.fitted_on == 3
@@ -519,13 +523,7 @@ def test_cold_start_abilities_are_kept_per_catalog_version_and_match_a_fresh_est
     """The cold start's per-model abilities are worked out once per catalog version (they
     cost a decision over the catalog ~4 ms each time): the kept values give what a fresh
     estimator gives, and a new version whose scores differ is not served the old ones."""
-    names = {
-        "coder": "meta-llama/Llama-2-70b-chat-hf",
-        "poet": "meta-llama/Llama-2-7b-chat-hf",
-        "oracle": "mistralai/Mistral-7B-Instruct-v0.2",
-    }
-    rows = [outcome_row(p, "code") for p in CODE] + [outcome_row(p, "poems") for p in POEMS]
-    learned = fit(load_outcomes([write_outcomes(tmp_path / "o.csv", rows)]), names=names)
+    learned = _cold_start_fit(tmp_path)
 
     def estimator() -> LearnedQualityEstimator:
         return LearnedQualityEstimator(learned, CatalogQualityEstimator(), "learned:x")

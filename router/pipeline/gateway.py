@@ -203,33 +203,31 @@ class Gateway:
         # Most requests carry no controls and name no model a policy lists: the key's policy
         # is their controls as it stands (no merge, no pydantic validation).
         p = key.policy
-        asked = [(h, v) for h, v in headers.items() if h.startswith("x-route-")]
+        asked = tuple((h, v) for h, v in headers.items() if h.startswith("x-route-"))
+        memo: tuple[Any, ...]
         if body.route is not None or asked:
             # Clients repeat the same few `route` objects and headers: the merge (and its
             # checks) is kept per key, catalog version, model, what was asked and the day
-            # (a licence profile's date is checked against today). A refusal is never kept:
-            # each one is counted and audited.
+            # (a licence profile's date is checked against today).
             route = None if body.route is None else _ROUTE_JSON(body.route, exclude_unset=True)
             day = int(time.time() // 86400)
-            memo_asked = (self.snapshot().version, model_of(body), route, tuple(asked), day)
-            found_asked: RouteControls | None = key.memo.get(memo_asked)
-            if found_asked is None:
-                found_asked = self.effective(body, headers, key).controls
-                if len(key.memo) > 256:
-                    key.memo.clear()
-                key.memo[memo_asked] = found_asked
-            return found_asked
-        model = model_of(body).lower()
-        if key.team_policy is None and ((p.models is None and not p.exclude) or model == "auto"):
-            return p
-        # The key's and its team's policies merged depend on nothing else of the request
-        # but its model: merged once per model and catalog version while the key is cached.
-        memo = (self.snapshot().version, model)
+            memo = (self.snapshot().version, model_of(body), route, asked, day)
+        else:
+            model = model_of(body).lower()
+            if key.team_policy is None and (
+                (p.models is None and not p.exclude) or model == "auto"
+            ):
+                return p
+            # The key's and its team's policies merged depend on nothing else of the request
+            # but its model: merged once per model and catalog version while the key is cached.
+            memo = (self.snapshot().version, model)
         found: RouteControls | None = key.memo.get(memo)
         if found is None:
+            # A refusal raises here and is never kept: each one is counted and audited.
+            found = self.effective(body, headers, key).controls
             if len(key.memo) > 256:
                 key.memo.clear()
-            found = key.memo[memo] = self.effective(body, headers, key).controls
+            key.memo[memo] = found
         return found
 
     def effective(self, body: Body, headers: Mapping[str, str], key: KeyView) -> Effective:
