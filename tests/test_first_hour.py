@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,10 @@ def test_a_database_that_goes_away_under_a_running_server(
     name = postgres.create_database()
     url = postgres.url(name)
     prepare_database(url, tmp_path)
-    gateway = start_gateway(tmp_path, {"MODELYARD_DATABASE_URL": url})
+    # The feedback tallies are read every 0.2 s here, so both background readers (they and
+    # the catalog snapshot, every second) meet the dropped database before the server stops.
+    env = {"MODELYARD_DATABASE_URL": url, "MODELYARD_LEARNING_POLL_SECONDS": "0.2"}
+    gateway = start_gateway(tmp_path, env)
     try:
         assert httpx.get(f"{gateway.base_url}/api/models").status_code == 200
         postgres.drop_database(name)
@@ -185,10 +189,19 @@ def test_a_database_that_goes_away_under_a_running_server(
         error = answer.json()["error"]
         assert error["code"] == "database_unavailable"
         assert error["message"] == "the database is unavailable; try again later"
+        said = ("feedback tally refresh failed: cannot use the database",
+                "catalog snapshot refresh failed: cannot use the database")  # fmt: skip
+        deadline = time.monotonic() + 10
+        while not all(s in gateway.log_path.read_text() for s in said):
+            assert time.monotonic() < deadline, gateway.log_path.read_text()[-2000:]
+            time.sleep(0.1)
     finally:
         gateway.stop()
     log = gateway.log_path.read_text()
-    assert "cannot use the database" in log and "Traceback" not in log
+    assert "Traceback" not in log, log[-3000:]
+    # Each reader says a failure once while its cause stays the same, not at every read.
+    failures = [line.split(" ERROR ")[1] for line in log.splitlines() if "refresh failed" in line]
+    assert len(failures) == len(set(failures)), failures
 
 
 # --- options that take several values -----------------------------------------------------------

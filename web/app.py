@@ -6,7 +6,7 @@ import contextlib
 import gc
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -95,26 +95,23 @@ def session_factory_for(settings: Settings) -> tuple[Engine, sessionmaker[Sessio
     return engine, factory
 
 
-async def _poll_snapshot(snapshots: SnapshotCache, factory: sessionmaker[Session]) -> None:
-    """Keep the router's snapshot current without a query on the request path."""
-
-    def refresh() -> None:
-        with factory() as session:
-            snapshots.get(session)
-
+async def _keep_fresh(refresh: Callable[[], None], seconds: float, what: str) -> None:
+    """Run `refresh` (it reads the database) on a thread every `seconds`, off the request
+    path. A database hiccup keeps what was read last and is said once per outage, in one
+    sentence; anything else is logged with its traceback."""
     said = ""
     while True:
-        await asyncio.sleep(SNAPSHOT_POLL_SECONDS)
+        await asyncio.sleep(seconds)
         try:
             await asyncio.to_thread(refresh)
             said = ""
-        except Exception as exc:  # a database hiccup: keep serving the snapshot we have
+        except Exception as exc:
             problem = explain(exc)
             if problem is None:
-                log.exception("catalog snapshot refresh failed")
-            elif problem.sentence() != said:  # once per outage, not every second
+                log.exception("%s refresh failed", what)
+            elif problem.sentence() != said:  # once per outage, not every time
                 said = problem.sentence()
-                log.error("catalog snapshot refresh failed: %s", said)
+                log.error("%s refresh failed: %s", what, said)
 
 
 def _tune_garbage_collector() -> None:
@@ -282,10 +279,21 @@ def create_app(settings: Settings | None = None, *, own_process: bool = False) -
                 admin.seed_teams(session, settings.team_budgets)
         ledger.start()
         recorder.start()
+        learning.refresh(factory)  # the tallies now; then kept fresh like the snapshot
+
+        def snapshot() -> None:
+            with factory() as session:
+                snapshots.get(session)
+
         learner = asyncio.create_task(
-            learning.poll(factory, settings.learning_poll_seconds), name="feedback-tallies"
+            _keep_fresh(
+                lambda: learning.refresh(factory), settings.learning_poll_seconds, "feedback tally"
+            ),
+            name="feedback-tallies",
         )
-        poller = asyncio.create_task(_poll_snapshot(snapshots, factory), name="snapshot-poll")
+        poller = asyncio.create_task(
+            _keep_fresh(snapshot, SNAPSHOT_POLL_SECONDS, "catalog snapshot"), name="snapshot-poll"
+        )
         mirror = (
             asyncio.create_task(health.run(), name="health-mirror")
             if isinstance(health, SharedHealth)

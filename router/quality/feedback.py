@@ -17,8 +17,6 @@ feedback sent to one replica moves every replica's estimates."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,8 +32,6 @@ from router.quality.estimators import (
     QualityEstimator,
 )
 from router.quality.traffic import template_of
-
-log = logging.getLogger("modelyard.learning")
 
 LEARNED_METRIC = "quality"  # the feedback name learning reads; other names are kept, not learned
 TEMPLATE_STRENGTH = 4.0  # the task's posterior counts as this many scores of a new template
@@ -125,15 +121,6 @@ class Learning:
     def refresh(self, factory: sessionmaker[Session]) -> None:
         with factory() as session:
             self.load(repo.tallies(session, self.metric))
-
-    async def poll(self, factory: sessionmaker[Session], seconds: float) -> None:
-        """Reload the tallies every `seconds`; a database hiccup keeps the last ones."""
-        while True:
-            try:
-                await asyncio.to_thread(self.refresh, factory)
-            except Exception:
-                log.exception("reading feedback tallies failed; keeping the last ones")
-            await asyncio.sleep(seconds)
 
     def population_mean(self, scope: str, task: str) -> float:
         """The mean score of every model on the task in this scope (0.5 before enough):
